@@ -1,0 +1,26 @@
+//! A fake BigQuery REST v2 server on loopback, built on wiremock: datasets, tables, load jobs by multipart and
+//! resumable upload, jobs.get, tabledata.list and insertAll, with typed rows in memory and fault injection.
+//! It deliberately runs no SQL (queries answer `invalidQuery`) and has no Storage Read/Write API.
+
+mod dataset;
+mod errors;
+mod faults;
+mod job;
+mod load;
+mod multipart;
+mod query;
+mod recording;
+mod routes;
+mod schema;
+mod server;
+mod state;
+mod table;
+mod tabledata;
+mod upload;
+mod values;
+mod wire;
+
+pub use faults::Route;
+pub use job::JobSummary;
+pub use recording::RecordedRequest;
+pub use server::{FakeBigQuery, ROUTE_PRIORITY};

@@ -1,0 +1,12 @@
+//! The harness: drives the pipeline against a mock Tardis, a fake BigQuery and a provisioned Postgres,
+//! and scores what landed against the generator's ground truth.
+
+pub mod cli;
+pub mod postgres;
+pub mod report;
+pub mod run;
+pub mod scoring;
+pub mod world;
+
+pub use postgres::{Backend, PostgresServer, TestDatabase};
+pub use world::{World, WorldOptions};

@@ -1,0 +1,108 @@
+//! `harness run`: one date of generated data through the in-process pipeline, scored against truth.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use fakes::bigquery::FakeBigQuery;
+use market::{Candle, Exchange, Symbol, TradingDay};
+use serde_json::{Map, Value};
+
+use crate::report::{Report, ReportInput};
+use crate::scoring;
+use crate::world::{DATASET, PROJECT, World, WorldOptions};
+
+/// Reads the candles stored in the fake BigQuery for `day`, straight from its storage (not through the
+/// pipeline's reader, so a reader bug cannot hide a landing bug).
+pub fn landed_candles(bigquery: &FakeBigQuery, day: TradingDay) -> Result<Vec<Candle>, String> {
+    bigquery
+        .partition_rows(PROJECT, DATASET, "candles_1m", &day.compact())
+        .iter()
+        .enumerate()
+        .map(|(i, row)| candle_from_row(row).map_err(|e| format!("candles_1m row {i}: {e}")))
+        .collect()
+}
+
+fn candle_from_row(row: &Map<String, Value>) -> Result<Candle, String> {
+    let text =
+        |name: &str| row.get(name).and_then(Value::as_str).ok_or_else(|| format!("{name} missing or not a string"));
+    let float =
+        |name: &str| row.get(name).and_then(Value::as_f64).ok_or_else(|| format!("{name} missing or not a number"));
+    let int =
+        |name: &str| row.get(name).and_then(Value::as_i64).ok_or_else(|| format!("{name} missing or not an integer"));
+    Ok(Candle {
+        exchange: Exchange::parse(text("exchange")?).map_err(|e| e.to_string())?,
+        symbol: Symbol::parse(text("symbol")?).map_err(|e| e.to_string())?,
+        open_time_us: int("open_time")?,
+        open: float("open")?,
+        high: float("high")?,
+        low: float("low")?,
+        close: float("close")?,
+        volume: float("volume")?,
+        quote_volume: float("quote_volume")?,
+        trade_count: u64::try_from(int("trade_count")?).map_err(|e| e.to_string())?,
+        vwap: float("vwap")?,
+        buy_volume: float("buy_volume")?,
+        sell_volume: float("sell_volume")?,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub day: TradingDay,
+    pub seed: u64,
+    pub activity: f64,
+    pub report_dir: Option<PathBuf>,
+}
+
+/// Runs the pipeline in-process for one date inside a fresh world and scores it.
+pub async fn run(options: &RunOptions) -> anyhow::Result<Report> {
+    use anyhow::Context;
+    let started_at = Utc::now();
+    let world_options = WorldOptions::new(options.seed, options.day).activity(options.activity);
+    let world = World::start(world_options).await.context("failed to start the harness world")?;
+    tracing::info!(tardis = %world.tardis.uri(), bigquery = %world.bigquery.uri(), postgres = ?world.postgres().backend(), "World started.");
+    let pipeline = world.pipeline().await.context("failed to connect the pipeline")?;
+    let outcome = pipeline.run_day(options.day, "harness").await.context("the pipeline could not record its run")?;
+    let report = score_world(&world, options.day, Some(&outcome), started_at)?;
+    if let Some(dir) = &options.report_dir {
+        write_report(&report, dir)?;
+    }
+    Ok(report)
+}
+
+/// Scores what landed in `world` for `day` against the generator's truth.
+pub fn score_world(
+    world: &World,
+    day: TradingDay,
+    outcome: Option<&pipeline::RunOutcome>,
+    started_at: chrono::DateTime<Utc>,
+) -> anyhow::Result<Report> {
+    let truth = world.generator.day_truth(day);
+    let landed = landed_candles(&world.bigquery, day).map_err(anyhow::Error::msg)?;
+    let landed_instruments =
+        world.bigquery.partition_rows(PROJECT, DATASET, "instruments", &day.compact()).len() as u64;
+    let validation = scoring::score(&truth, &landed, outcome, market::checks::Thresholds::DEFAULT);
+    Ok(Report::build(ReportInput {
+        day,
+        seed: world.generator.seed(),
+        truth: &truth,
+        landed: &landed,
+        landed_instruments,
+        outcome,
+        validation,
+        postgres: world.postgres().backend(),
+        started_at,
+    }))
+}
+
+/// Writes `report.json` into `dir` (created if needed), atomically.
+pub fn write_report(report: &Report, dir: &Path) -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create report directory {}", dir.display()))?;
+    let path = dir.join("report.json");
+    let partial = dir.join("report.json.partial");
+    let json = serde_json::to_vec_pretty(report).context("report serialisation")?;
+    std::fs::write(&partial, json).with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}

@@ -1,0 +1,94 @@
+//! Scoring what landed in the fake BigQuery against the generator's ground truth.
+//!
+//! The pipeline's own validation works from the data alone, as it must in production; this module
+//! knows exactly which trades were generated, so it can tell a pipeline that lost, duplicated, shifted
+//! or miscomputed data from a correct one. Checks are the pure ones of `market::checks`, fed with truth.
+
+use std::collections::BTreeSet;
+
+use fixtures::DayTruth;
+use market::Candle;
+use market::checks::{self, CheckOutcome, Family, Sample, Thresholds, Validation};
+use pipeline::RunOutcome;
+
+/// Rows of the run record that must equal the truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ExpectedCounts {
+    pub files: u64,
+    pub trades_in_day: u64,
+    pub rows_before_day: u64,
+    pub rows_after_day: u64,
+    pub candles: u64,
+}
+
+impl ExpectedCounts {
+    pub fn of(truth: &DayTruth) -> ExpectedCounts {
+        ExpectedCounts {
+            files: truth.files.len() as u64,
+            trades_in_day: truth.files.iter().map(|f| f.rows - f.rows_before_day - f.rows_after_day).sum(),
+            rows_before_day: truth.files.iter().map(|f| f.rows_before_day).sum(),
+            rows_after_day: truth.files.iter().map(|f| f.rows_after_day).sum(),
+            candles: truth.candles().count() as u64,
+        }
+    }
+}
+
+/// Consistency: the pipeline's run record counts what was generated.
+fn run_record_counts(expected: &ExpectedCounts, outcome: Option<&RunOutcome>) -> CheckOutcome {
+    let mut out = CheckOutcome {
+        id: "consistency.run_record_counts".to_owned(),
+        family: Family::Consistency,
+        description: "files, trades, candles and boundary rows in the run record equal the generated truth".to_owned(),
+        evaluated: 0,
+        failed: 0,
+        samples: Vec::new(),
+    };
+    let Some(outcome) = outcome else {
+        return out;
+    };
+    let pairs = [
+        ("files", expected.files, u64::from(outcome.counts.files)),
+        ("trades in the day", expected.trades_in_day, outcome.counts.trades),
+        ("candles", expected.candles, outcome.counts.candles),
+        ("rows before the day", expected.rows_before_day, outcome.rows_before_day),
+        ("rows after the day", expected.rows_after_day, outcome.rows_after_day),
+    ];
+    for (name, want, got) in pairs {
+        out.evaluated += 1;
+        if want != got {
+            out.failed += 1;
+            out.samples.push(Sample {
+                exchange: None,
+                symbol: None,
+                open_time_us: None,
+                detail: format!("{name}: recorded {got}, generated {want}"),
+            });
+        }
+    }
+    out
+}
+
+/// Every check of a harness run.
+pub fn score(truth: &DayTruth, landed: &[Candle], outcome: Option<&RunOutcome>, thresholds: Thresholds) -> Validation {
+    let expected: Vec<Candle> = truth.candles().cloned().collect();
+    let expected_pairs: Vec<_> =
+        truth.files.iter().filter(|f| !f.candles.is_empty()).map(|f| (f.exchange.clone(), f.symbol.clone())).collect();
+    let landed_pairs: BTreeSet<_> = landed.iter().map(|c| (c.exchange.clone(), c.symbol.clone())).collect();
+    let expected_keys: BTreeSet<_> = expected.iter().map(Candle::key).collect();
+
+    let mut files = checks::file_coverage(&expected_pairs, &landed_pairs);
+    files.id = "completeness.symbols_landed".to_owned();
+    files.description = "every generated exchange/symbol with trades in the day has candles in BigQuery".to_owned();
+    let mut matches = checks::candles_match(&expected, landed, 1e-9);
+    matches.id = "consistency.candles_equal_truth".to_owned();
+    matches.description =
+        "landed candles equal the generator's candles (OHLC exact, sums within 1e-9 relative)".to_owned();
+    let outcomes = vec![
+        files,
+        checks::candle_coverage(&expected_keys, landed),
+        checks::ohlc_invariants(landed),
+        matches,
+        run_record_counts(&ExpectedCounts::of(truth), outcome),
+    ];
+    Validation::evaluate(outcomes, thresholds)
+}

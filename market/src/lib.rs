@@ -1,0 +1,24 @@
+//! Pure market-data domain: trading days, exchanges, symbols, trades, instruments, candles and the
+//! validation checks over them.
+//!
+//! Nothing in this crate does IO, spawns tasks or fails on data: parsers reject bad input once at the
+//! boundary (`TradingDay::parse`, `Exchange::parse`, ...) and checks return findings, never errors.
+//! Wire formats (Tardis CSV and JSON, BigQuery JSON) live in the crates that speak them.
+
+pub mod candle;
+pub mod checks;
+pub mod day;
+pub mod instrument;
+pub mod names;
+pub mod trade;
+
+pub use candle::{Candle, CandleBuilder, CandleKey, Interval, rollup};
+pub use day::{DateRange, DayError, TradingDay};
+pub use instrument::{Instrument, InstrumentKind};
+pub use names::{Exchange, NameError, Symbol};
+pub use trade::{Side, Trade};
+
+/// Microseconds in one minute, the width of the base candle.
+pub const MINUTE_US: i64 = 60_000_000;
+/// Microseconds in one UTC day.
+pub const DAY_US: i64 = 86_400_000_000;

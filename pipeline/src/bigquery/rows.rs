@@ -1,0 +1,171 @@
+//! Conversions between domain values and BigQuery rows: NDJSON objects for load jobs, and the
+//! `{"f":[{"v":..}]}` cells of `tabledata.list` back into candles.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use gcp_bigquery_client::model::table_row::TableRow;
+use market::{Candle, Exchange, Instrument, Symbol, TradingDay};
+use serde_json::{Value, json};
+
+use super::BigQueryError;
+use super::schema::CANDLES_1M;
+
+fn timestamp_text(micros: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(micros)
+        .expect("candle times are far inside chrono's range")
+        .to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// One `candles_1m` row.
+pub fn candle_to_json(c: &Candle) -> Value {
+    json!({
+        "exchange": c.exchange.as_str(),
+        "symbol": c.symbol.as_str(),
+        "open_time": timestamp_text(c.open_time_us),
+        "open": c.open,
+        "high": c.high,
+        "low": c.low,
+        "close": c.close,
+        "volume": c.volume,
+        "quote_volume": c.quote_volume,
+        "trade_count": c.trade_count,
+        "vwap": c.vwap,
+        "buy_volume": c.buy_volume,
+        "sell_volume": c.sell_volume,
+    })
+}
+
+/// One `instruments` row of the snapshot for `day`.
+pub fn instrument_to_json(i: &Instrument, day: TradingDay) -> Value {
+    json!({
+        "date": day.to_string(),
+        "exchange": i.exchange.as_str(),
+        "id": i.id,
+        "dataset_id": i.dataset_id.as_str(),
+        "base_currency": i.base_currency,
+        "quote_currency": i.quote_currency,
+        "type": i.kind.as_str(),
+        "contract_type": i.contract_type,
+        "active": i.active,
+        "available_since": i.available_since.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "available_to": i.available_to.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true)),
+        "price_increment": i.price_increment,
+        "amount_increment": i.amount_increment,
+        "min_trade_amount": i.min_trade_amount,
+        "inverse": i.inverse,
+        "contract_multiplier": i.contract_multiplier,
+    })
+}
+
+/// A TIMESTAMP cell: float seconds (`"1.7172E9"`, the default encoding) or integer microseconds.
+fn parse_timestamp_us(text: &str) -> Option<i64> {
+    if let Ok(micros) = text.parse::<i64>() {
+        // Integer microseconds (`formatOptions.useInt64Timestamp`); plain seconds would be < 1e11.
+        return Some(if micros.abs() < 100_000_000_000 { micros * 1_000_000 } else { micros });
+    }
+    let seconds: f64 = text.parse().ok()?;
+    seconds.is_finite().then(|| (seconds * 1e6).round() as i64)
+}
+
+/// Turns `tabledata.list` rows of `candles_1m` into candles. `names` are the table's column names in
+/// schema order (from tables.get), which is the order of the cells.
+pub fn candles_from_rows(names: &[String], rows: &[TableRow]) -> Result<Vec<Candle>, BigQueryError> {
+    let table = CANDLES_1M.name;
+    let index = |name: &str| {
+        names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| BigQueryError::Decode { table: table.to_owned(), reason: format!("no column {name}") })
+    };
+    let cols = [
+        index("exchange")?,
+        index("symbol")?,
+        index("open_time")?,
+        index("open")?,
+        index("high")?,
+        index("low")?,
+        index("close")?,
+        index("volume")?,
+        index("quote_volume")?,
+        index("trade_count")?,
+        index("vwap")?,
+        index("buy_volume")?,
+        index("sell_volume")?,
+    ];
+    rows.iter()
+        .enumerate()
+        .map(|(row_index, row)| {
+            let bad = |reason: String| BigQueryError::Decode {
+                table: table.to_owned(),
+                reason: format!("row {row_index}: {reason}"),
+            };
+            let cells = row.columns.as_deref().unwrap_or(&[]);
+            let text = |i: usize| -> Result<&str, BigQueryError> {
+                cells
+                    .get(i)
+                    .and_then(|c| c.value.as_ref())
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad(format!("cell {} ({}) is missing or null", i, names[i])))
+            };
+            let float = |i: usize| -> Result<f64, BigQueryError> {
+                let t = text(i)?;
+                t.parse::<f64>().map_err(|_| bad(format!("{} {t:?} is not a FLOAT", names[i])))
+            };
+            let open_time_text = text(cols[2])?;
+            let trade_count_text = text(cols[9])?;
+            Ok(Candle {
+                exchange: Exchange::parse(text(cols[0])?).map_err(|e| bad(e.to_string()))?,
+                symbol: Symbol::parse(text(cols[1])?).map_err(|e| bad(e.to_string()))?,
+                open_time_us: parse_timestamp_us(open_time_text)
+                    .ok_or_else(|| bad(format!("open_time {open_time_text:?} is not a TIMESTAMP")))?,
+                open: float(cols[3])?,
+                high: float(cols[4])?,
+                low: float(cols[5])?,
+                close: float(cols[6])?,
+                volume: float(cols[7])?,
+                quote_volume: float(cols[8])?,
+                trade_count: trade_count_text
+                    .parse()
+                    .map_err(|_| bad(format!("trade_count {trade_count_text:?} is not an INTEGER")))?,
+                vwap: float(cols[10])?,
+                buy_volume: float(cols[11])?,
+                sell_volume: float(cols[12])?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_parse_in_both_encodings() {
+        assert_eq!(parse_timestamp_us("1.71720006E9"), Some(1_717_200_060_000_000));
+        assert_eq!(parse_timestamp_us("1717200060000000"), Some(1_717_200_060_000_000));
+        assert_eq!(parse_timestamp_us("1.7172000601234559E9"), Some(1_717_200_060_123_456));
+        assert_eq!(parse_timestamp_us("soon"), None);
+    }
+
+    #[test]
+    fn candle_rows_use_rfc3339_times_and_plain_numbers() {
+        let c = Candle {
+            exchange: Exchange::parse("bitmex").expect("ok"),
+            symbol: Symbol::parse("XBTUSD").expect("ok"),
+            open_time_us: 1_717_200_060_000_000,
+            open: 1.5,
+            high: 2.0,
+            low: 1.0,
+            close: 1.25,
+            volume: 10.0,
+            quote_volume: 15.0,
+            trade_count: 3,
+            vwap: 1.5,
+            buy_volume: 4.0,
+            sell_volume: 6.0,
+        };
+        let row = candle_to_json(&c);
+        assert_eq!(row["open_time"], "2024-06-01T00:01:00.000000Z");
+        assert_eq!(row["trade_count"], 3);
+        assert_eq!(row["open"], 1.5);
+    }
+}

@@ -1,0 +1,288 @@
+//! Configuration: endpoints, credentials, what to download, where to keep files, thresholds.
+//!
+//! The environment variables below are the documented contract (README "Configuration"); every default
+//! points at the real services. Parsing happens once, here; the rest of the pipeline takes `Config`.
+//!
+//! | variable | default |
+//! |---|---|
+//! | `TARDIS_DATASETS_URL` | `https://datasets.tardis.dev/v1` |
+//! | `TARDIS_API_URL` | `https://api.tardis.dev/v1` |
+//! | `TARDIS_API_KEY` | none (only the first day of a month is free) |
+//! | `BIGQUERY_API_URL` | `https://bigquery.googleapis.com` |
+//! | `BIGQUERY_PROJECT` | required |
+//! | `BIGQUERY_DATASET` | `market_data` |
+//! | `BIGQUERY_LOCATION` | `US` |
+//! | `BIGQUERY_ACCESS_TOKEN` | none; else `GOOGLE_APPLICATION_CREDENTIALS`, else Application Default Credentials |
+//! | `DATABASE_URL` | required |
+//! | `PIPELINE_DATA_DIR` | `data` |
+//! | `PIPELINE_SYMBOLS` | the default 3 exchanges × 4 symbols |
+//! | `PIPELINE_CONCURRENCY` | `8` |
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use market::checks::Thresholds;
+use market::{Exchange, Symbol};
+use url::Url;
+
+use crate::bigquery::{AccessToken, BigQueryAuth, BigQueryConfig};
+use crate::retry::RetryPolicy;
+use crate::tardis::{ApiKey, TardisConfig};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is not set: {hint}")]
+    Missing { name: &'static str, hint: &'static str },
+    #[error("{name}={value:?} is not a valid URL: {reason}")]
+    Url { name: &'static str, value: String, reason: String },
+    #[error("{name}={value:?} is invalid: {reason}")]
+    Invalid { name: &'static str, value: String, reason: String },
+}
+
+/// The exchanges and symbols to process, e.g. `binance-futures:BTCUSDT,ETHUSDT;bitmex:XBTUSD`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection(BTreeMap<Exchange, Vec<Symbol>>);
+
+impl Selection {
+    /// The default universe: 3 exchanges × 4 liquid perpetuals.
+    pub const DEFAULT: &'static str = "binance-futures:BTCUSDT,ETHUSDT,SOLUSDT,XRPUSDT;\
+bitmex:XBTUSD,ETHUSD,SOLUSD,XRPUSD;\
+deribit:BTC-PERPETUAL,ETH-PERPETUAL,SOL_USDC-PERPETUAL,XRP_USDC-PERPETUAL";
+
+    pub fn parse(text: &str) -> Result<Selection, String> {
+        let mut map: BTreeMap<Exchange, Vec<Symbol>> = BTreeMap::new();
+        for group in text.split([';', '\n']).map(str::trim).filter(|g| !g.is_empty()) {
+            let (exchange, symbols) =
+                group.split_once(':').ok_or_else(|| format!("{group:?} should look like exchange:SYMBOL1,SYMBOL2"))?;
+            let exchange = Exchange::parse(exchange.trim()).map_err(|e| e.to_string())?;
+            let entry = map.entry(exchange).or_default();
+            for symbol in symbols.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let symbol = Symbol::parse(symbol).map_err(|e| e.to_string())?;
+                if !entry.contains(&symbol) {
+                    entry.push(symbol);
+                }
+            }
+        }
+        if map.values().all(Vec::is_empty) {
+            return Err("no exchange:symbol pairs given".to_owned());
+        }
+        map.retain(|_, symbols| !symbols.is_empty());
+        Ok(Selection(map))
+    }
+
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (Exchange, Symbol)>) -> Selection {
+        let mut map: BTreeMap<Exchange, Vec<Symbol>> = BTreeMap::new();
+        for (exchange, symbol) in pairs {
+            let entry = map.entry(exchange).or_default();
+            if !entry.contains(&symbol) {
+                entry.push(symbol);
+            }
+        }
+        Selection(map)
+    }
+
+    pub fn exchanges(&self) -> impl Iterator<Item = (&Exchange, &[Symbol])> {
+        self.0.iter().map(|(e, s)| (e, s.as_slice()))
+    }
+
+    pub fn pairs(&self) -> Vec<(Exchange, Symbol)> {
+        self.0.iter().flat_map(|(e, symbols)| symbols.iter().map(move |s| (e.clone(), s.clone()))).collect()
+    }
+}
+
+impl fmt::Display for Selection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let groups: Vec<String> = self
+            .0
+            .iter()
+            .map(|(e, s)| format!("{e}:{}", s.iter().map(Symbol::as_str).collect::<Vec<_>>().join(",")))
+            .collect();
+        f.write_str(&groups.join(";"))
+    }
+}
+
+/// A database URL; `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: &str) -> DatabaseUrl {
+        DatabaseUrl(url.to_owned())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Url::parse(&self.0) {
+            Ok(mut url) => {
+                if url.password().is_some() {
+                    let _ = url.set_password(Some("***"));
+                }
+                write!(f, "DatabaseUrl({url})")
+            }
+            Err(_) => f.write_str("DatabaseUrl(***)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub tardis: TardisConfig,
+    pub bigquery: BigQueryConfig,
+    pub database_url: DatabaseUrl,
+    /// Downloaded files live under `{data_dir}/trades/{exchange}/{date}/`.
+    pub data_dir: PathBuf,
+    pub selection: Selection,
+    pub thresholds: Thresholds,
+    /// Relative tolerance for sums when reconciling candles.
+    pub tolerance: f64,
+}
+
+fn url_var(get: &dyn Fn(&str) -> Option<String>, name: &'static str, default: &str) -> Result<Url, ConfigError> {
+    let value = get(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_owned());
+    let url =
+        Url::parse(value.trim()).map_err(|e| ConfigError::Url { name, value: value.clone(), reason: e.to_string() })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::Url { name, value, reason: "only http and https are supported".to_owned() });
+    }
+    Ok(url)
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `get` (the environment in production, a map in tests).
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let nonempty = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let project = nonempty("BIGQUERY_PROJECT").ok_or(ConfigError::Missing {
+            name: "BIGQUERY_PROJECT",
+            hint: "the Google Cloud project that holds the dataset",
+        })?;
+        let database_url = nonempty("DATABASE_URL").ok_or(ConfigError::Missing {
+            name: "DATABASE_URL",
+            hint: "a Postgres URL such as postgres://user:pass@localhost:5432/pipeline",
+        })?;
+        let auth = if let Some(token) = nonempty("BIGQUERY_ACCESS_TOKEN") {
+            BigQueryAuth::StaticToken(AccessToken::new(&token))
+        } else if let Some(path) = nonempty("GOOGLE_APPLICATION_CREDENTIALS") {
+            BigQueryAuth::ServiceAccountKeyFile(PathBuf::from(path))
+        } else {
+            BigQueryAuth::ApplicationDefault
+        };
+        let selection = match nonempty("PIPELINE_SYMBOLS") {
+            Some(text) => Selection::parse(&text).map_err(|reason| ConfigError::Invalid {
+                name: "PIPELINE_SYMBOLS",
+                value: text,
+                reason,
+            })?,
+            None => Selection::parse(Selection::DEFAULT).expect("the default selection parses"),
+        };
+        let concurrency = match nonempty("PIPELINE_CONCURRENCY") {
+            Some(text) => {
+                text.parse::<usize>().ok().filter(|n| (1..=64).contains(n)).ok_or_else(|| ConfigError::Invalid {
+                    name: "PIPELINE_CONCURRENCY",
+                    value: text,
+                    reason: "expected 1 to 64".to_owned(),
+                })?
+            }
+            None => 8,
+        };
+        let dataset = nonempty("BIGQUERY_DATASET").unwrap_or_else(|| "market_data".to_owned());
+        if !dataset.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(ConfigError::Invalid {
+                name: "BIGQUERY_DATASET",
+                value: dataset,
+                reason: "letters, digits and _ only".to_owned(),
+            });
+        }
+        Ok(Config {
+            tardis: TardisConfig {
+                datasets_url: url_var(get, "TARDIS_DATASETS_URL", TardisConfig::DEFAULT_DATASETS_URL)?,
+                api_url: url_var(get, "TARDIS_API_URL", TardisConfig::DEFAULT_API_URL)?,
+                api_key: nonempty("TARDIS_API_KEY").and_then(|k| ApiKey::new(&k)),
+                concurrency,
+                retry: RetryPolicy::DEFAULT,
+                export_wait: Duration::ZERO,
+                export_poll: Duration::from_secs(60),
+            },
+            bigquery: BigQueryConfig {
+                api_url: url_var(get, "BIGQUERY_API_URL", BigQueryConfig::DEFAULT_API_URL)?,
+                project,
+                dataset,
+                location: nonempty("BIGQUERY_LOCATION").unwrap_or_else(|| "US".to_owned()),
+                auth,
+                retry: RetryPolicy::DEFAULT,
+                poll_interval: Duration::from_secs(1),
+                job_timeout: Duration::from_secs(600),
+                page_size: 50_000,
+            },
+            database_url: DatabaseUrl::new(&database_url),
+            data_dir: PathBuf::from(nonempty("PIPELINE_DATA_DIR").unwrap_or_else(|| "data".to_owned())),
+            selection,
+            thresholds: Thresholds::DEFAULT,
+            tolerance: 1e-9,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn defaults_point_at_the_real_services() {
+        let config =
+            Config::from_lookup(&lookup(&[("BIGQUERY_PROJECT", "p"), ("DATABASE_URL", "postgres://u:secret@h/db")]))
+                .expect("minimal config");
+        assert_eq!(config.tardis.datasets_url.as_str(), "https://datasets.tardis.dev/v1");
+        assert_eq!(config.tardis.api_url.as_str(), "https://api.tardis.dev/v1");
+        assert_eq!(config.bigquery.api_url.as_str(), "https://bigquery.googleapis.com/");
+        assert_eq!(config.bigquery.dataset, "market_data");
+        assert_eq!(config.bigquery.auth, BigQueryAuth::ApplicationDefault);
+        assert_eq!(config.selection.pairs().len(), 12);
+        assert!(!format!("{:?}", config.database_url).contains("secret"));
+    }
+
+    #[test]
+    fn missing_and_malformed_settings_say_which_variable() {
+        let err = Config::from_lookup(&lookup(&[("DATABASE_URL", "postgres://h/db")])).expect_err("no project");
+        assert!(err.to_string().starts_with("BIGQUERY_PROJECT is not set"), "{err}");
+        let err = Config::from_lookup(&lookup(&[
+            ("BIGQUERY_PROJECT", "p"),
+            ("DATABASE_URL", "x"),
+            ("TARDIS_API_URL", "ftp://x"),
+        ]))
+        .expect_err("bad scheme");
+        assert!(err.to_string().contains("TARDIS_API_URL"), "{err}");
+        let err = Config::from_lookup(&lookup(&[
+            ("BIGQUERY_PROJECT", "p"),
+            ("DATABASE_URL", "x"),
+            ("PIPELINE_SYMBOLS", "bitmex"),
+        ]))
+        .expect_err("bad selection");
+        assert!(err.to_string().contains("exchange:SYMBOL1,SYMBOL2"), "{err}");
+    }
+
+    #[test]
+    fn selections_parse_and_print_back() {
+        let selection = Selection::parse("bitmex:XBTUSD, ethusd; deribit:BTC-PERPETUAL").expect("valid");
+        assert_eq!(selection.to_string(), "bitmex:XBTUSD,ETHUSD;deribit:BTC-PERPETUAL");
+        assert_eq!(selection.pairs().len(), 3);
+    }
+}

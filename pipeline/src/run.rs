@@ -1,0 +1,382 @@
+//! One date through every stage: download ∥ instruments → candles → upload → validation, each stage
+//! timed and recorded in Postgres.
+//!
+//! A stage that fails ends the run as failed and nothing after it runs; in particular nothing is
+//! uploaded unless every configured file downloaded and verified. Upload replaces the date's partitions
+//! (`WRITE_TRUNCATE`), so rerunning a date never duplicates rows.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use chrono::Utc;
+use futures::StreamExt;
+use market::checks::{self, FileParse, Validation};
+use market::{Candle, Instrument, TradingDay};
+use rand::Rng;
+use serde_json::json;
+
+use crate::bigquery::schema::{CANDLES_1M, INSTRUMENTS, TABLES};
+use crate::bigquery::{BigQueryClient, BigQueryError, candle_to_json, instrument_to_json};
+use crate::candles::{self, CandleSet};
+use crate::config::Config;
+use crate::store::{RunCounts, RunStatus, StageRecord, Store, StoreError};
+use crate::tardis::{DownloadedFile, TardisClient, TardisError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("failed to set up the Tardis client: {0}")]
+    Tardis(#[source] reqwest::Error),
+    #[error(transparent)]
+    BigQuery(#[from] BigQueryError),
+}
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    config: Config,
+    tardis: TardisClient,
+    bigquery: BigQueryClient,
+    store: Store,
+}
+
+/// How a run ended. A failed run is an outcome, not an `Err`: its error is recorded like its stages.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunOutcome {
+    pub run_id: i64,
+    pub run_key: String,
+    pub day: TradingDay,
+    pub status: RunStatus,
+    pub error: Option<String>,
+    /// True when the failure is about credentials (the same key will fail every date).
+    pub auth_failure: bool,
+    pub stages: Vec<StageRecord>,
+    pub counts: RunCounts,
+    pub rows_before_day: u64,
+    pub rows_after_day: u64,
+    pub validation: Option<Validation>,
+}
+
+/// The result of one stage: its record and, when it succeeded, its value.
+struct Staged<T> {
+    record: StageRecord,
+    value: Option<T>,
+    auth_failure: bool,
+}
+
+async fn stage<T, E, Fut>(
+    name: &'static str,
+    work: Fut,
+    rows: impl Fn(&T) -> (u64, serde_json::Value),
+    is_auth: impl Fn(&E) -> bool,
+) -> Staged<T>
+where
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let started_at = Utc::now();
+    let result = work.await;
+    let finished_at = Utc::now();
+    match result {
+        Ok(value) => {
+            let (n, detail) = rows(&value);
+            tracing::info!(stage = name, rows = n, ms = (finished_at - started_at).num_milliseconds(), "Stage done.");
+            Staged {
+                record: StageRecord {
+                    stage: name,
+                    succeeded: true,
+                    started_at,
+                    finished_at,
+                    rows: Some(n),
+                    detail,
+                    error: None,
+                },
+                value: Some(value),
+                auth_failure: false,
+            }
+        }
+        Err(err) => {
+            let message = format!("{err:#}");
+            tracing::error!(stage = name, error = %message, "Stage failed.");
+            Staged {
+                auth_failure: is_auth(&err),
+                record: StageRecord {
+                    stage: name,
+                    succeeded: false,
+                    started_at,
+                    finished_at,
+                    rows: None,
+                    detail: json!({}),
+                    error: Some(message),
+                },
+                value: None,
+            }
+        }
+    }
+}
+
+/// Failures of the download stage, all of them (one line each).
+#[derive(Debug, thiserror::Error)]
+#[error("{} of {} files failed: {}", .failures.len(), .total, .failures.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+pub struct DownloadFailures {
+    pub total: usize,
+    pub failures: Vec<TardisError>,
+}
+
+fn no_auth<E>(_: &E) -> bool {
+    false
+}
+
+impl Pipeline {
+    /// Connects to Postgres (migrating it) and builds the clients.
+    pub async fn connect(config: Config) -> Result<Pipeline, SetupError> {
+        let store = Store::connect(config.database_url.expose()).await?;
+        Pipeline::with_store(config, store).await
+    }
+
+    pub async fn with_store(config: Config, store: Store) -> Result<Pipeline, SetupError> {
+        let tardis = TardisClient::new(config.tardis.clone()).map_err(SetupError::Tardis)?;
+        let bigquery = BigQueryClient::new(config.bigquery.clone()).await?;
+        Ok(Pipeline { config, tardis, bigquery, store })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn bigquery(&self) -> &BigQueryClient {
+        &self.bigquery
+    }
+
+    pub fn tardis(&self) -> &TardisClient {
+        &self.tardis
+    }
+
+    async fn download(&self, day: TradingDay) -> Result<Vec<DownloadedFile>, DownloadFailures> {
+        let selection = &self.config.selection;
+        let total = selection.pairs().len();
+        // Readiness first, per exchange: a day that is not exported yet fails here, not as empty files.
+        let mut failures = Vec::new();
+        for (exchange, symbols) in selection.exchanges() {
+            if let Err(err) = self.tardis.ensure_ready(exchange, symbols, day).await {
+                failures.push(err);
+            }
+        }
+        if !failures.is_empty() {
+            return Err(DownloadFailures { total, failures });
+        }
+        let data_dir = &self.config.data_dir;
+        let results: Vec<Result<DownloadedFile, TardisError>> =
+            futures::stream::iter(selection.pairs())
+                .map(|(exchange, symbol)| async move {
+                    self.tardis.download_trades(&exchange, &symbol, day, data_dir).await
+                })
+                .buffer_unordered(self.config.tardis.concurrency.max(1))
+                .collect()
+                .await;
+        let mut files = Vec::with_capacity(results.len());
+        for result in results {
+            match result {
+                Ok(file) => files.push(file),
+                Err(err) => failures.push(err),
+            }
+        }
+        if failures.is_empty() {
+            files.sort_by(|a, b| (&a.exchange, &a.symbol).cmp(&(&b.exchange, &b.symbol)));
+            Ok(files)
+        } else {
+            Err(DownloadFailures { total, failures })
+        }
+    }
+
+    async fn instruments(&self) -> Result<Vec<Instrument>, TardisError> {
+        let mut all = Vec::new();
+        for (exchange, _) in self.config.selection.exchanges() {
+            all.extend(self.tardis.instruments(exchange).await?);
+        }
+        Ok(all)
+    }
+
+    async fn upload(
+        &self,
+        day: TradingDay,
+        set: &CandleSet,
+        instruments: &[Instrument],
+        run_key: &str,
+    ) -> Result<serde_json::Value, BigQueryError> {
+        self.bigquery.ensure_dataset().await?;
+        for table in &TABLES {
+            self.bigquery.ensure_table(table).await?;
+        }
+        let candle_rows: Vec<serde_json::Value> = set.candles.iter().map(candle_to_json).collect();
+        let candles = self.bigquery.load_partition(&CANDLES_1M, day, &candle_rows, run_key).await?;
+        let instrument_rows: Vec<serde_json::Value> = instruments.iter().map(|i| instrument_to_json(i, day)).collect();
+        let instruments = self.bigquery.load_partition(&INSTRUMENTS, day, &instrument_rows, run_key).await?;
+        Ok(json!({"candles": candles, "instruments": instruments}))
+    }
+
+    /// Validates what landed in BigQuery for `day` against the candles built from the downloaded trades.
+    pub async fn validate(
+        &self,
+        day: TradingDay,
+        files: &[DownloadedFile],
+        expected: &[Candle],
+    ) -> Result<Validation, BigQueryError> {
+        let landed = self.bigquery.read_candles(day).await?;
+        let configured = self.config.selection.pairs();
+        let with_trades: BTreeSet<_> = expected.iter().map(|c| (c.exchange.clone(), c.symbol.clone())).collect();
+        let traded_minutes: BTreeSet<_> = expected.iter().map(Candle::key).collect();
+        let parses: Vec<FileParse> = files
+            .iter()
+            .map(|f| FileParse {
+                exchange: f.exchange.clone(),
+                symbol: f.symbol.clone(),
+                rows: f.stats.rows,
+                rejected: f.stats.rejected,
+                samples: f.stats.reject_samples.iter().map(|r| (r.line, r.reason.clone())).collect(),
+            })
+            .collect();
+        let outcomes = vec![
+            checks::file_coverage(&configured, &with_trades),
+            checks::candle_coverage(&traded_minutes, &landed),
+            checks::ohlc_invariants(&landed),
+            checks::rows_parsed(&parses),
+            checks::candles_match(expected, &landed, self.config.tolerance),
+        ];
+        Ok(Validation::evaluate(outcomes, self.config.thresholds))
+    }
+
+    /// Runs every stage for `day` and records the run. `Err` only when the run could not be recorded.
+    pub async fn run_day(&self, day: TradingDay, trigger: &str) -> Result<RunOutcome, StoreError> {
+        let run_key = format!("{:012x}", rand::rng().random::<u64>() & 0xffff_ffff_ffff);
+        let run_id = self.store.start_run(day, &run_key, trigger).await?;
+        tracing::info!(%day, run_id, %run_key, "Run started.");
+        let mut outcome = RunOutcome {
+            run_id,
+            run_key: run_key.clone(),
+            day,
+            status: RunStatus::Running,
+            error: None,
+            auth_failure: false,
+            stages: Vec::new(),
+            counts: RunCounts::default(),
+            rows_before_day: 0,
+            rows_after_day: 0,
+            validation: None,
+        };
+        let result = self.run_stages(day, &run_key, &mut outcome).await;
+        for record in &outcome.stages {
+            self.store.record_stage(run_id, record).await?;
+        }
+        outcome.status = if result.is_ok() { RunStatus::Succeeded } else { RunStatus::Failed };
+        outcome.error = result.err();
+        let validation = outcome.validation.as_ref().map(|v| (&v.scores, v.status));
+        let report = serde_json::to_value(&outcome).unwrap_or_default();
+        self.store
+            .finish_run(run_id, outcome.status, outcome.error.as_deref(), outcome.counts, validation, &report)
+            .await?;
+        match &outcome.error {
+            None => tracing::info!(%day, run_id, "Run succeeded."),
+            Some(error) => tracing::error!(%day, run_id, %error, "Run failed."),
+        }
+        Ok(outcome)
+    }
+
+    async fn run_stages(&self, day: TradingDay, run_key: &str, outcome: &mut RunOutcome) -> Result<(), String> {
+        let (download, instruments) = tokio::join!(
+            stage(
+                "download",
+                self.download(day),
+                |files: &Vec<DownloadedFile>| {
+                    let rows = files.iter().map(|f| f.stats.rows).sum();
+                    let detail = json!({
+                        "files": files.len(),
+                        "bytes": files.iter().map(|f| f.bytes).sum::<u64>(),
+                        "rejected_rows": files.iter().map(|f| f.stats.rejected).sum::<u64>(),
+                        "retried_files": files.iter().filter(|f| f.attempts > 1).count(),
+                    });
+                    (rows, detail)
+                },
+                |e: &DownloadFailures| e.failures.iter().any(TardisError::is_auth),
+            ),
+            stage(
+                "instruments",
+                self.instruments(),
+                |list: &Vec<Instrument>| (list.len() as u64, json!({})),
+                TardisError::is_auth,
+            ),
+        );
+        outcome.auth_failure = download.auth_failure || instruments.auth_failure;
+        outcome.stages.push(download.record.clone());
+        outcome.stages.push(instruments.record.clone());
+        let (Some(files), Some(instruments)) = (download.value, instruments.value) else {
+            let errors: Vec<String> =
+                [&download.record, &instruments.record].iter().filter_map(|r| r.error.clone()).collect();
+            return Err(errors.join("; "));
+        };
+        outcome.counts.files = u32::try_from(files.len()).unwrap_or(u32::MAX);
+        outcome.counts.instruments = u32::try_from(instruments.len()).unwrap_or(u32::MAX);
+
+        let candle_files = files.clone();
+        let built = stage(
+            "candles",
+            async move {
+                tokio::task::spawn_blocking(move || candles::build(&candle_files))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+            },
+            |set: &CandleSet| {
+                (
+                    set.candles.len() as u64,
+                    json!({"trades_in_day": set.trades_in_day, "rows_before_day": set.rows_before_day, "rows_after_day": set.rows_after_day}),
+                )
+            },
+            no_auth,
+        )
+        .await;
+        outcome.stages.push(built.record.clone());
+        let set = built.value.ok_or_else(|| built.record.error.clone().unwrap_or_default())?;
+        outcome.counts.trades = set.trades_in_day;
+        outcome.counts.candles = set.candles.len() as u64;
+        outcome.rows_before_day = set.rows_before_day;
+        outcome.rows_after_day = set.rows_after_day;
+
+        let uploaded = stage(
+            "upload",
+            self.upload(day, &set, &instruments, run_key),
+            |_: &serde_json::Value| (set.candles.len() as u64 + instruments.len() as u64, json!({})),
+            no_auth,
+        )
+        .await;
+        let mut record = uploaded.record.clone();
+        if let Some(detail) = &uploaded.value {
+            record.detail = detail.clone();
+        }
+        outcome.stages.push(record);
+        if uploaded.value.is_none() {
+            return Err(uploaded.record.error.unwrap_or_default());
+        }
+
+        let validated = stage(
+            "validation",
+            self.validate(day, &files, &set.candles),
+            |v: &Validation| {
+                (v.checks.iter().map(|c| c.evaluated).sum(), json!({"status": v.status, "scores": v.scores}))
+            },
+            no_auth,
+        )
+        .await;
+        outcome.stages.push(validated.record.clone());
+        outcome.validation = validated.value;
+        match outcome.validation {
+            Some(_) => Ok(()),
+            None => Err(validated.record.error.unwrap_or_default()),
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! HTTP client for Tardis: request construction, authentication, status classification and retries.
+//!
+//! Downloads (see `download.rs`) and metadata calls share one retry loop, so every request honours the
+//! same policy. This module does not parse CSV.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use market::{Exchange, Instrument, Symbol, TradingDay};
+use reqwest::{Response, StatusCode};
+use url::Url;
+
+use super::TardisError;
+use super::wire::{ErrorBody, ExchangeDetails, WireInstrument};
+use crate::retry::RetryPolicy;
+
+/// A Tardis API key. Its `Debug` and `Display` never show the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// `None` for an empty or blank key, which Tardis treats as no key.
+    pub fn new(key: &str) -> Option<ApiKey> {
+        let key = key.trim();
+        (!key.is_empty()).then(|| ApiKey(key.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TardisConfig {
+    /// Base of the datasets API, e.g. `https://datasets.tardis.dev/v1`.
+    pub datasets_url: Url,
+    /// Base of the metadata API, e.g. `https://api.tardis.dev/v1`.
+    pub api_url: Url,
+    pub api_key: Option<ApiKey>,
+    /// Downloads in flight at once.
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    /// How long to wait for `exportedUntil` to cover the day before failing it as not yet exported.
+    pub export_wait: Duration,
+    /// Interval between `exportedUntil` polls while waiting.
+    pub export_poll: Duration,
+}
+
+impl TardisConfig {
+    pub const DEFAULT_DATASETS_URL: &'static str = "https://datasets.tardis.dev/v1";
+    pub const DEFAULT_API_URL: &'static str = "https://api.tardis.dev/v1";
+}
+
+/// Why one attempt failed, and whether another attempt may succeed.
+pub(super) enum Failure {
+    Retry { reason: String, after: Option<Duration> },
+    Final(TardisError),
+}
+
+#[derive(Debug, Clone)]
+pub struct TardisClient {
+    http: reqwest::Client,
+    config: TardisConfig,
+}
+
+impl TardisClient {
+    pub fn new(config: TardisConfig) -> Result<TardisClient, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("market-pipeline/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(TardisClient { http, config })
+    }
+
+    pub fn config(&self) -> &TardisConfig {
+        &self.config
+    }
+
+    /// `{base}/{segments...}` with each segment percent-encoded, so a symbol like `??USDT` stays one segment.
+    pub(super) fn url(base: &Url, segments: &[&str]) -> Url {
+        let mut url = base.clone();
+        {
+            let mut path = url.path_segments_mut().expect("http(s) base URLs can have path segments");
+            path.pop_if_empty();
+            path.extend(segments);
+        }
+        url
+    }
+
+    /// Sends a GET for `url`, adding `?retryAttempt=N` on retries like the official clients do.
+    pub(super) async fn send(&self, url: &Url, attempt: u32) -> Result<Response, Failure> {
+        let mut request_url = url.clone();
+        if attempt > 1 {
+            request_url.query_pairs_mut().append_pair("retryAttempt", &(attempt - 1).to_string());
+        }
+        let mut request = self.http.get(request_url);
+        if let Some(key) = &self.config.api_key {
+            request = request.bearer_auth(key.expose());
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(err) => return Err(Failure::Retry { reason: format!("request failed: {err}"), after: None }),
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let body = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<ErrorBody>(&body)
+            .ok()
+            .and_then(|b| b.message)
+            .unwrap_or_else(|| body.chars().take(200).collect());
+        let url_text = url.to_string();
+        Err(match status {
+            StatusCode::UNAUTHORIZED => Failure::Final(TardisError::Unauthorized { url: url_text, message }),
+            StatusCode::FORBIDDEN => Failure::Final(TardisError::Forbidden { url: url_text, message }),
+            StatusCode::NOT_FOUND => Failure::Final(TardisError::NotFound { url: url_text, message }),
+            StatusCode::TOO_MANY_REQUESTS => {
+                let requested = Duration::from_secs(retry_after.unwrap_or(0));
+                match self.config.retry.retry_after(requested) {
+                    Some(wait) => Failure::Retry {
+                        reason: format!("429 rate limited (Retry-After {} s)", requested.as_secs()),
+                        after: retry_after.map(|_| wait),
+                    },
+                    None => Failure::Final(TardisError::RateLimited {
+                        url: url_text,
+                        retry_after_s: requested.as_secs(),
+                        cap_s: self.config.retry.max_retry_after.as_secs(),
+                    }),
+                }
+            }
+            // A known transient: Cloudflare mangling the query string (tardis-python commit 22cefb2).
+            StatusCode::BAD_REQUEST if body.contains("ISO 8601 format") => {
+                Failure::Retry { reason: format!("400 transient: {message}"), after: None }
+            }
+            s if s.is_server_error() => Failure::Retry { reason: format!("{} {message}", s.as_u16()), after: None },
+            s => Failure::Final(TardisError::Status { url: url_text, status: s.as_u16(), message }),
+        })
+    }
+
+    /// Runs `attempt_fn` until it succeeds, fails finally, or the attempts run out.
+    pub(super) async fn with_retries<T, F, Fut>(&self, url: &Url, mut attempt_fn: F) -> Result<T, TardisError>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let policy = self.config.retry;
+        let mut attempt = 1;
+        loop {
+            match attempt_fn(attempt).await {
+                Ok(value) => return Ok(value),
+                Err(Failure::Final(err)) => return Err(err),
+                Err(Failure::Retry { reason, after }) => {
+                    if attempt >= policy.max_attempts {
+                        return Err(TardisError::Exhausted { url: url.to_string(), attempts: attempt, last: reason });
+                    }
+                    let wait = after.unwrap_or_else(|| policy.backoff(attempt));
+                    tracing::warn!(%url, attempt, wait_ms = wait.as_millis() as u64, %reason, "Tardis request failed, retrying.");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &Url) -> Result<T, TardisError> {
+        self.with_retries(url, |attempt| async move {
+            let response = self.send(url, attempt).await?;
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|err| Failure::Retry { reason: format!("body interrupted: {err}"), after: None })?;
+            serde_json::from_slice(&bytes).map_err(|err| {
+                Failure::Final(TardisError::InvalidResponse {
+                    url: url.to_string(),
+                    reason: format!("not the expected JSON: {err}"),
+                })
+            })
+        })
+        .await
+    }
+
+    /// `GET {api}/exchanges/{exchange}`.
+    pub async fn exchange_details(&self, exchange: &Exchange) -> Result<ExchangeDetails, TardisError> {
+        let url = Self::url(&self.config.api_url, &["exchanges", exchange.as_str()]);
+        self.get_json(&url).await
+    }
+
+    /// `GET {api}/instruments/{exchange}`: every instrument of the exchange.
+    pub async fn instruments(&self, exchange: &Exchange) -> Result<Vec<Instrument>, TardisError> {
+        let url = Self::url(&self.config.api_url, &["instruments", exchange.as_str()]);
+        let wire: Vec<WireInstrument> = self.get_json(&url).await?;
+        wire.into_iter()
+            .map(|w| {
+                w.into_domain()
+                    .map_err(|e| TardisError::InvalidResponse { url: url.to_string(), reason: e.to_string() })
+            })
+            .collect()
+    }
+
+    /// Checks that every symbol is a trades dataset of `exchange`, and waits (up to the configured
+    /// deadline) until `datasets.exportedUntil` covers the whole of `day`. A day that is not exported
+    /// is an error, never an empty day.
+    pub async fn ensure_ready(
+        &self,
+        exchange: &Exchange,
+        symbols: &[Symbol],
+        day: TradingDay,
+    ) -> Result<(), TardisError> {
+        let deadline = tokio::time::Instant::now() + self.config.export_wait;
+        loop {
+            let details = self.exchange_details(exchange).await?;
+            let url = Self::url(&self.config.api_url, &["exchanges", exchange.as_str()]).to_string();
+            let datasets = details
+                .datasets
+                .ok_or_else(|| TardisError::InvalidResponse { url, reason: "no `datasets` section".to_owned() })?;
+            for symbol in symbols {
+                let listed = datasets
+                    .symbols
+                    .iter()
+                    .any(|s| s.id == symbol.as_str() && s.data_types.iter().any(|t| t == "trades"));
+                if !listed {
+                    return Err(TardisError::UnknownSymbol { exchange: exchange.clone(), symbol: symbol.clone() });
+                }
+            }
+            let until = datasets.exported_until;
+            if until.is_some_and(|u| u.timestamp_micros() >= day.end_us()) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() + self.config.export_poll > deadline {
+                return Err(TardisError::NotYetExported {
+                    exchange: exchange.clone(),
+                    day,
+                    exported_until: until.map_or_else(|| "missing".to_owned(), |u| u.to_rfc3339()),
+                });
+            }
+            tracing::info!(%exchange, %day, "Waiting for Tardis to export the day.");
+            tokio::time::sleep(self.config.export_poll).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_keep_the_base_path_and_encode_segments() {
+        let base = Url::parse("http://127.0.0.1:9/datasets/v1").expect("valid");
+        let url = TardisClient::url(&base, &["binance", "trades", "2024", "01", "02", "??USDT.csv.gz"]);
+        assert_eq!(url.as_str(), "http://127.0.0.1:9/datasets/v1/binance/trades/2024/01/02/%3F%3FUSDT.csv.gz");
+        let trailing = Url::parse("http://127.0.0.1:9/v1/").expect("valid");
+        assert_eq!(
+            TardisClient::url(&trailing, &["exchanges", "bitmex"]).as_str(),
+            "http://127.0.0.1:9/v1/exchanges/bitmex"
+        );
+    }
+
+    #[test]
+    fn api_keys_never_print() {
+        let key = ApiKey::new(" secret ").expect("non-empty");
+        assert_eq!(format!("{key:?}"), "ApiKey(***)");
+        assert_eq!(key.expose(), "secret");
+        assert!(ApiKey::new("  ").is_none());
+    }
+}

@@ -1,0 +1,181 @@
+//! Downloading one day's trades file: streamed to disk, verified (gzip CRC and length, CSV header and
+//! rows) and only then moved into place, so a file at its final path is always complete.
+//!
+//! A truncated or corrupt body is downloaded again. Memory does not grow with file size: the body is
+//! written chunk by chunk and verified by streaming it back through the decoder.
+
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+use market::{Exchange, Symbol, TradingDay};
+use tokio::io::AsyncWriteExt;
+
+use super::TardisError;
+use super::client::{Failure, TardisClient};
+use super::trades_csv::{self, CsvError, ReadStats};
+
+/// A verified trades file on disk.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DownloadedFile {
+    pub exchange: Exchange,
+    pub symbol: Symbol,
+    pub day: TradingDay,
+    pub path: PathBuf,
+    /// Size of the gzip file.
+    pub bytes: u64,
+    pub stats: ReadStats,
+    /// Rows whose exchange time is before the day (late trades of the day before).
+    pub rows_before_day: u64,
+    /// Rows whose exchange time is after the day (clock skew).
+    pub rows_after_day: u64,
+    /// HTTP attempts it took.
+    pub attempts: u32,
+}
+
+/// Where the trades file of (exchange, symbol, day) lives under `data_dir`.
+pub fn trades_path(data_dir: &Path, exchange: &Exchange, symbol: &Symbol, day: TradingDay) -> PathBuf {
+    data_dir.join("trades").join(exchange.as_str()).join(day.to_string()).join(format!("{symbol}.csv.gz"))
+}
+
+/// Counts of one pass over a verified file.
+struct Verified {
+    stats: ReadStats,
+    before: u64,
+    after: u64,
+}
+
+/// Decodes a whole gzip trades file from `path`: fails on a bad gzip (CRC, length, truncation) or a bad
+/// header. An empty file (0 bytes) is a quiet day.
+fn verify(path: &Path, exchange: &Exchange, symbol: &Symbol, day: TradingDay) -> Result<Verified, CsvError> {
+    let file = std::fs::File::open(path).map_err(|source| CsvError::Io { line: 0, source })?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut magic = [0u8; 2];
+    let n = read_prefix(&mut reader, &mut magic).map_err(|source| CsvError::Io { line: 0, source })?;
+    if n == 0 {
+        return Ok(Verified { stats: ReadStats::default(), before: 0, after: 0 });
+    }
+    if n < 2 || magic != [0x1f, 0x8b] {
+        return Err(CsvError::Io { line: 0, source: std::io::Error::other("not a gzip file (bad magic bytes)") });
+    }
+    let chained = std::io::Cursor::new(magic).chain(reader);
+    let (start, end) = (day.start_us(), day.end_us());
+    let (mut before, mut after) = (0, 0);
+    let stats = trades_csv::read_trades(GzDecoder::new(chained), exchange, symbol, |t| {
+        if t.exchange_ts_us < start {
+            before += 1;
+        } else if t.exchange_ts_us >= end {
+            after += 1;
+        }
+    })?;
+    Ok(Verified { stats, before, after })
+}
+
+fn read_prefix(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+impl TardisClient {
+    /// Downloads and verifies the trades file of (exchange, symbol, day) into `data_dir`, replacing any
+    /// previous copy atomically.
+    pub async fn download_trades(
+        &self,
+        exchange: &Exchange,
+        symbol: &Symbol,
+        day: TradingDay,
+        data_dir: &Path,
+    ) -> Result<DownloadedFile, TardisError> {
+        let url = Self::url(
+            &self.config().datasets_url,
+            &[
+                exchange.as_str(),
+                "trades",
+                &format!("{:04}", day.year()),
+                &format!("{:02}", day.month()),
+                &format!("{:02}", day.day()),
+                &format!("{symbol}.csv.gz"),
+            ],
+        );
+        let dest = trades_path(data_dir, exchange, symbol, day);
+        let dir = dest.parent().expect("trades paths have a parent directory").to_path_buf();
+        tokio::fs::create_dir_all(&dir).await.map_err(|source| TardisError::Io { path: dir.clone(), source })?;
+        let partial = dest.with_extension(format!("gz.partial-{}", std::process::id()));
+
+        let url_ref = &url;
+        let partial_ref = &partial;
+        let result = self
+            .with_retries(url_ref, |attempt| async move {
+                let mut response = self.send(url_ref, attempt).await?;
+                let io = |source| Failure::Final(TardisError::Io { path: partial_ref.clone(), source });
+                let mut file = tokio::fs::File::create(partial_ref).await.map_err(io)?;
+                let mut bytes: u64 = 0;
+                loop {
+                    match response.chunk().await {
+                        Ok(Some(chunk)) => {
+                            bytes += chunk.len() as u64;
+                            file.write_all(&chunk).await.map_err(io)?;
+                        }
+                        Ok(None) => break,
+                        Err(err) => {
+                            return Err(Failure::Retry {
+                                reason: format!("body interrupted after {bytes} bytes: {err}"),
+                                after: None,
+                            });
+                        }
+                    }
+                }
+                file.flush().await.map_err(io)?;
+                file.sync_all().await.map_err(io)?;
+                drop(file);
+
+                let (path, ex, sy) = (partial_ref.clone(), exchange.clone(), symbol.clone());
+                let verified =
+                    tokio::task::spawn_blocking(move || verify(&path, &ex, &sy, day)).await.map_err(|err| {
+                        Failure::Final(TardisError::Io {
+                            path: partial_ref.clone(),
+                            source: std::io::Error::other(err),
+                        })
+                    })?;
+                match verified {
+                    Ok(v) => Ok((v, bytes, attempt)),
+                    // A body that does not decompress is a transport accident: fetch it again.
+                    Err(CsvError::Io { line, source }) => Err(Failure::Retry {
+                        reason: format!("corrupt or truncated gzip ({bytes} bytes, line {line}): {source}"),
+                        after: None,
+                    }),
+                    Err(err @ CsvError::Header { .. }) => {
+                        Err(Failure::Final(TardisError::BadFile { url: url_ref.to_string(), reason: err.to_string() }))
+                    }
+                }
+            })
+            .await;
+
+        let (verified, bytes, attempts) = match result {
+            Ok(ok) => ok,
+            Err(err) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err(err);
+            }
+        };
+        tokio::fs::rename(&partial, &dest).await.map_err(|source| TardisError::Io { path: dest.clone(), source })?;
+        tracing::debug!(%exchange, %symbol, %day, bytes, rows = verified.stats.rows, attempts, "Trades file downloaded.");
+        Ok(DownloadedFile {
+            exchange: exchange.clone(),
+            symbol: symbol.clone(),
+            day,
+            path: dest,
+            bytes,
+            stats: verified.stats,
+            rows_before_day: verified.before,
+            rows_after_day: verified.after,
+            attempts,
+        })
+    }
+}
