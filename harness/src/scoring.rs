@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use fixtures::DayTruth;
 use market::Candle;
-use market::checks::{self, CheckOutcome, Family, Sample, Thresholds, Validation};
+use market::checks::{self, CheckOutcome, Family, Sample, Threshold, Thresholds, Validation};
 use pipeline::RunOutcome;
 
 /// Rows of the run record that must equal the truth.
@@ -35,14 +35,12 @@ impl ExpectedCounts {
 
 /// Consistency: the pipeline's run record counts what was generated.
 fn run_record_counts(expected: &ExpectedCounts, outcome: Option<&RunOutcome>) -> CheckOutcome {
-    let mut out = CheckOutcome {
-        id: "consistency.run_record_counts".to_owned(),
-        family: Family::Consistency,
-        description: "files, trades, candles and boundary rows in the run record equal the generated truth".to_owned(),
-        evaluated: 0,
-        failed: 0,
-        samples: Vec::new(),
-    };
+    let mut out = CheckOutcome::new(
+        "consistency.run_record_counts",
+        Family::Consistency,
+        "files, trades, candles and boundary rows in the run record equal the generated truth",
+        Threshold::ZERO_TOLERANCE,
+    );
     let Some(outcome) = outcome else {
         return out;
     };

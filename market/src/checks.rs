@@ -6,9 +6,11 @@
 //! (expected values recomputed from the downloaded trades) and the harness (expected values from the
 //! generator's ground truth).
 //!
-//! Score of a family = the mean of its checks' pass ratios (`1 − failed / evaluated`; a check that
-//! evaluated nothing counts as 1). Status of a family: `fail` below its fail threshold, `warn` below its
-//! warn threshold, else `pass`.
+//! Each check has its own threshold on its pass ratio (`1 − failed / evaluated`; a check that evaluated
+//! nothing passes): integrity checks (a duplicated or wrong candle, a broken OHLC invariant) tolerate no
+//! failure at all, statistical ones a small share. Score of a family = the mean of its checks' pass
+//! ratios, judged against the family threshold. Overall status = the worst of every check's status and
+//! every family's status.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -77,30 +79,51 @@ pub struct CheckOutcome {
     pub description: String,
     pub evaluated: u64,
     pub failed: u64,
+    /// The levels this check's pass ratio is judged against.
+    pub threshold: Threshold,
+    /// `threshold` applied to the pass ratio (kept up to date by every mutation below).
+    pub status: Status,
     pub samples: Vec<Sample>,
 }
 
 impl CheckOutcome {
-    fn new(id: &str, family: Family, description: &str) -> Self {
+    pub fn new(id: &str, family: Family, description: &str, threshold: Threshold) -> Self {
         CheckOutcome {
             id: id.to_owned(),
             family,
             description: description.to_owned(),
             evaluated: 0,
             failed: 0,
+            threshold,
+            status: Status::Pass,
             samples: Vec::new(),
         }
     }
 
-    fn pass_one(&mut self) {
+    pub fn pass_one(&mut self) {
         self.evaluated += 1;
     }
 
-    fn fail_one(&mut self, sample: impl FnOnce() -> Sample) {
+    /// Counts `n` elements at once, `failed` of them failing (samples are added separately).
+    pub fn count(&mut self, n: u64, failed: u64) {
+        self.evaluated += n;
+        self.failed += failed;
+        self.status = family_status(self.pass_ratio(), self.threshold);
+    }
+
+    pub fn fail_one(&mut self, sample: impl FnOnce() -> Sample) {
         self.evaluated += 1;
         self.failed += 1;
         if self.samples.len() < MAX_SAMPLES {
             self.samples.push(sample());
+        }
+        self.status = family_status(self.pass_ratio(), self.threshold);
+    }
+
+    /// Adds a failing row to the samples (up to [`MAX_SAMPLES`]) without counting it.
+    pub fn sample(&mut self, sample: Sample) {
+        if self.samples.len() < MAX_SAMPLES {
+            self.samples.push(sample);
         }
     }
 
@@ -124,7 +147,8 @@ pub fn file_coverage(expected: &[(Exchange, Symbol)], present: &BTreeSet<(Exchan
     let mut out = CheckOutcome::new(
         "completeness.files_present",
         Family::Completeness,
-        "every configured exchange/symbol has a downloaded trades file",
+        "every configured exchange/symbol has a trades file with trades in the day",
+        Threshold::WARN_ON_ANY,
     );
     for (exchange, symbol) in expected {
         if present.contains(&(exchange.clone(), symbol.clone())) {
@@ -148,6 +172,7 @@ pub fn candle_coverage(expected: &BTreeSet<CandleKey>, actual: &[Candle]) -> Che
         "completeness.candle_per_traded_minute",
         Family::Completeness,
         "one candle for every minute that had trades, none for minutes without",
+        Threshold::ZERO_TOLERANCE,
     );
     let actual_keys: BTreeSet<CandleKey> = actual.iter().map(Candle::key).collect();
     for key in expected.union(&actual_keys) {
@@ -166,6 +191,7 @@ pub fn ohlc_invariants(candles: &[Candle]) -> CheckOutcome {
         "quality.ohlc_invariants",
         Family::Quality,
         "low ≤ open, close ≤ high; finite values; volume ≥ 0; buy + sell ≤ volume; trade count ≥ 1",
+        Threshold::ZERO_TOLERANCE,
     );
     for c in candles {
         match ohlc_violation(c) {
@@ -205,6 +231,7 @@ pub fn candles_match(expected: &[Candle], actual: &[Candle], relative_tolerance:
         "consistency.candles_match_trades",
         Family::Consistency,
         "landed candles equal candles recomputed from the trades (OHLC exact, sums within tolerance)",
+        Threshold::ZERO_TOLERANCE,
     );
     let mut landed: HashMap<CandleKey, Vec<&Candle>> = HashMap::with_capacity(actual.len());
     for c in actual {
@@ -281,12 +308,12 @@ pub fn rows_parsed(files: &[FileParse]) -> CheckOutcome {
         "quality.rows_parsed",
         Family::Quality,
         "every CSV row parses into a trade with a positive price and amount",
+        Threshold { fail_below: 0.999, warn_below: 1.0 },
     );
     for file in files {
-        out.evaluated += file.rows;
-        out.failed += file.rejected;
-        for (line, reason) in file.samples.iter().take(MAX_SAMPLES.saturating_sub(out.samples.len())) {
-            out.samples.push(Sample {
+        out.count(file.rows, file.rejected);
+        for (line, reason) in &file.samples {
+            out.sample(Sample {
                 exchange: Some(file.exchange.clone()),
                 symbol: Some(file.symbol.clone()),
                 open_time_us: None,
@@ -309,7 +336,8 @@ pub struct Validation {
 impl Validation {
     pub fn evaluate(checks: Vec<CheckOutcome>, thresholds: Thresholds) -> Validation {
         let scores = score(&checks);
-        let status = overall_status(&scores, &thresholds);
+        let worst_check = checks.iter().map(|c| c.status).max().unwrap_or(Status::Pass);
+        let status = overall_status(&scores, &thresholds).max(worst_check);
         Validation { checks, scores, thresholds, status }
     }
 
@@ -319,13 +347,20 @@ impl Validation {
     }
 }
 
-/// Warn and fail levels of one family's score.
+/// Warn and fail levels of a pass ratio or a family score.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Threshold {
-    /// Below this the family fails.
+    /// Below this the check or family fails.
     pub fail_below: f64,
-    /// Below this (and not below `fail_below`) the family warns.
+    /// Below this (and not below `fail_below`) it warns.
     pub warn_below: f64,
+}
+
+impl Threshold {
+    /// Any failing element fails the check: for integrity (duplicates, wrong values, broken invariants).
+    pub const ZERO_TOLERANCE: Threshold = Threshold { fail_below: 1.0, warn_below: 1.0 };
+    /// Any failing element warns; below 95 % it fails.
+    pub const WARN_ON_ANY: Threshold = Threshold { fail_below: 0.95, warn_below: 1.0 };
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -395,7 +430,7 @@ pub fn family_status(score: f64, threshold: Threshold) -> Status {
     }
 }
 
-/// The worst family status.
+/// The worst family status (see [`Validation::evaluate`] for the overall status, which also counts checks).
 pub fn overall_status(scores: &Scores, thresholds: &Thresholds) -> Status {
     Family::ALL.iter().map(|f| family_status(scores.get(*f), thresholds.for_family(*f))).max().unwrap_or(Status::Pass)
 }
@@ -461,10 +496,10 @@ mod tests {
 
     #[test]
     fn scores_average_pass_ratios_and_status_takes_the_worst_family() {
-        let mut half = CheckOutcome::new("completeness.x", Family::Completeness, "x");
+        let mut half = CheckOutcome::new("completeness.x", Family::Completeness, "x", Threshold::WARN_ON_ANY);
         half.pass_one();
         half.fail_one(|| Sample { exchange: None, symbol: None, open_time_us: None, detail: String::new() });
-        let perfect = CheckOutcome::new("completeness.y", Family::Completeness, "y");
+        let perfect = CheckOutcome::new("completeness.y", Family::Completeness, "y", Threshold::WARN_ON_ANY);
         let scores = score(&[half, perfect]);
         assert_eq!(scores.completeness, 0.75);
         assert_eq!(scores.quality, 1.0);

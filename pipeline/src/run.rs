@@ -251,6 +251,27 @@ impl Pipeline {
         Ok(Validation::evaluate(outcomes, self.config.thresholds))
     }
 
+    /// Validates a date again from the files an earlier run left in the data directory and what is in
+    /// BigQuery now. A configured file that is missing or unreadable counts against completeness.
+    pub async fn validate_day(&self, day: TradingDay) -> Result<Validation, BigQueryError> {
+        let data_dir = self.config.data_dir.clone();
+        let pairs = self.config.selection.pairs();
+        let (files, expected) = tokio::task::spawn_blocking(move || {
+            let files: Vec<DownloadedFile> = pairs
+                .iter()
+                .filter_map(|(exchange, symbol)| {
+                    let path = crate::tardis::trades_path(&data_dir, exchange, symbol, day);
+                    crate::tardis::inspect(&path, exchange, symbol, day).ok()
+                })
+                .collect();
+            let expected = candles::build(&files).map(|set| set.candles).unwrap_or_default();
+            (files, expected)
+        })
+        .await
+        .unwrap_or_default();
+        self.validate(day, &files, &expected).await
+    }
+
     /// Runs every stage for `day` and records the run. `Err` only when the run could not be recorded.
     pub async fn run_day(&self, day: TradingDay, trigger: &str) -> Result<RunOutcome, StoreError> {
         let run_key = format!("{:012x}", rand::rng().random::<u64>() & 0xffff_ffff_ffff);

@@ -39,13 +39,14 @@ pub(crate) enum Phase {
     After,
 }
 
+/// One plan: answer the next `remaining` requests of `route` with `status` and a `reason` error body.
 #[derive(Debug, Clone)]
-struct Fault {
-    route: Route,
-    phase: Phase,
-    remaining: u32,
-    status: u16,
-    reason: String,
+pub(crate) struct Fault {
+    pub route: Route,
+    pub phase: Phase,
+    pub remaining: u32,
+    pub status: u16,
+    pub reason: String,
 }
 
 /// Pending fault plans, consumed first come, first served.
@@ -55,9 +56,9 @@ pub(crate) struct Faults {
 }
 
 impl Faults {
-    pub fn push(&mut self, route: Route, phase: Phase, times: u32, status: u16, reason: &str) {
-        if times > 0 {
-            self.plans.push(Fault { route, phase, remaining: times, status, reason: reason.to_owned() });
+    pub fn push(&mut self, plan: Fault) {
+        if plan.remaining > 0 {
+            self.plans.push(plan);
         }
     }
 
@@ -84,7 +85,13 @@ mod tests {
     #[test]
     fn a_plan_is_used_exactly_as_many_times_as_asked() {
         let mut faults = Faults::default();
-        faults.push(Route::GetJob, Phase::Before, 2, 503, "backendError");
+        faults.push(Fault {
+            route: Route::GetJob,
+            phase: Phase::Before,
+            remaining: 2,
+            status: 503,
+            reason: "backendError".into(),
+        });
         assert_eq!(faults.take(Some(Route::GetTable), Phase::Before), None);
         assert_eq!(faults.take(Some(Route::GetJob), Phase::After), None);
         assert_eq!(faults.take(Some(Route::GetJob), Phase::Before).map(|e| e.status), Some(503));
@@ -95,7 +102,13 @@ mod tests {
     #[test]
     fn any_matches_unknown_routes_too() {
         let mut faults = Faults::default();
-        faults.push(Route::Any, Phase::Before, 1, 500, "internalError");
+        faults.push(Fault {
+            route: Route::Any,
+            phase: Phase::Before,
+            remaining: 1,
+            status: 500,
+            reason: "internalError".into(),
+        });
         assert!(faults.take(None, Phase::Before).is_some());
     }
 }

@@ -256,7 +256,7 @@ pub(crate) fn list(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply,
         .map(|job| {
             let done = job.polls_left == 0;
             let full = job.to_json(&request.base_uri, done);
-            json!({
+            let mut entry = json!({
                 "kind": "bigquery#job",
                 "id": full["id"],
                 "jobReference": full["jobReference"],
@@ -265,7 +265,11 @@ pub(crate) fn list(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply,
                 "statistics": full["statistics"],
                 "status": full["status"],
                 "user_email": full["user_email"],
-            })
+            });
+            if let Some(error) = full["status"].get("errorResult") {
+                entry["errorResult"] = error.clone();
+            }
+            entry
         })
         .collect();
     let mut body = json!({"kind": "bigquery#jobList", "etag": state.fresh_token()});

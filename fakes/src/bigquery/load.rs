@@ -97,16 +97,23 @@ impl LoadConfig {
     }
 }
 
-/// Create the job named by `job_json` (the first multipart part or the resumable session's metadata), run the
-/// load over `data`, and answer with the Job resource. HTTP errors are for malformed jobs and reused ids; a
-/// load that fails is HTTP 200 with `status.errorResult`.
-pub(crate) fn insert_load_job(
-    state: &mut State,
-    project: &str,
-    job_json: &Json,
-    data: &[u8],
-    base_uri: &str,
-) -> Result<Reply, ApiError> {
+/// A load job as an upload delivers it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoadRequest<'a> {
+    /// The project in the upload URL, which owns the job.
+    pub project: &'a str,
+    /// The Job JSON: the first multipart part, or the resumable session's metadata.
+    pub job: &'a Json,
+    /// The NDJSON bytes.
+    pub data: &'a [u8],
+    /// For `selfLink`.
+    pub base_uri: &'a str,
+}
+
+/// Create the job, run the load, and answer with the Job resource. HTTP errors are for malformed jobs and
+/// reused ids; a load that fails is HTTP 200 with `status.errorResult`.
+pub(crate) fn insert_load_job(state: &mut State, request: LoadRequest<'_>) -> Result<Reply, ApiError> {
+    let LoadRequest { project, job: job_json, data, base_uri } = request;
     let config = parse_job(job_json, project)?;
     let job_id = match claim_job_id(state, project, job_json)? {
         Ok(job_id) => job_id,
@@ -127,6 +134,7 @@ pub(crate) fn insert_load_job(
         .or_else(|| state.dataset(&config.project, &config.dataset).ok().map(|dataset| dataset.location.clone()))
         .unwrap_or_else(|| "US".into());
     let mut configuration = without_nulls(job_json.get("configuration").unwrap_or(&Json::Null));
+    normalise_numbers(&mut configuration);
     configuration["jobType"] = Json::String("LOAD".into());
     let job = Job {
         project: project.to_owned(),
@@ -152,6 +160,22 @@ pub(crate) fn insert_load_job(
     let body = job.to_json(base_uri, job.polls_left == 0);
     state.add_job(job);
     Ok(Reply::json(body).for_job(&job_id))
+}
+
+/// BigQuery echoes int32 fields as JSON numbers and int64 fields as strings, whatever the client sent;
+/// `gcp-bigquery-client` decodes `maxBadRecords` as an `i32` and would reject a string.
+fn normalise_numbers(configuration: &mut Json) {
+    let Some(load) = configuration.get_mut("load") else { return };
+    for int32 in ["maxBadRecords", "skipLeadingRows"] {
+        if let Some(number) =
+            load.get(int32).and_then(|value| value.as_str()).and_then(|text| text.trim().parse::<i64>().ok())
+        {
+            load[int32] = Json::from(number);
+        }
+    }
+    if let Some(number) = load.pointer("/timePartitioning/expirationMs").and_then(Json::as_i64) {
+        load["timePartitioning"]["expirationMs"] = Json::String(number.to_string());
+    }
 }
 
 /// The checks BigQuery makes before it accepts a load job (HTTP 400 otherwise), for a resumable session start.
@@ -207,7 +231,7 @@ enum Truncation {
 
 fn run(state: &mut State, config: &LoadConfig, data: &[u8]) -> JobOutcome {
     let etag = state.fresh_token();
-    match plan(state, config, data, etag.clone()) {
+    match plan(state, config, data) {
         Err(failure) => JobOutcome::Failed { error: failure.error, errors: failure.errors },
         Ok(plan) => {
             let Ok(dataset) = state.dataset_mut(&config.project, &config.dataset) else {
@@ -243,7 +267,7 @@ fn run(state: &mut State, config: &LoadConfig, data: &[u8]) -> JobOutcome {
     }
 }
 
-fn plan(state: &State, config: &LoadConfig, data: &[u8], etag: String) -> Result<Plan, Failure> {
+fn plan(state: &State, config: &LoadConfig, data: &[u8]) -> Result<Plan, Failure> {
     let target = config.qualified_target();
     let dataset = state
         .dataset(&config.project, &config.dataset)
@@ -277,7 +301,9 @@ fn plan(state: &State, config: &LoadConfig, data: &[u8], etag: String) -> Result
             if let Some(fields) = &config.clustering {
                 validate_clustering(fields, &schema).map_err(|message| Failure::new("invalid", message))?;
             }
-            let mut table = Table::new(&config.project, &config.dataset, &config.name.table, schema.clone(), etag);
+            // The etag is set when the load commits.
+            let mut table =
+                Table::new(&config.project, &config.dataset, &config.name.table, schema.clone(), String::new());
             table.partitioning.clone_from(&config.partitioning);
             table.clustering.clone_from(&config.clustering);
             let partitioning = table.partitioning.clone();

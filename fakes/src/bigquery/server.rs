@@ -9,7 +9,7 @@ use serde_json::{Map, Value as Json};
 use wiremock::matchers::{any, method, path_regex};
 use wiremock::{Mock, MockServer};
 
-use super::faults::{Phase, Route};
+use super::faults::{Fault, Phase, Route};
 use super::job::JobSummary;
 use super::recording::RecordedRequest;
 use super::routes::{CatchAllResponder, ENDPOINTS, EndpointResponder, Shared};
@@ -31,7 +31,7 @@ pub struct FakeBigQuery {
 impl FakeBigQuery {
     /// Start on `127.0.0.1` and a free port.
     pub async fn start() -> FakeBigQuery {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding an ephemeral port on loopback cannot fail");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0 needs a loopback interface");
         Self::start_on(listener).await
     }
 
@@ -62,7 +62,9 @@ impl FakeBigQuery {
         self.server.uri()
     }
 
-    /// The underlying wiremock server, for mounting higher-priority mocks (delays, dropped connections).
+    /// The underlying wiremock server, for mounting mocks that take precedence over the fake (delays,
+    /// dropped connections): any priority below `ROUTE_PRIORITY`, wiremock's default 5 included. Requests such
+    /// a mock answers bypass the fake, so they are neither logged in `requests()` nor subject to fault plans.
     pub fn server(&self) -> &MockServer {
         &self.server
     }
@@ -140,14 +142,19 @@ impl FakeBigQuery {
 
     /// The next `times` requests of `route` get `status` with a BigQuery error body of `reason`, and are not
     /// carried out.
+    /// `status` must be a valid HTTP status (100 to 999).
     pub fn fail_next(&self, route: Route, times: u32, status: u16, reason: &str) {
-        self.state().faults.push(route, Phase::Before, times, status, reason);
+        assert!((100..1000).contains(&status), "fail_next needs an HTTP status, got {status}");
+        let plan = Fault { route, phase: Phase::Before, remaining: times, status, reason: reason.to_owned() };
+        self.state().faults.push(plan);
     }
 
     /// The next `times` successful requests of `route` are carried out, but the client gets `status` with a
     /// `reason` error body: a lost response, the case idempotent retries exist for.
     pub fn fail_next_after_commit(&self, route: Route, times: u32, status: u16, reason: &str) {
-        self.state().faults.push(route, Phase::After, times, status, reason);
+        assert!((100..1000).contains(&status), "fail_next_after_commit needs an HTTP status, got {status}");
+        let plan = Fault { route, phase: Phase::After, remaining: times, status, reason: reason.to_owned() };
+        self.state().faults.push(plan);
     }
 
     /// Jobs report RUNNING in the insert response and for this many `jobs.get` polls, then DONE (default 0:

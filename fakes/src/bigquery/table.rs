@@ -74,7 +74,8 @@ pub(crate) struct StreamingBuffer {
     pub oldest_ms: i64,
 }
 
-#[derive(Debug, Clone)]
+/// A table and its rows. Deliberately not `Clone`: a table can hold millions of rows.
+#[derive(Debug)]
 pub(crate) struct Table {
     pub project: String,
     pub dataset: String,
@@ -245,21 +246,42 @@ impl Table {
     }
 }
 
-/// Fields a client may set on create and patch, besides the schema.
-fn apply_descriptive_fields(table: &mut Table, obj: Obj<'_>) -> Result<(), ApiError> {
-    if let Some(description) = obj.str("description")? {
-        table.description = Some(description.to_owned());
+/// Fields a client may set on create and patch besides the schema, read in full before any is applied.
+#[derive(Debug, Default)]
+struct Descriptive {
+    description: Option<String>,
+    friendly_name: Option<String>,
+    /// `Some(None)` clears the labels (an empty object).
+    labels: Option<Option<Json>>,
+    expiration_ms: Option<i64>,
+}
+
+impl Descriptive {
+    fn read(obj: Obj<'_>) -> Result<Self, ApiError> {
+        Ok(Self {
+            description: obj.str("description")?.map(str::to_owned),
+            friendly_name: obj.str("friendlyName")?.map(str::to_owned),
+            labels: obj
+                .get("labels")
+                .map(|labels| labels.as_object().is_some_and(|map| !map.is_empty()).then(|| labels.clone())),
+            expiration_ms: obj.i64("expirationTime")?,
+        })
     }
-    if let Some(name) = obj.str("friendlyName")? {
-        table.friendly_name = Some(name.to_owned());
+
+    fn apply(self, table: &mut Table) {
+        if self.description.is_some() {
+            table.description = self.description;
+        }
+        if self.friendly_name.is_some() {
+            table.friendly_name = self.friendly_name;
+        }
+        if let Some(labels) = self.labels {
+            table.labels = labels;
+        }
+        if self.expiration_ms.is_some() {
+            table.expiration_ms = self.expiration_ms;
+        }
     }
-    if let Some(labels) = obj.get("labels") {
-        table.labels = labels.as_object().is_some_and(|map| !map.is_empty()).then(|| labels.clone());
-    }
-    if let Some(expiration) = obj.i64("expirationTime")? {
-        table.expiration_ms = Some(expiration);
-    }
-    Ok(())
 }
 
 /// Partitioning and clustering of a new table, validated against its schema.
@@ -308,7 +330,7 @@ pub(crate) fn insert(state: &mut State, request: &ApiRequest<'_>) -> Result<Repl
     let mut table = Table::new(project, dataset_id, &name.table, schema, etag);
     table.partitioning = partitioning;
     table.clustering = clustering;
-    apply_descriptive_fields(&mut table, obj)?;
+    Descriptive::read(obj)?.apply(&mut table);
     let body = table.to_json(&request.base_uri, &dataset.location, None);
     dataset.tables.insert(name.table, table);
     Ok(Reply::json(body))
@@ -346,31 +368,46 @@ pub(crate) fn patch(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply
     let etag = state.fresh_token();
     let location = state.dataset(project, dataset_id).map(|dataset| dataset.location.clone()).unwrap_or_default();
     let table = state.table_mut(project, dataset_id, &name.table)?;
-    let mut updated = table.clone();
-    if let Some(schema) = obj.get("schema") {
-        let proposed = Schema::from_json(schema)?;
-        let all = Evolution { allow_addition: true, allow_relaxation: true };
-        updated.schema = updated.schema.evolve(&proposed, &updated.qualified(), all).map_err(ApiError::invalid)?;
-    }
-    if let Some(partitioning) = obj.get("timePartitioning") {
-        let proposed = TimePartitioning::from_json(partitioning)?;
-        match &updated.partitioning {
-            Some(current) if current.same_scheme(&proposed) => updated.partitioning = Some(proposed),
-            _ => {
+    // Everything is checked before anything changes, and rows are never copied.
+    let schema = match obj.get("schema") {
+        Some(schema) => {
+            let proposed = Schema::from_json(schema)?;
+            let all = Evolution { allow_addition: true, allow_relaxation: true };
+            Some(table.schema.evolve(&proposed, &table.qualified(), all).map_err(ApiError::invalid)?)
+        }
+        None => None,
+    };
+    let partitioning = match obj.get("timePartitioning") {
+        Some(partitioning) => {
+            let proposed = TimePartitioning::from_json(partitioning)?;
+            if !table.partitioning.as_ref().is_some_and(|current| current.same_scheme(&proposed)) {
                 return Err(ApiError::invalid("Cannot change partitioning spec for a table"));
             }
+            Some(proposed)
         }
+        None => None,
+    };
+    let clustering = match obj.get("clustering") {
+        Some(clustering) => {
+            let fields = parse_clustering(clustering)?;
+            validate_clustering(&fields, schema.as_ref().unwrap_or(&table.schema)).map_err(ApiError::invalid)?;
+            Some((!fields.is_empty()).then_some(fields))
+        }
+        None => None,
+    };
+    let descriptive = Descriptive::read(obj)?;
+    if let Some(schema) = schema {
+        table.schema = schema;
     }
-    if let Some(clustering) = obj.get("clustering") {
-        let fields = parse_clustering(clustering)?;
-        validate_clustering(&fields, &updated.schema).map_err(ApiError::invalid)?;
-        updated.clustering = (!fields.is_empty()).then_some(fields);
+    if partitioning.is_some() {
+        table.partitioning = partitioning;
     }
-    apply_descriptive_fields(&mut updated, obj)?;
-    updated.touch(etag);
-    let body = updated.to_json(&request.base_uri, &location, None);
-    *table = updated;
-    Ok(Reply::json(body))
+    if let Some(clustering) = clustering {
+        table.clustering = clustering;
+    }
+    descriptive.apply(table);
+    table.touch(etag);
+    Ok(Reply::json(table.to_json(&request.base_uri, &location, None)))
 }
 
 /// `DELETE /projects/{p}/datasets/{d}/tables/{t}`: 204. With `t$id`, deletes only that partition's rows.

@@ -5,7 +5,7 @@
 use serde_json::Value as Json;
 
 use super::errors::ApiError;
-use super::load::{check_job, insert_load_job};
+use super::load::{LoadRequest, check_job, insert_load_job};
 use super::multipart;
 use super::routes::{ApiRequest, Reply};
 use super::state::State;
@@ -49,7 +49,8 @@ fn multipart_upload(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply
         ));
     }
     let job = super::wire::parse_body(metadata.body)?;
-    insert_load_job(state, request.param(0), &job, media.body, &request.base_uri)
+    let load = LoadRequest { project: request.param(0), job: &job, data: media.body, base_uri: &request.base_uri };
+    insert_load_job(state, load)
 }
 
 fn resumable_start(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply, ApiError> {
@@ -145,7 +146,9 @@ pub(crate) fn chunk(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply
     let Some(session) = state.uploads.remove(upload_id) else {
         return Err(ApiError::not_found(&format!("Upload session {upload_id}")));
     };
-    insert_load_job(state, &session.project, &session.job, &session.data, &request.base_uri)
+    let load =
+        LoadRequest { project: &session.project, job: &session.job, data: &session.data, base_uri: &request.base_uri };
+    insert_load_job(state, load)
 }
 
 #[cfg(test)]

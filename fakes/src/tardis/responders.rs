@@ -18,13 +18,13 @@ fn percent_decode(segment: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' {
-            if let (Some(h), Some(l)) = (bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b)))
-            {
-                out.push(u8::try_from(h * 16 + l).expect("two hex digits fit a byte"));
-                i += 3;
-                continue;
-            }
+        let escaped = (bytes[i] == b'%')
+            .then(|| Some((bytes.get(i + 1).and_then(|b| hex(*b))?, bytes.get(i + 2).and_then(|b| hex(*b))?)))
+            .flatten();
+        if let Some((h, l)) = escaped {
+            out.push(u8::try_from(h * 16 + l).expect("two hex digits fit a byte"));
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -48,6 +48,7 @@ fn log(state: &Shared, request: &Request, status: u16) {
 }
 
 /// What the `Authorization` header amounts to.
+#[derive(Clone, Copy)]
 enum Auth {
     Valid,
     Missing,

@@ -171,9 +171,10 @@ async fn one_bad_row_fails_the_job_unless_max_bad_records_allows_it(#[case] dama
     assert!(world.rows("candles").is_empty(), "a load job is atomic");
 
     let mut tolerant = load_job("tolerant", "candles", "WRITE_APPEND");
-    tolerant["configuration"]["load"]["maxBadRecords"] = json!(1);
+    tolerant["configuration"]["load"]["maxBadRecords"] = json!("1");
     let answer = world.load(&tolerant, &rows).await;
     assert_eq!(answer.body["status"]["state"], "DONE");
+    assert_eq!(answer.body["configuration"]["load"]["maxBadRecords"], json!(1), "int32 fields echo as numbers");
     assert!(answer.body["status"].get("errorResult").is_none(), "{}", answer.body);
     assert_eq!(answer.body["statistics"]["load"]["badRecords"], "1");
     assert_eq!(answer.body["statistics"]["load"]["outputRows"], "1");

@@ -82,6 +82,24 @@ fn read_prefix(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize>
     Ok(filled)
 }
 
+/// Re-reads a trades file already on disk (from an earlier run) and returns what a download would have
+/// reported. Used to re-validate a date without downloading it again.
+pub fn inspect(path: &Path, exchange: &Exchange, symbol: &Symbol, day: TradingDay) -> Result<DownloadedFile, CsvError> {
+    let bytes = std::fs::metadata(path).map_err(|source| CsvError::Io { line: 0, source })?.len();
+    let verified = verify(path, exchange, symbol, day)?;
+    Ok(DownloadedFile {
+        exchange: exchange.clone(),
+        symbol: symbol.clone(),
+        day,
+        path: path.to_path_buf(),
+        bytes,
+        stats: verified.stats,
+        rows_before_day: verified.before,
+        rows_after_day: verified.after,
+        attempts: 0,
+    })
+}
+
 impl TardisClient {
     /// Downloads and verifies the trades file of (exchange, symbol, day) into `data_dir`, replacing any
     /// previous copy atomically.

@@ -1,0 +1,46 @@
+//! The `pipeline` binary as a process: bad input is rejected with a clear message and exit code 2
+//! before anything is configured, connected or written.
+
+use std::process::{Command, Output};
+
+fn pipeline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .expect("the pipeline binary runs")
+}
+
+#[track_caller]
+fn check(args: &[&str], code: i32, stderr_contains: &str) {
+    let out = pipeline(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+    assert!(stderr.contains(stderr_contains), "{args:?}: {stderr:?} does not contain {stderr_contains:?}");
+}
+
+#[test]
+fn bad_dates_are_rejected_with_exit_code_2() {
+    check(&["run", "--date", "2024-13-01"], 2, "invalid date \"2024-13-01\"");
+    check(&["run", "--date", "2024-6-1"], 2, "expected YYYY-MM-DD");
+    check(&["run", "--date", "2099-01-01"], 2, "is not complete yet");
+    check(&["runs", "--date", "yesterday"], 2, "expected YYYY-MM-DD");
+}
+
+#[test]
+fn missing_configuration_names_the_variable() {
+    check(&["run", "--date", "2024-06-01"], 2, "BIGQUERY_PROJECT is not set");
+}
+
+#[test]
+fn help_shows_examples_and_exit_codes() {
+    let out = pipeline(&["--help"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(stdout.contains("pipeline run --date 2024-06-01"), "{stdout}");
+    assert!(
+        stdout.contains("Exit codes: 0 pass, 1 validation findings, 2 bad input or configuration, 3 run failed"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine of this kind: sets up what the tests need (idempotent),
+# builds, and runs every test with nextest. Extra arguments go to `cargo nextest run`
+# (e.g. `scripts/test.sh --profile ci`, `scripts/test.sh -E 'binary(end_to_end)'`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Postgres for the tests: rootful podman, the local image and the API socket (see the script).
+if [ -z "${HARNESS_DATABASE_URL:-}" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    bash scripts/setup-podman.sh
+  else
+    echo "test.sh: not root, skipping podman set-up; tests use HARNESS_DATABASE_URL or local binaries" >&2
+  fi
+fi
+
+command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+export INSTA_UPDATE=no
+export PROPTEST_CASES="${PROPTEST_CASES:-64}"
+cargo nextest run --workspace --all-targets "$@"

@@ -1,0 +1,76 @@
+//! The `pipeline` binary driven through its documented environment contract (TARDIS_*, BIGQUERY_*,
+//! DATABASE_URL, PIPELINE_*) against a world, as an operator or an external scheduler would run it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use harness::{World, WorldOptions};
+use market::TradingDay;
+
+/// The binary next to this test's own executable (cargo builds it for the pipeline's own CLI tests).
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p {name}` (the test command does)",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test]
+async fn pipeline_run_through_the_environment_contract_passes_and_records_the_run() {
+    let day = TradingDay::parse("2024-06-05").expect("valid");
+    let world = World::start(
+        WorldOptions::new(17, day).activity(0.05).pairs(&[("bitmex", "XBTUSD"), ("deribit", "ETH-PERPETUAL")]),
+    )
+    .await
+    .expect("world");
+    let data_dir = world.data_dir.path().join("cli");
+    let out = Command::new(binary("pipeline"))
+        .args(["run", "--date", "2024-06-05", "--data-dir"])
+        .arg(&data_dir)
+        .envs(world.env())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("validation pass"), "{stdout}");
+    for stage in ["download", "instruments", "candles", "upload", "validation"] {
+        assert!(stdout.contains(&format!("✓ {stage}")), "{stage} in {stdout}");
+    }
+    let truth = world.generator.day_truth(day);
+    assert_eq!(harness::run::landed_candles(&world.bigquery, day).expect("rows").len(), truth.candles().count());
+    assert!(data_dir.join("trades/bitmex/2024-06-05/XBTUSD.csv.gz").is_file(), "files land in --data-dir");
+
+    let runs = Command::new(binary("pipeline"))
+        .args(["runs", "--date", "2024-06-05", "--json"])
+        .envs(world.env())
+        .output()
+        .expect("runs");
+    let json: serde_json::Value = serde_json::from_slice(&runs.stdout).expect("JSON output");
+    assert_eq!(json[0]["status"], "succeeded");
+    assert_eq!(json[0]["validation"], "pass");
+}
+
+#[tokio::test]
+async fn a_wrong_key_through_the_environment_exits_3_with_the_cause() {
+    let day = TradingDay::parse("2024-06-05").expect("valid");
+    let world =
+        World::start(WorldOptions::new(18, day).activity(0.05).pairs(&[("bitmex", "XBTUSD")])).await.expect("world");
+    let out = Command::new(binary("pipeline"))
+        .args(["run", "--date", "2024-06-05", "--data-dir"])
+        .arg(world.data_dir.path())
+        .envs(world.env())
+        .env("TARDIS_API_KEY", "wrong")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("✗ download") && stdout.contains("401"), "{stdout}");
+    let all_output = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!all_output.contains("wrong"), "the key never appears in output");
+}

@@ -1,0 +1,70 @@
+use harness::world::{DATASET, PROJECT};
+use market::checks::Status;
+use pipeline::store::RunStatus;
+
+use crate::{day, small_world};
+
+/// Appends rows to the candles partition behind the pipeline's back, as a buggy writer would.
+async fn append_rows(world: &harness::World, rows: &[serde_json::Value]) {
+    let job = serde_json::json!({
+        "jobReference": {"projectId": PROJECT, "jobId": format!("tamper-{}", rows.len())},
+        "configuration": {"load": {
+            "destinationTable": {"projectId": PROJECT, "datasetId": DATASET, "tableId": format!("candles_1m${}", day().compact())},
+            "sourceFormat": "NEWLINE_DELIMITED_JSON",
+            "writeDisposition": "WRITE_APPEND",
+        }},
+    });
+    let mut body = format!("--b\r\ncontent-type: application/json\r\n\r\n{job}\r\n--b\r\ncontent-type: */*\r\n\r\n");
+    for row in rows {
+        body.push_str(&row.to_string());
+        body.push('\n');
+    }
+    body.push_str("\r\n--b--");
+    let url = format!("{}/upload/bigquery/v2/projects/{PROJECT}/jobs?uploadType=multipart", world.bigquery.uri());
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "multipart/related; boundary=b")
+        .body(body)
+        .send()
+        .await
+        .expect("upload");
+    assert!(response.status().is_success());
+}
+
+#[tokio::test]
+async fn validation_catches_a_duplicated_and_a_wrong_candle_that_landed() {
+    let world = small_world(41).await;
+    let pipeline = world.pipeline().await.expect("pipeline");
+    let outcome = pipeline.run_day(day(), "test").await.expect("run");
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    assert_eq!(outcome.validation.as_ref().map(|v| v.status), Some(Status::Pass));
+
+    let landed = pipeline.bigquery().read_candles(day()).await.expect("read");
+    let duplicate = pipeline::bigquery::candle_to_json(&landed[0]);
+    let mut wrong = landed[1].clone();
+    wrong.vwap *= 1.01;
+    wrong.open_time_us = day().start_us() + 7; // not on a minute boundary, and not a traded minute
+    append_rows(&world, &[duplicate, pipeline::bigquery::candle_to_json(&wrong)]).await;
+
+    let validation = pipeline.validate_day(day()).await.expect("validates");
+    assert_ne!(validation.status, Status::Pass);
+    let matches = validation.checks.iter().find(|c| c.id == "consistency.candles_match_trades").expect("check present");
+    assert_eq!(matches.failed, 2, "{:?}", matches.samples);
+    let details: Vec<&str> = matches.samples.iter().map(|s| s.detail.as_str()).collect();
+    assert!(details.contains(&"landed 2 times"), "{details:?}");
+    assert!(details.contains(&"landed candle has no trades behind it"), "{details:?}");
+    let coverage = validation.checks.iter().find(|c| c.id == "completeness.candle_per_traded_minute").expect("present");
+    assert_eq!(coverage.failed, 1, "the stray candle is a candle for a minute without trades");
+}
+
+#[tokio::test]
+async fn revalidating_without_the_downloaded_files_reports_them_missing() {
+    let world = small_world(42).await;
+    let pipeline = world.pipeline().await.expect("pipeline");
+    assert_eq!(pipeline.run_day(day(), "test").await.expect("run").status, RunStatus::Succeeded);
+    std::fs::remove_dir_all(world.data_dir.path().join("trades")).expect("remove files");
+    let validation = pipeline.validate_day(day()).await.expect("validates");
+    assert_eq!(validation.status, Status::Fail);
+    let files = validation.checks.iter().find(|c| c.id == "completeness.files_present").expect("present");
+    assert_eq!((files.evaluated, files.failed), (2, 2));
+}
