@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use market::TradingDay;
 use market::checks::Status;
+use market::{DateRange, TradingDay};
 use pipeline::{Clock, SystemClock};
 
+use crate::mocks::{ServeOptions, serve};
 use crate::run::{RunOptions, run, write_report};
 
 pub const EXIT_PASS: u8 = 0;
@@ -24,7 +25,7 @@ pub const EXIT_ERROR: u8 = 3;
     name = "harness",
     version,
     about = "Test harness for the daily market-data pipeline: fakes, a real Postgres, ground-truth scoring",
-    after_help = "Examples:\n  harness run                               # yesterday (UTC), seed 42, report in reports/\n  harness run --date 2024-06-01 --seed 7 --report-dir /tmp/r\n\nExit codes: 0 pass, 1 warn, 2 fail, 3 harness error."
+    after_help = "Examples:\n  harness run                               # yesterday (UTC), seed 42, report in reports/\n  harness run --date 2024-06-01 --seed 7 --report-dir /tmp/r\n  harness mocks serve --port-tardis 9001 --port-bigquery 9050 --from 2024-06-01 --to 2024-06-30\n\nExit codes: 0 pass, 1 warn, 2 fail, 3 harness error."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -48,10 +49,72 @@ pub enum Command {
         #[arg(long, default_value_t = 1.0)]
         activity: f64,
     },
+    /// The fakes as standalone servers.
+    Mocks {
+        #[command(subcommand)]
+        command: MocksCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MocksCommand {
+    /// Start the mock Tardis and the fake BigQuery, print their URLs and the variables to export, serve until
+    /// interrupted.
+    Serve {
+        /// Port of the mock Tardis (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port_tardis: u16,
+        /// Port of the fake BigQuery (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port_bigquery: u16,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// First day served (default: 30 days before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day served, i.e. Tardis' exportedUntil (default: yesterday, UTC).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value_t = 1.0)]
+        activity: f64,
+    },
+}
+
+fn serve_options(
+    port_tardis: u16,
+    port_bigquery: u16,
+    seed: u64,
+    from: Option<&str>,
+    to: Option<&str>,
+    activity: f64,
+) -> Result<ServeOptions, market::DayError> {
+    let to = to.map(TradingDay::parse).transpose()?.unwrap_or_else(|| SystemClock.yesterday());
+    let from = match from {
+        Some(text) => TradingDay::parse(text)?,
+        None => (0..30).fold(to, |d, _| d.pred()),
+    };
+    Ok(ServeOptions { port_tardis, port_bigquery, seed, days: DateRange::new(from, to)?, activity })
 }
 
 pub async fn main(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Mocks { command: MocksCommand::Serve { port_tardis, port_bigquery, seed, from, to, activity } } => {
+            let options =
+                match serve_options(port_tardis, port_bigquery, seed, from.as_deref(), to.as_deref(), activity) {
+                    Ok(options) => options,
+                    Err(err) => {
+                        eprintln!("error: {err}");
+                        return ExitCode::from(EXIT_ERROR);
+                    }
+                };
+            match serve(&options).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("error: {err:#}");
+                    ExitCode::from(EXIT_ERROR)
+                }
+            }
+        }
         Command::Run { date, seed, report_dir, activity } => {
             let day = match date.as_deref().map(TradingDay::parse).transpose() {
                 Ok(day) => day.unwrap_or_else(|| SystemClock.yesterday()),

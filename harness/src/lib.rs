@@ -2,6 +2,7 @@
 //! and scores what landed against the generator's ground truth.
 
 pub mod cli;
+pub mod mocks;
 pub mod postgres;
 pub mod report;
 pub mod run;

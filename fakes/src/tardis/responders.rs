@@ -103,9 +103,9 @@ impl DatasetsResponder {
         let [_, exchange, data_type, year, month, day, file] = segments.as_slice() else {
             return Err(not_found("Not found".to_owned()));
         };
-        let (generator, exported_until) = {
+        let (generator, exported_until, available_from) = {
             let guard = lock(&self.0);
-            (guard.generator.clone(), guard.options.exported_until)
+            (guard.generator.clone(), guard.options.exported_until, guard.options.available_from)
         };
         let known = Exchange::parse(exchange).ok().filter(|e| generator.universe().exchange(e).is_some());
         let Some(exchange) = known else {
@@ -135,6 +135,12 @@ impl DatasetsResponder {
         let Some(symbol) = symbol.filter(|s| generator.universe().symbol(&exchange, s).is_some()) else {
             return Err(not_found(format!("Unknown symbol '{symbol_text}' for {exchange}")));
         };
+        if available_from.is_some_and(|first| day < first) {
+            return Err(not_found(format!(
+                "Data for {day} is not available (this server starts at {})",
+                available_from.map(|d| d.to_string()).unwrap_or_default()
+            )));
+        }
         if day.end_us() > exported_until.timestamp_micros() {
             return Err(not_found(format!(
                 "Data for {day} is not available yet (exported until {})",

@@ -20,6 +20,8 @@ pub struct TardisOptions {
     /// `datasets.exportedUntil`: days ending after it are not downloadable yet (404) and the exchange
     /// details say so.
     pub exported_until: DateTime<Utc>,
+    /// Days before this one are not served (404), e.g. `harness mocks serve --from`.
+    pub available_from: Option<TradingDay>,
 }
 
 impl TardisOptions {
@@ -32,6 +34,7 @@ impl TardisOptions {
             keys_without_access: vec!["harness-key-without-access".to_owned()],
             exported_until: DateTime::<Utc>::from_timestamp_micros(last_day.end_us())
                 .expect("day ends are valid instants"),
+            available_from: None,
         }
     }
 }
