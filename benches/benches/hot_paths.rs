@@ -19,8 +19,10 @@ fn inputs() -> (Exchange, Symbol, TradingDay, Vec<u8>) {
 
 fn decode(exchange: &Exchange, symbol: &Symbol, gz: &[u8]) -> Vec<Trade> {
     let mut trades = Vec::new();
-    pipeline::tardis::trades_csv::read_trades(flate2::read::GzDecoder::new(gz), exchange, symbol, |t| trades.push(*t))
-        .expect("valid file");
+    pipeline::tardis::trades_csv::read_trades(flate2::read::GzDecoder::new(gz), exchange, symbol, |_, t, _| {
+        trades.push(*t)
+    })
+    .expect("valid file");
     trades
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use fixtures::DayTruth;
 use market::Candle;
-use market::checks::{self, CheckOutcome, Family, Sample, Threshold, Thresholds, Validation};
+use market::checks::{self, CheckOutcome, Family, Sample, Threshold, Thresholds, Validation, ValidationConfig};
 use pipeline::RunOutcome;
 
 /// Rows of the run record that must equal the truth.
@@ -88,5 +88,5 @@ pub fn score(truth: &DayTruth, landed: &[Candle], outcome: Option<&RunOutcome>, 
         matches,
         run_record_counts(&ExpectedCounts::of(truth), outcome),
     ];
-    Validation::evaluate(outcomes, thresholds)
+    Validation::evaluate(outcomes, &ValidationConfig { thresholds, ..ValidationConfig::default() })
 }

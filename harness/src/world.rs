@@ -137,8 +137,7 @@ impl World {
             database_url: DatabaseUrl::new(self.database.url()),
             data_dir: self.data_dir.path().to_path_buf(),
             selection: self.selection(),
-            thresholds: market::checks::Thresholds::DEFAULT,
-            tolerance: 1e-9,
+            validation: market::checks::ValidationConfig::default(),
         }
     }
 

@@ -163,16 +163,24 @@ pub struct CandleBuilder {
     exchange: Exchange,
     symbol: Symbol,
     day: TradingDay,
+    width_us: i64,
     buckets: Vec<Option<Bucket>>,
     before_day: u64,
     after_day: u64,
 }
 
-const MINUTES_PER_DAY: usize = 1440;
-
 impl CandleBuilder {
+    /// A builder of 1-minute candles.
     pub fn new(exchange: Exchange, symbol: Symbol, day: TradingDay) -> Self {
-        CandleBuilder { exchange, symbol, day, buckets: vec![None; MINUTES_PER_DAY], before_day: 0, after_day: 0 }
+        CandleBuilder::with_interval(exchange, symbol, day, Interval::M1)
+    }
+
+    /// A builder of candles of any [`Interval`] directly from trades (validation compares these with
+    /// roll-ups of the 1-minute candles).
+    pub fn with_interval(exchange: Exchange, symbol: Symbol, day: TradingDay, interval: Interval) -> Self {
+        let width_us = interval.micros();
+        let n = usize::try_from(DAY_US / width_us).expect("a day holds a positive number of buckets");
+        CandleBuilder { exchange, symbol, day, width_us, buckets: vec![None; n], before_day: 0, after_day: 0 }
     }
 
     pub fn push(&mut self, trade: &Trade) -> Placement {
@@ -185,8 +193,8 @@ impl CandleBuilder {
             self.after_day += 1;
             return Placement::AfterDay;
         }
-        let minute = usize::try_from(offset / MINUTE_US).expect("offset is within the day");
-        match &mut self.buckets[minute] {
+        let index = usize::try_from(offset / self.width_us).expect("offset is within the day");
+        match &mut self.buckets[index] {
             Some(bucket) => bucket.add(trade),
             slot @ None => *slot = Some(Bucket::new(trade)),
         }
@@ -204,19 +212,20 @@ impl CandleBuilder {
     }
 
     /// The candles, ordered by open time.
+    #[must_use]
     pub fn finish(self) -> Vec<Candle> {
         let start = self.day.start_us();
-        let (exchange, symbol) = (self.exchange, self.symbol);
+        let (exchange, symbol, width) = (self.exchange, self.symbol, self.width_us);
         self.buckets
             .into_iter()
             .enumerate()
-            .filter_map(|(minute, bucket)| {
+            .filter_map(|(index, bucket)| {
                 let b = bucket?;
-                let minute = i64::try_from(minute).expect("minute index fits i64");
+                let index = i64::try_from(index).expect("bucket index fits i64");
                 Some(Candle {
                     exchange: exchange.clone(),
                     symbol: symbol.clone(),
-                    open_time_us: start + minute * MINUTE_US,
+                    open_time_us: start + index * width,
                     open: b.open,
                     high: b.high,
                     low: b.low,
@@ -383,6 +392,25 @@ mod tests {
             for (a, b) in forward.iter().zip(&backward) {
                 prop_assert_eq!((a.open, a.high, a.low, a.close, a.trade_count), (b.open, b.high, b.low, b.close, b.trade_count));
                 prop_assert!((a.volume - b.volume).abs() <= a.volume * 1e-9);
+            }
+        }
+
+        #[test]
+        fn building_at_an_interval_equals_rolling_up_minutes(trades in arb_trades()) {
+            let minutes = build(&trades);
+            for interval in [Interval::M5, Interval::H1, Interval::D1] {
+                let mut direct = CandleBuilder::with_interval(
+                    Exchange::parse("bitmex").expect("ok"), Symbol::parse("XBTUSD").expect("ok"), day(), interval);
+                for t in &trades {
+                    direct.push(t);
+                }
+                let direct = direct.finish();
+                let rolled = rollup(&minutes, interval);
+                prop_assert_eq!(direct.len(), rolled.len());
+                for (d, r) in direct.iter().zip(&rolled) {
+                    prop_assert_eq!((d.open_time_us, d.open, d.high, d.low, d.close, d.trade_count), (r.open_time_us, r.open, r.high, r.low, r.close, r.trade_count));
+                    prop_assert!((d.volume - r.volume).abs() <= d.volume * 1e-9);
+                }
             }
         }
 

@@ -1,32 +1,32 @@
 //! The `pipeline` command line: what the user typed (clap), resolved once into a plan, then run.
 //!
-//! Exit codes (a contract for scripts, also in the README):
-//! 0 the run succeeded and validation passed; 1 the run succeeded but validation warned or failed;
-//! 2 bad input or configuration; 3 the run failed (a stage errored; nothing partial was uploaded).
+//! Exit codes (a contract for scripts, the same for `run` and `validate`, also in the README):
+//! 0 pass; 1 warn (the data landed, some checks warn); 2 fail (a check failed, or the run failed: a stage
+//! errored and nothing partial was uploaded); 3 error (bad input or configuration, nothing was done).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use market::TradingDay;
 use market::checks::Status;
+use market::{DateRange, TradingDay};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Selection};
 use crate::run::{Pipeline, RunOutcome};
 use crate::store::Store;
 
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FINDINGS: u8 = 1;
-pub const EXIT_BAD_INPUT: u8 = 2;
-pub const EXIT_RUN_FAILED: u8 = 3;
+pub const EXIT_PASS: u8 = 0;
+pub const EXIT_WARN: u8 = 1;
+pub const EXIT_FAIL: u8 = 2;
+pub const EXIT_ERROR: u8 = 3;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "pipeline",
     version,
     about = "Daily crypto market-data pipeline: Tardis trades → 1-minute candles → BigQuery, validated and recorded",
-    after_help = "Examples:\n  pipeline run                      # yesterday (UTC), all configured symbols\n  pipeline run --date 2024-06-01\n  pipeline run --date 2024-06-01 --symbols 'bitmex:XBTUSD;deribit:BTC-PERPETUAL'\n  pipeline runs --date 2024-06-01 --json\n\nConfiguration comes from the environment (TARDIS_*, BIGQUERY_*, DATABASE_URL, PIPELINE_*); see the README.\nExit codes: 0 pass, 1 validation findings, 2 bad input or configuration, 3 run failed."
+    after_help = "Examples:\n  pipeline run                      # yesterday (UTC), all configured symbols\n  pipeline run --date 2024-06-01\n  pipeline run --date 2024-06-01 --symbols 'bitmex:XBTUSD;deribit:BTC-PERPETUAL'\n  pipeline validate --date 2024-06-01 --report-dir reports/\n  pipeline validate --from 2024-06-01 --to 2024-06-30 --json\n  pipeline runs --date 2024-06-01 --json\n\nConfiguration comes from the environment (TARDIS_*, BIGQUERY_*, DATABASE_URL, PIPELINE_*); see the README.\nExit codes: 0 pass, 1 warn, 2 fail (a check failed or the run failed), 3 error (bad input or configuration)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -46,7 +46,28 @@ pub enum Command {
         /// Override PIPELINE_DATA_DIR.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Write report.json, report.md and report.html of the run's validation here.
+        #[arg(long)]
+        report_dir: Option<PathBuf>,
         /// Print the run outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate dates again from what is in BigQuery (post-backfill verification); one date or a range.
+    Validate {
+        /// One date, YYYY-MM-DD.
+        #[arg(long, conflicts_with_all = ["from", "to"], required_unless_present = "from")]
+        date: Option<String>,
+        /// First date of a range.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// Last date of a range.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// Write report.json, report.md and report.html per date (under a folder per date for a range).
+        #[arg(long)]
+        report_dir: Option<PathBuf>,
+        /// Print the results as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -69,7 +90,7 @@ pub struct Failure {
 }
 
 fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
-    Failure { code: EXIT_BAD_INPUT, error: error.into() }
+    Failure { code: EXIT_ERROR, error: error.into() }
 }
 
 /// Parses `--date`, defaulting to yesterday, and rejects days that are not complete yet.
@@ -87,7 +108,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Failure> {
 
 pub async fn run_with_clock(cli: Cli, clock: &dyn Clock) -> Result<ExitCode, Failure> {
     match cli.command {
-        Command::Run { date, symbols, data_dir, json } => {
+        Command::Run { date, symbols, data_dir, report_dir, json } => {
             let day = resolve_day(date.as_deref(), clock).map_err(bad_input)?;
             let mut config = Config::from_env().map_err(bad_input)?;
             if let Some(text) = symbols {
@@ -97,10 +118,12 @@ pub async fn run_with_clock(cli: Cli, clock: &dyn Clock) -> Result<ExitCode, Fai
                 config.data_dir = dir;
             }
             let pipeline = Pipeline::connect(config).await.map_err(bad_input)?;
-            let outcome = pipeline
-                .run_day(day, "manual")
-                .await
-                .map_err(|e| Failure { code: EXIT_RUN_FAILED, error: e.into() })?;
+            let outcome =
+                pipeline.run_day(day, "manual").await.map_err(|e| Failure { code: EXIT_ERROR, error: e.into() })?;
+            if let (Some(dir), Some(validation)) = (&report_dir, &outcome.validation) {
+                let report = crate::report::Report::for_validation(&pipeline, day, validation).await;
+                crate::report::write_all(&report, dir).map_err(|e| Failure { code: EXIT_ERROR, error: e })?;
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&outcome).unwrap_or_default());
             } else {
@@ -108,11 +131,22 @@ pub async fn run_with_clock(cli: Cli, clock: &dyn Clock) -> Result<ExitCode, Fai
             }
             Ok(ExitCode::from(exit_code(&outcome)))
         }
+        Command::Validate { date, from, to, report_dir, json } => {
+            let range = match (date, from, to) {
+                (Some(date), _, _) => DateRange::single(TradingDay::parse(&date).map_err(bad_input)?),
+                (None, Some(from), Some(to)) => DateRange::parse(&from, &to).map_err(bad_input)?,
+                _ => return Err(bad_input(anyhow::anyhow!("give --date, or --from and --to"))),
+            };
+            range.end().ensure_complete(clock.today()).map_err(bad_input)?;
+            let config = Config::from_env().map_err(bad_input)?;
+            let pipeline = Pipeline::connect(config).await.map_err(bad_input)?;
+            validate_range(&pipeline, range, report_dir.as_deref(), json).await
+        }
         Command::Runs { date, json } => {
             let day = TradingDay::parse(&date).map_err(bad_input)?;
             let config = Config::from_env().map_err(bad_input)?;
             let store = Store::connect(config.database_url.expose()).await.map_err(bad_input)?;
-            let runs = store.runs_of_day(day).await.map_err(|e| Failure { code: EXIT_RUN_FAILED, error: e.into() })?;
+            let runs = store.runs_of_day(day).await.map_err(|e| Failure { code: EXIT_ERROR, error: e.into() })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&runs).unwrap_or_default());
             } else if runs.is_empty() {
@@ -155,13 +189,95 @@ pub async fn run_with_clock(cli: Cli, clock: &dyn Clock) -> Result<ExitCode, Fai
     }
 }
 
+/// The exit code of a validation status.
+pub fn status_code(status: Status) -> u8 {
+    match status {
+        Status::Pass => EXIT_PASS,
+        Status::Warn => EXIT_WARN,
+        Status::Fail | Status::Error => EXIT_FAIL,
+    }
+}
+
 /// The exit code of a finished run (see the module documentation).
 pub fn exit_code(outcome: &RunOutcome) -> u8 {
-    match (&outcome.error, outcome.validation.as_ref().map(|v| v.status)) {
-        (Some(_), _) => EXIT_RUN_FAILED,
-        (None, Some(Status::Pass)) => EXIT_OK,
-        (None, _) => EXIT_FINDINGS,
+    match (&outcome.error, outcome.validation.as_ref()) {
+        (None, Some(v)) => status_code(v.status),
+        _ => EXIT_FAIL,
     }
+}
+
+/// `pipeline validate`: every date of `range`, a line per date, range totals, reports.
+async fn validate_range(
+    pipeline: &Pipeline,
+    range: DateRange,
+    report_dir: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let mut results = Vec::new();
+    for day in range.days() {
+        let validation = pipeline.revalidate(day).await.map_err(|e| Failure { code: EXIT_ERROR, error: e.into() })?;
+        if let Some(dir) = report_dir {
+            let dir = if range.len() > 1 { dir.join(day.to_string()) } else { dir.to_path_buf() };
+            let report = crate::report::Report::for_validation(pipeline, day, &validation).await;
+            crate::report::write_all(&report, &dir).map_err(|e| Failure { code: EXIT_ERROR, error: e })?;
+        }
+        results.push((day, validation));
+    }
+    let worst = results.iter().map(|(_, v)| v.status).max().unwrap_or(Status::Pass);
+    if json {
+        let list: Vec<serde_json::Value> = results
+            .iter()
+            .map(
+                |(day, v)| serde_json::json!({"date": day, "status": v.status, "scores": v.scores, "checks": v.checks}),
+            )
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"dates": list, "status": worst})).unwrap_or_default()
+        );
+    } else {
+        print!("{}", range_table(&results));
+    }
+    Ok(ExitCode::from(status_code(worst)))
+}
+
+/// The per-date table of `pipeline validate` and the range totals.
+pub fn range_table(results: &[(TradingDay, market::checks::Validation)]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<10}  {:<6} {:>12} {:>8} {:>11} {:>9}  failing checks",
+        "date", "status", "completeness", "quality", "consistency", "candles"
+    );
+    let mut candles_total = 0u64;
+    for (day, v) in results {
+        let candles = v.metrics.iter().filter(|m| m.metric == "candle_count").map(|m| m.value as u64).sum::<u64>();
+        candles_total += candles;
+        let failing: Vec<String> =
+            v.failing().filter(|c| c.status != Status::Pass).map(|c| format!("{} ({})", c.id, c.failed)).collect();
+        let _ = writeln!(
+            out,
+            "{day}  {:<6} {:>12.4} {:>8.4} {:>11.4} {:>9}  {}",
+            v.status.as_str(),
+            v.scores.completeness,
+            v.scores.quality,
+            v.scores.consistency,
+            candles,
+            if failing.is_empty() { "-".to_owned() } else { failing.join(", ") }
+        );
+    }
+    let count = |s: Status| results.iter().filter(|(_, v)| v.status == s).count();
+    let _ = writeln!(
+        out,
+        "{} dates: {} pass, {} warn, {} fail; {} candles",
+        results.len(),
+        count(Status::Pass),
+        count(Status::Warn),
+        count(Status::Fail) + count(Status::Error),
+        candles_total
+    );
+    out
 }
 
 /// A human-readable summary of a run.

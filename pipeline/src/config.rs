@@ -17,13 +17,15 @@
 //! | `PIPELINE_DATA_DIR` | `data` |
 //! | `PIPELINE_SYMBOLS` | the default 3 exchanges × 4 symbols |
 //! | `PIPELINE_CONCURRENCY` | `8` |
+//! | `PIPELINE_VALIDATION_CONFIG` | none: a JSON file overriding validation thresholds (`.config/validation.json`) |
+//! | `TARDIS_EXPORT_WAIT` | `0` seconds: how long to wait for Tardis to export the date before failing it |
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use market::checks::Thresholds;
+use market::checks::ValidationConfig;
 use market::{Exchange, Symbol};
 use url::Url;
 
@@ -139,9 +141,8 @@ pub struct Config {
     /// Downloaded files live under `{data_dir}/trades/{exchange}/{date}/`.
     pub data_dir: PathBuf,
     pub selection: Selection,
-    pub thresholds: Thresholds,
-    /// Relative tolerance for sums when reconciling candles.
-    pub tolerance: f64,
+    /// Thresholds and parameters of the validation checks.
+    pub validation: ValidationConfig,
 }
 
 fn url_var(get: &dyn Fn(&str) -> Option<String>, name: &'static str, default: &str) -> Result<Url, ConfigError> {
@@ -196,6 +197,26 @@ impl Config {
             }
             None => 8,
         };
+        let export_wait = match nonempty("TARDIS_EXPORT_WAIT") {
+            Some(text) => text.parse::<u64>().map(Duration::from_secs).map_err(|_| ConfigError::Invalid {
+                name: "TARDIS_EXPORT_WAIT",
+                value: text,
+                reason: "expected a whole number of seconds".to_owned(),
+            })?,
+            None => Duration::ZERO,
+        };
+        let validation = match nonempty("PIPELINE_VALIDATION_CONFIG") {
+            Some(path) => {
+                let invalid = |reason: String| ConfigError::Invalid {
+                    name: "PIPELINE_VALIDATION_CONFIG",
+                    value: path.clone(),
+                    reason,
+                };
+                let text = std::fs::read_to_string(&path).map_err(|e| invalid(e.to_string()))?;
+                serde_json::from_str::<ValidationConfig>(&text).map_err(|e| invalid(e.to_string()))?
+            }
+            None => ValidationConfig::default(),
+        };
         let dataset = nonempty("BIGQUERY_DATASET").unwrap_or_else(|| "market_data".to_owned());
         if !dataset.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(ConfigError::Invalid {
@@ -211,8 +232,8 @@ impl Config {
                 api_key: nonempty("TARDIS_API_KEY").and_then(|k| ApiKey::new(&k)),
                 concurrency,
                 retry: RetryPolicy::DEFAULT,
-                export_wait: Duration::ZERO,
-                export_poll: Duration::from_secs(60),
+                export_wait,
+                export_poll: Duration::from_secs(60).min(export_wait.max(Duration::from_secs(1))),
             },
             bigquery: BigQueryConfig {
                 api_url: url_var(get, "BIGQUERY_API_URL", BigQueryConfig::DEFAULT_API_URL)?,
@@ -228,8 +249,7 @@ impl Config {
             database_url: DatabaseUrl::new(&database_url),
             data_dir: PathBuf::from(nonempty("PIPELINE_DATA_DIR").unwrap_or_else(|| "data".to_owned())),
             selection,
-            thresholds: Thresholds::DEFAULT,
-            tolerance: 1e-9,
+            validation,
         })
     }
 }

@@ -5,22 +5,32 @@
 //! uploaded unless every configured file downloaded and verified. Upload replaces the date's partitions
 //! (`WRITE_TRUNCATE`), so rerunning a date never duplicates rows.
 
-use std::collections::BTreeSet;
 use std::future::Future;
 
 use chrono::Utc;
 use futures::StreamExt;
-use market::checks::{self, FileParse, Validation};
-use market::{Candle, Instrument, TradingDay};
+use market::checks::{self, CountViews, DayInput, Validation};
+use market::{Instrument, TradingDay};
 use rand::Rng;
 use serde_json::json;
 
 use crate::bigquery::schema::{CANDLES_1M, INSTRUMENTS, TABLES};
 use crate::bigquery::{BigQueryClient, BigQueryError, candle_to_json, instrument_to_json};
-use crate::candles::{self, CandleSet};
+use crate::candles::{self, CandleSet, Increments};
 use crate::config::Config;
 use crate::store::{RunCounts, RunStatus, StageRecord, Store, StoreError};
 use crate::tardis::{DownloadedFile, TardisClient, TardisError};
+
+/// Why a validation could not be carried out (its findings are never errors).
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    #[error(transparent)]
+    BigQuery(#[from] BigQueryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("failed to read the trades files: {0}")]
+    Files(String),
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -220,56 +230,101 @@ impl Pipeline {
         Ok(json!({"candles": candles, "instruments": instruments}))
     }
 
-    /// Validates what landed in BigQuery for `day` against the candles built from the downloaded trades.
+    /// Validates what landed in BigQuery for `day` against what the downloaded trades say (`set`), the
+    /// counts recorded in Postgres (`recorded`) and the history of earlier dates, and stores the result.
     pub async fn validate(
         &self,
         day: TradingDay,
-        files: &[DownloadedFile],
-        expected: &[Candle],
-    ) -> Result<Validation, BigQueryError> {
+        set: &CandleSet,
+        recorded: Option<RunCounts>,
+        run_id: Option<i64>,
+        trigger: &str,
+    ) -> Result<Validation, ValidateError> {
         let landed = self.bigquery.read_candles(day).await?;
+        let instruments = self.bigquery.read_instruments(day).await?;
+        let config = &self.config.validation;
+        let history = self.store.metric_history(day, config.anomaly_window_days).await?;
         let configured = self.config.selection.pairs();
-        let with_trades: BTreeSet<_> = expected.iter().map(|c| (c.exchange.clone(), c.symbol.clone())).collect();
-        let traded_minutes: BTreeSet<_> = expected.iter().map(Candle::key).collect();
-        let parses: Vec<FileParse> = files
-            .iter()
-            .map(|f| FileParse {
-                exchange: f.exchange.clone(),
-                symbol: f.symbol.clone(),
-                rows: f.stats.rows,
-                rejected: f.stats.rejected,
-                samples: f.stats.reject_samples.iter().map(|r| (r.line, r.reason.clone())).collect(),
-            })
-            .collect();
-        let outcomes = vec![
-            checks::file_coverage(&configured, &with_trades),
-            checks::candle_coverage(&traded_minutes, &landed),
-            checks::ohlc_invariants(&landed),
-            checks::rows_parsed(&parses),
-            checks::candles_match(expected, &landed, self.config.tolerance),
+        let landed_trades: u64 = landed.iter().map(|c| c.trade_count).sum();
+        let recorded = recorded.unwrap_or_default();
+        let counts = [
+            CountViews {
+                what: "trades in the day".to_owned(),
+                views: vec![
+                    ("download".to_owned(), set.trades_in_day),
+                    ("postgres".to_owned(), recorded.trades),
+                    ("bigquery".to_owned(), landed_trades),
+                ],
+            },
+            CountViews {
+                what: "candles".to_owned(),
+                views: vec![
+                    ("built".to_owned(), set.candles.len() as u64),
+                    ("postgres".to_owned(), recorded.candles),
+                    ("bigquery".to_owned(), landed.len() as u64),
+                ],
+            },
+            CountViews {
+                what: "instruments".to_owned(),
+                views: vec![
+                    ("postgres".to_owned(), u64::from(recorded.instruments)),
+                    ("bigquery".to_owned(), instruments.len() as u64),
+                ],
+            },
         ];
-        Ok(Validation::evaluate(outcomes, self.config.thresholds))
+        let input = DayInput {
+            day,
+            configured: &configured,
+            instruments: &instruments,
+            files: &set.profiles,
+            expected: &set.candles,
+            direct: &set.direct,
+            landed: &landed,
+            counts: &counts,
+            history: &history,
+        };
+        let validation = checks::validate_day(&input, config);
+        self.store.record_validation(day, run_id, trigger, &validation).await?;
+        Ok(validation)
     }
 
-    /// Validates a date again from the files an earlier run left in the data directory and what is in
-    /// BigQuery now. A configured file that is missing or unreadable counts against completeness.
-    pub async fn validate_day(&self, day: TradingDay) -> Result<Validation, BigQueryError> {
-        let data_dir = self.config.data_dir.clone();
-        let pairs = self.config.selection.pairs();
-        let (files, expected) = tokio::task::spawn_blocking(move || {
-            let files: Vec<DownloadedFile> = pairs
-                .iter()
-                .filter_map(|(exchange, symbol)| {
-                    let path = crate::tardis::trades_path(&data_dir, exchange, symbol, day);
-                    crate::tardis::inspect(&path, exchange, symbol, day).ok()
-                })
-                .collect();
-            let expected = candles::build(&files).map(|set| set.candles).unwrap_or_default();
-            (files, expected)
-        })
-        .await
-        .unwrap_or_default();
-        self.validate(day, &files, &expected).await
+    /// Validates a date again, from the trades files on disk (downloading, with verification, those that
+    /// are missing), what is in BigQuery now and the counts of the date's latest succeeded run. This is the
+    /// post-backfill verification of `pipeline validate`. A file that cannot be had counts against
+    /// completeness rather than failing the validation.
+    pub async fn revalidate(&self, day: TradingDay) -> Result<Validation, ValidateError> {
+        let data_dir = &self.config.data_dir;
+        let mut files = Vec::new();
+        for (exchange, symbol) in self.config.selection.pairs() {
+            let path = crate::tardis::trades_path(data_dir, &exchange, &symbol, day);
+            let (e, s, p) = (exchange.clone(), symbol.clone(), path.clone());
+            let on_disk =
+                tokio::task::spawn_blocking(move || crate::tardis::inspect(&p, &e, &s, day).ok()).await.ok().flatten();
+            match on_disk {
+                Some(file) => files.push(file),
+                None => match self.tardis.download_trades(&exchange, &symbol, day, data_dir).await {
+                    Ok(file) => files.push(file),
+                    Err(err) => {
+                        tracing::warn!(%exchange, %symbol, %day, error = %err, "Trades file unavailable for re-validation.")
+                    }
+                },
+            }
+        }
+        let instruments = self.bigquery.read_instruments(day).await.unwrap_or_default();
+        let increments: Increments = instruments
+            .iter()
+            .map(|i| ((i.exchange.clone(), i.dataset_id.clone()), (i.price_increment, i.amount_increment)))
+            .collect();
+        let set = tokio::task::spawn_blocking(move || candles::build(&files, &increments))
+            .await
+            .map_err(|e| ValidateError::Files(e.to_string()))?
+            .map_err(|e| ValidateError::Files(e.to_string()))?;
+        let run_id = self.store.latest_succeeded_run(day).await?;
+        let recorded = match run_id {
+            Some(id) => self.store.run_counts(id).await?,
+            None => None,
+        };
+        self.validate(day, &set, recorded, run_id, "revalidate").await
     }
 
     /// Runs every stage for `day` and records the run. `Err` only when the run could not be recorded.
@@ -291,9 +346,6 @@ impl Pipeline {
             validation: None,
         };
         let result = self.run_stages(day, &run_key, &mut outcome).await;
-        for record in &outcome.stages {
-            self.store.record_stage(run_id, record).await?;
-        }
         outcome.status = if result.is_ok() { RunStatus::Succeeded } else { RunStatus::Failed };
         outcome.error = result.err();
         let validation = outcome.validation.as_ref().map(|v| (&v.scores, v.status));
@@ -306,6 +358,14 @@ impl Pipeline {
             Some(error) => tracing::error!(%day, run_id, %error, "Run failed."),
         }
         Ok(outcome)
+    }
+
+    /// Adds a finished stage to the outcome and records it at once, so a killed process leaves the
+    /// stages it finished on record.
+    async fn finished(&self, outcome: &mut RunOutcome, record: StageRecord) -> Result<(), String> {
+        self.store.record_stage(outcome.run_id, &record).await.map_err(|e| e.to_string())?;
+        outcome.stages.push(record);
+        Ok(())
     }
 
     async fn run_stages(&self, day: TradingDay, run_key: &str, outcome: &mut RunOutcome) -> Result<(), String> {
@@ -333,8 +393,8 @@ impl Pipeline {
             ),
         );
         outcome.auth_failure = download.auth_failure || instruments.auth_failure;
-        outcome.stages.push(download.record.clone());
-        outcome.stages.push(instruments.record.clone());
+        self.finished(outcome, download.record.clone()).await?;
+        self.finished(outcome, instruments.record.clone()).await?;
         let (Some(files), Some(instruments)) = (download.value, instruments.value) else {
             let errors: Vec<String> =
                 [&download.record, &instruments.record].iter().filter_map(|r| r.error.clone()).collect();
@@ -343,11 +403,14 @@ impl Pipeline {
         outcome.counts.files = u32::try_from(files.len()).unwrap_or(u32::MAX);
         outcome.counts.instruments = u32::try_from(instruments.len()).unwrap_or(u32::MAX);
 
-        let candle_files = files.clone();
+        let increments: Increments = instruments
+            .iter()
+            .map(|i| ((i.exchange.clone(), i.dataset_id.clone()), (i.price_increment, i.amount_increment)))
+            .collect();
         let built = stage(
             "candles",
             async move {
-                tokio::task::spawn_blocking(move || candles::build(&candle_files))
+                tokio::task::spawn_blocking(move || candles::build(&files, &increments))
                     .await
                     .map_err(|e| e.to_string())
                     .and_then(|r| r.map_err(|e| e.to_string()))
@@ -361,12 +424,13 @@ impl Pipeline {
             no_auth,
         )
         .await;
-        outcome.stages.push(built.record.clone());
+        self.finished(outcome, built.record.clone()).await?;
         let set = built.value.ok_or_else(|| built.record.error.clone().unwrap_or_default())?;
         outcome.counts.trades = set.trades_in_day;
         outcome.counts.candles = set.candles.len() as u64;
         outcome.rows_before_day = set.rows_before_day;
         outcome.rows_after_day = set.rows_after_day;
+        self.store.record_counts(outcome.run_id, outcome.counts).await.map_err(|e| e.to_string())?;
 
         let uploaded = stage(
             "upload",
@@ -379,21 +443,25 @@ impl Pipeline {
         if let Some(detail) = &uploaded.value {
             record.detail = detail.clone();
         }
-        outcome.stages.push(record);
+        self.finished(outcome, record).await?;
         if uploaded.value.is_none() {
             return Err(uploaded.record.error.unwrap_or_default());
         }
 
+        let run_id = outcome.run_id;
         let validated = stage(
             "validation",
-            self.validate(day, &files, &set.candles),
+            async {
+                let recorded = self.store.run_counts(run_id).await?;
+                self.validate(day, &set, recorded, Some(run_id), "run").await
+            },
             |v: &Validation| {
                 (v.checks.iter().map(|c| c.evaluated).sum(), json!({"status": v.status, "scores": v.scores}))
             },
             no_auth,
         )
         .await;
-        outcome.stages.push(validated.record.clone());
+        self.finished(outcome, validated.record.clone()).await?;
         outcome.validation = validated.value;
         match outcome.validation {
             Some(_) => Ok(()),

@@ -1,4 +1,4 @@
-//! The `pipeline` binary as a process: bad input is rejected with a clear message and exit code 2
+//! The `pipeline` binary as a process: bad input is rejected with a clear message and exit code 3
 //! before anything is configured, connected or written.
 
 use std::process::{Command, Output};
@@ -21,16 +21,22 @@ fn check(args: &[&str], code: i32, stderr_contains: &str) {
 }
 
 #[test]
-fn bad_dates_are_rejected_with_exit_code_2() {
-    check(&["run", "--date", "2024-13-01"], 2, "invalid date \"2024-13-01\"");
-    check(&["run", "--date", "2024-6-1"], 2, "expected YYYY-MM-DD");
-    check(&["run", "--date", "2099-01-01"], 2, "is not complete yet");
-    check(&["runs", "--date", "yesterday"], 2, "expected YYYY-MM-DD");
+fn bad_dates_are_rejected_with_exit_code_3() {
+    check(&["run", "--date", "2024-13-01"], 3, "invalid date \"2024-13-01\"");
+    check(&["run", "--date", "2024-6-1"], 3, "expected YYYY-MM-DD");
+    check(&["run", "--date", "2099-01-01"], 3, "is not complete yet");
+    check(&["runs", "--date", "yesterday"], 3, "expected YYYY-MM-DD");
+    check(
+        &["validate", "--from", "2024-06-30", "--to", "2024-06-01"],
+        3,
+        "Start date 2024-06-30 is after end date 2024-06-01",
+    );
+    check(&["validate", "--date", "2099-01-01"], 3, "is not complete yet");
 }
 
 #[test]
 fn missing_configuration_names_the_variable() {
-    check(&["run", "--date", "2024-06-01"], 2, "BIGQUERY_PROJECT is not set");
+    check(&["run", "--date", "2024-06-01"], 3, "BIGQUERY_PROJECT is not set");
 }
 
 #[test]
@@ -40,7 +46,7 @@ fn help_shows_examples_and_exit_codes() {
     assert!(out.status.success());
     assert!(stdout.contains("pipeline run --date 2024-06-01"), "{stdout}");
     assert!(
-        stdout.contains("Exit codes: 0 pass, 1 validation findings, 2 bad input or configuration, 3 run failed"),
+        stdout.contains("Exit codes: 0 pass, 1 warn, 2 fail (a check failed or the run failed), 3 error (bad input or configuration)"),
         "{stdout}"
     );
 }

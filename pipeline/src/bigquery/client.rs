@@ -15,14 +15,14 @@ use gcp_bigquery_client::model::dataset::Dataset;
 use gcp_bigquery_client::model::job::Job;
 use gcp_bigquery_client::model::table_data_list_response::TableDataListResponse;
 use gcp_bigquery_client::tabledata::ListQueryParameters;
-use market::{Candle, TradingDay};
+use market::{Candle, Instrument, TradingDay};
 use serde_json::Value;
 use url::Url;
 
 use super::auth::{BigQueryAuth, TokenSource};
 use super::error::BigQueryError;
-use super::rows::candles_from_rows;
-use super::schema::{CANDLES_1M, TableDef};
+use super::rows::{candles_from_rows, instruments_from_rows};
+use super::schema::{CANDLES_1M, INSTRUMENTS, TableDef};
 use crate::retry::RetryPolicy;
 
 #[derive(Debug, Clone)]
@@ -309,20 +309,35 @@ impl BigQueryClient {
         .await
     }
 
-    /// Every candle stored in the partition of `day`.
-    pub async fn read_candles(&self, day: TradingDay) -> Result<Vec<Candle>, BigQueryError> {
-        let names = self.column_names(CANDLES_1M.name).await?;
-        let partition = format!("{}${}", CANDLES_1M.name, day.compact());
-        let mut candles = Vec::new();
+    /// Every row of the partition of `day` of `def`, decoded by `decode`.
+    async fn read_partition<T>(
+        &self,
+        def: &TableDef,
+        day: TradingDay,
+        decode: impl Fn(&[String], &[gcp_bigquery_client::model::table_row::TableRow]) -> Result<Vec<T>, BigQueryError>,
+    ) -> Result<Vec<T>, BigQueryError> {
+        let names = self.column_names(def.name).await?;
+        let partition = format!("{}${}", def.name, day.compact());
+        let mut out = Vec::new();
         let mut page_token = None;
         loop {
             let page = self.list_page(&partition, page_token, self.config.page_size).await?;
-            candles.extend(candles_from_rows(&names, page.rows.as_deref().unwrap_or(&[]))?);
+            out.extend(decode(&names, page.rows.as_deref().unwrap_or(&[]))?);
             match page.page_token {
                 Some(token) if !token.is_empty() => page_token = Some(token),
-                _ => return Ok(candles),
+                _ => return Ok(out),
             }
         }
+    }
+
+    /// Every candle stored in the partition of `day`.
+    pub async fn read_candles(&self, day: TradingDay) -> Result<Vec<Candle>, BigQueryError> {
+        self.read_partition(&CANDLES_1M, day, candles_from_rows).await
+    }
+
+    /// The instruments snapshot stored for `day`.
+    pub async fn read_instruments(&self, day: TradingDay) -> Result<Vec<Instrument>, BigQueryError> {
+        self.read_partition(&INSTRUMENTS, day, instruments_from_rows).await
     }
 
     /// Rows stored in the partition of `day` of `def` (0 when the table does not exist).

@@ -14,4 +14,4 @@ mod upload;
 pub use auth::{AccessToken, BigQueryAuth};
 pub use client::{BigQueryClient, BigQueryConfig, LoadOutcome};
 pub use error::BigQueryError;
-pub use rows::{candle_to_json, candles_from_rows, instrument_to_json};
+pub use rows::{candle_to_json, candles_from_rows, instrument_to_json, instruments_from_rows};

@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use gcp_bigquery_client::model::table_row::TableRow;
-use market::{Candle, Exchange, Instrument, Symbol, TradingDay};
+use market::{Candle, Exchange, Instrument, InstrumentKind, Symbol, TradingDay};
 use serde_json::{Value, json};
 
 use super::BigQueryError;
-use super::schema::CANDLES_1M;
+use super::schema::{CANDLES_1M, INSTRUMENTS};
 
 fn timestamp_text(micros: i64) -> String {
     DateTime::<Utc>::from_timestamp_micros(micros)
@@ -129,6 +129,55 @@ pub fn candles_from_rows(names: &[String], rows: &[TableRow]) -> Result<Vec<Cand
                 vwap: float(cols[10])?,
                 buy_volume: float(cols[11])?,
                 sell_volume: float(cols[12])?,
+            })
+        })
+        .collect()
+}
+
+/// Turns `tabledata.list` rows of `instruments` into instruments (`names` as for [`candles_from_rows`]).
+pub fn instruments_from_rows(names: &[String], rows: &[TableRow]) -> Result<Vec<Instrument>, BigQueryError> {
+    let table = INSTRUMENTS.name;
+    let index = |name: &str| names.iter().position(|n| n == name);
+    rows.iter()
+        .enumerate()
+        .map(|(row_index, row)| {
+            let bad = |reason: String| BigQueryError::Decode {
+                table: table.to_owned(),
+                reason: format!("row {row_index}: {reason}"),
+            };
+            let cells = row.columns.as_deref().unwrap_or(&[]);
+            let cell = |name: &str| -> Option<&str> {
+                index(name).and_then(|i| cells.get(i)).and_then(|c| c.value.as_ref()).and_then(Value::as_str)
+            };
+            let text = |name: &str| cell(name).ok_or_else(|| bad(format!("{name} is missing or null")));
+            let float = |name: &str| -> Result<f64, BigQueryError> {
+                let t = text(name)?;
+                t.parse().map_err(|_| bad(format!("{name} {t:?} is not a FLOAT")))
+            };
+            let time = |t: &str| {
+                parse_timestamp_us(t)
+                    .and_then(DateTime::<Utc>::from_timestamp_micros)
+                    .ok_or_else(|| bad(format!("{t:?} is not a TIMESTAMP")))
+            };
+            let kind_text = text("type")?;
+            Ok(Instrument {
+                exchange: Exchange::parse(text("exchange")?).map_err(|e| bad(e.to_string()))?,
+                id: text("id")?.to_owned(),
+                dataset_id: Symbol::parse(text("dataset_id")?).map_err(|e| bad(e.to_string()))?,
+                base_currency: text("base_currency")?.to_owned(),
+                quote_currency: text("quote_currency")?.to_owned(),
+                kind: InstrumentKind::parse(kind_text).ok_or_else(|| bad(format!("type {kind_text:?}")))?,
+                contract_type: cell("contract_type").map(str::to_owned),
+                active: text("active")? == "true",
+                available_since: time(text("available_since")?)?,
+                available_to: cell("available_to").map(time).transpose()?,
+                price_increment: float("price_increment")?,
+                amount_increment: float("amount_increment")?,
+                min_trade_amount: float("min_trade_amount")?,
+                inverse: text("inverse")? == "true",
+                contract_multiplier: cell("contract_multiplier")
+                    .map(|t| t.parse().map_err(|_| bad(format!("contract_multiplier {t:?}"))))
+                    .transpose()?,
             })
         })
         .collect()

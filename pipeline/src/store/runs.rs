@@ -20,7 +20,7 @@ pub enum StoreError {
     },
 }
 
-fn query_error(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(super) fn query_error(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { operation, source }
 }
 
@@ -155,6 +155,44 @@ impl Store {
         .await
         .map_err(query_error("record stage"))?;
         Ok(())
+    }
+
+    /// Records a run's counts as soon as they are known (validation compares them with BigQuery).
+    pub async fn record_counts(&self, run_id: i64, counts: RunCounts) -> Result<(), StoreError> {
+        sqlx::query("UPDATE pipeline_runs SET files = $2, trades = $3, candles = $4, instruments = $5 WHERE id = $1")
+            .bind(run_id)
+            .bind(i32::try_from(counts.files).unwrap_or(i32::MAX))
+            .bind(as_i64(counts.trades))
+            .bind(as_i64(counts.candles))
+            .bind(i32::try_from(counts.instruments).unwrap_or(i32::MAX))
+            .execute(&self.pool)
+            .await
+            .map_err(query_error("record counts"))?;
+        Ok(())
+    }
+
+    /// The counts recorded for a run.
+    pub async fn run_counts(&self, run_id: i64) -> Result<Option<RunCounts>, StoreError> {
+        let row = sqlx::query("SELECT files, trades, candles, instruments FROM pipeline_runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("run counts"))?;
+        Ok(row.map(|r| RunCounts {
+            files: r.get::<Option<i32>, _>("files").and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+            trades: r.get::<Option<i64>, _>("trades").and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+            candles: r.get::<Option<i64>, _>("candles").and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+            instruments: r.get::<Option<i32>, _>("instruments").and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+        }))
+    }
+
+    /// The id of the latest succeeded run of `day`.
+    pub async fn latest_succeeded_run(&self, day: TradingDay) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar("SELECT id FROM pipeline_runs WHERE day = $1 AND status = 'succeeded' ORDER BY started_at DESC, id DESC LIMIT 1")
+            .bind(day.date())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_error("latest run"))
     }
 
     /// Records the end of a run.

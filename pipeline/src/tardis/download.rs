@@ -61,7 +61,7 @@ fn verify(path: &Path, exchange: &Exchange, symbol: &Symbol, day: TradingDay) ->
     let chained = std::io::Cursor::new(magic).chain(reader);
     let (start, end) = (day.start_us(), day.end_us());
     let (mut before, mut after) = (0, 0);
-    let stats = trades_csv::read_trades(GzDecoder::new(chained), exchange, symbol, |t| {
+    let stats = trades_csv::read_trades(GzDecoder::new(chained), exchange, symbol, |_, t, _| {
         if t.exchange_ts_us < start {
             before += 1;
         } else if t.exchange_ts_us >= end {

@@ -40,16 +40,15 @@ pub struct ReadStats {
     pub rows: u64,
     pub rejected: u64,
     pub reject_samples: Vec<RejectedRow>,
-    /// Rows whose arrival time went backwards compared with the previous row.
-    pub local_time_regressions: u64,
 }
 
-/// Reads every row of `input`, calling `on_trade` for each valid one, in file order.
+/// Reads every row of `input`, calling `on_trade(line, trade, id)` for each valid one, in file order
+/// (`id` is the raw id cell, empty when the exchange gives none).
 pub fn read_trades(
     input: impl Read,
     exchange: &Exchange,
     symbol: &Symbol,
-    mut on_trade: impl FnMut(&Trade),
+    mut on_trade: impl FnMut(u64, &Trade, &[u8]),
 ) -> Result<ReadStats, CsvError> {
     let mut reader =
         csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(1 << 16).from_reader(input);
@@ -71,7 +70,6 @@ pub fn read_trades(
         return Err(CsvError::Header { found: String::from_utf8_lossy(&header.join(&b","[..])).into_owned() });
     }
 
-    let mut last_local = i64::MIN;
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
@@ -90,13 +88,7 @@ pub fn read_trades(
         line += 1;
         stats.rows += 1;
         match parse_row(&record, exchange, symbol) {
-            Ok(trade) => {
-                if trade.local_ts_us < last_local {
-                    stats.local_time_regressions += 1;
-                }
-                last_local = trade.local_ts_us;
-                on_trade(&trade);
-            }
+            Ok(trade) => on_trade(line, &trade, &record[4]),
             Err(reason) => reject(&mut stats, line, reason),
         }
     }
@@ -156,7 +148,7 @@ binance-futures,BTCUSDT,1717200000800000,1717200000801000,5,weird,67000.4,-1\n\
 binance-futures,BTCUSDT,1717200000900000,1717200000901000,6,unknown,67000.5,0.05\n";
         let (exchange, symbol) = ids();
         let mut trades = Vec::new();
-        let stats = read_trades(csv.as_bytes(), &exchange, &symbol, |t| trades.push(*t)).expect("readable");
+        let stats = read_trades(csv.as_bytes(), &exchange, &symbol, |_, t, _| trades.push(*t)).expect("readable");
         assert_eq!(stats.rows, 6);
         assert_eq!(stats.rejected, 3);
         let lines: Vec<u64> = stats.reject_samples.iter().map(|r| r.line).collect();
@@ -172,14 +164,14 @@ binance-futures,BTCUSDT,1717200000900000,1717200000901000,6,unknown,67000.5,0.05
     #[test]
     fn a_wrong_header_is_fatal() {
         let (exchange, symbol) = ids();
-        let err = read_trades("a,b,c\n1,2,3\n".as_bytes(), &exchange, &symbol, |_| {}).expect_err("bad header");
+        let err = read_trades("a,b,c\n1,2,3\n".as_bytes(), &exchange, &symbol, |_, _, _| {}).expect_err("bad header");
         assert!(err.to_string().contains("unexpected header"), "{err}");
     }
 
     #[test]
     fn an_empty_file_is_a_quiet_day() {
         let (exchange, symbol) = ids();
-        let stats = read_trades(&b""[..], &exchange, &symbol, |_| {}).expect("empty is fine");
+        let stats = read_trades(&b""[..], &exchange, &symbol, |_, _, _| {}).expect("empty is fine");
         assert_eq!(stats.rows, 0);
     }
 }

@@ -57,7 +57,7 @@ async fn pipeline_run_through_the_environment_contract_passes_and_records_the_ru
 }
 
 #[tokio::test]
-async fn a_wrong_key_through_the_environment_exits_3_with_the_cause() {
+async fn a_wrong_key_through_the_environment_exits_2_with_the_cause() {
     let day = TradingDay::parse("2024-06-05").expect("valid");
     let world =
         World::start(WorldOptions::new(18, day).activity(0.05).pairs(&[("bitmex", "XBTUSD")])).await.expect("world");
@@ -69,7 +69,7 @@ async fn a_wrong_key_through_the_environment_exits_3_with_the_cause() {
         .output()
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert!(stdout.contains("✗ download") && stdout.contains("401"), "{stdout}");
     let all_output = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(!all_output.contains("wrong"), "the key never appears in output");

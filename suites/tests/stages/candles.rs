@@ -11,9 +11,23 @@ async fn candles_built_from_a_downloaded_file_equal_the_truth_bit_for_bit() {
     let (exchange, symbol) = (Exchange::parse("deribit").expect("ok"), Symbol::parse("BTC-PERPETUAL").expect("ok"));
     let file =
         pipeline.tardis().download_trades(&exchange, &symbol, day(), world.data_dir.path()).await.expect("download");
-    let set = pipeline::candles::build(std::slice::from_ref(&file)).expect("candles");
+    let spec = world.generator.universe().symbol(&exchange, &symbol).expect("spec");
+    let increments =
+        [((exchange.clone(), symbol.clone()), (spec.instrument.price_increment, spec.instrument.amount_increment))]
+            .into();
+    let set = pipeline::candles::build(std::slice::from_ref(&file), &increments).expect("candles");
     let truth = world.generator.file_truth(&exchange, &symbol, day()).expect("truth");
     assert_eq!(set.candles, truth.candles, "same candles, same floating-point sums (both add in file order)");
+    let profile = &set.profiles[0];
+    assert!(profile.grid_checked);
+    assert_eq!(
+        (profile.off_grid_prices, profile.off_grid_amounts, profile.duplicate_ids, profile.arrival_regressions),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(profile.rows_with_id, 0, "deribit trades carry no ids in the generated universe");
+    for (interval, direct) in &set.direct {
+        assert_eq!(direct, &market::rollup(&set.candles, *interval), "{interval:?} built directly equals the roll-up");
+    }
     assert_eq!(set.rows_before_day, truth.rows_before_day);
     assert_eq!(set.trades_in_day, truth.rows - truth.rows_before_day - truth.rows_after_day);
 }
@@ -37,6 +51,6 @@ async fn an_empty_file_is_a_quiet_day_with_no_candles() {
     let file =
         pipeline.tardis().download_trades(&exchange, &symbol, day(), world.data_dir.path()).await.expect("download");
     assert_eq!(file.stats.rows, 0);
-    let set = pipeline::candles::build(&[file]).expect("candles");
+    let set = pipeline::candles::build(&[file], &Default::default()).expect("candles");
     assert!(set.candles.is_empty());
 }

@@ -189,3 +189,68 @@ async fn instruments_are_fetched_with_their_increments() {
     let got = instruments.iter().find(|i| i.dataset_id == btc().1).expect("BTCUSDT listed");
     assert_eq!(got, &spec.instrument);
 }
+
+#[tokio::test]
+async fn the_run_waits_for_the_export_and_goes_on_once_the_day_is_published() {
+    let world = small_world(9).await;
+    let not_yet = chrono::DateTime::from_timestamp_micros(day().start_us()).expect("valid");
+    world.tardis.set_exported_until(not_yet);
+    let mut config = world.pipeline_config();
+    config.tardis.export_wait = std::time::Duration::from_secs(20);
+    config.tardis.export_poll = std::time::Duration::from_millis(20);
+    let pipeline = pipeline::Pipeline::connect(config).await.expect("pipeline");
+    let run = tokio::spawn(async move { pipeline.run_day(day(), "test").await });
+    // Publish the day once the pipeline has seen that it is not exported (two polls of the exchange).
+    let polls =
+        |w: &harness::World| w.tardis.requests().iter().filter(|r| r.path == "/v1/exchanges/binance-futures").count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while polls(&world) < 2 {
+        assert!(std::time::Instant::now() < deadline, "the pipeline never polled exportedUntil");
+        tokio::task::yield_now().await;
+    }
+    world.tardis.set_exported_until(chrono::DateTime::from_timestamp_micros(day().end_us()).expect("valid"));
+    let outcome = run.await.expect("joined").expect("recorded");
+    assert_eq!(outcome.status, pipeline::store::RunStatus::Succeeded, "{:?}", outcome.error);
+    assert!(polls(&world) >= 3);
+}
+
+#[tokio::test]
+async fn a_connection_reset_is_retried() {
+    let world = small_world(10).await;
+    Mock::given(method("GET"))
+        .and(path(file_path("binance-futures", "BTCUSDT")))
+        .respond_with_err(|_: &wiremock::Request| {
+            std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer")
+        })
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(world.tardis.server())
+        .await;
+    let pipeline = world.pipeline().await.expect("pipeline");
+    let (exchange, symbol) = btc();
+    let file =
+        pipeline.tardis().download_trades(&exchange, &symbol, day(), world.data_dir.path()).await.expect("retried");
+    assert_eq!(file.attempts, 2);
+}
+
+#[tokio::test]
+async fn one_file_that_keeps_failing_fails_the_date_and_nothing_is_uploaded() {
+    let world = small_world(11).await;
+    Mock::given(method("GET"))
+        .and(path(file_path("bitmex", "XBTUSD")))
+        .respond_with(ResponseTemplate::new(502).set_body_string("bad gateway"))
+        .with_priority(1)
+        .mount(world.tardis.server())
+        .await;
+    let pipeline = world.pipeline().await.expect("pipeline");
+    let outcome = pipeline.run_day(day(), "test").await.expect("recorded");
+    assert_eq!(outcome.status, pipeline::store::RunStatus::Failed);
+    let error = outcome.error.unwrap_or_default();
+    assert!(error.contains("1 of 2 files failed") && error.contains("XBTUSD") && error.contains("502"), "{error}");
+    assert!(
+        !world.bigquery.table_exists(harness::world::PROJECT, harness::world::DATASET, "candles_1m"),
+        "no partial upload"
+    );
+    let btc_file = pipeline::tardis::trades_path(world.data_dir.path(), &btc().0, &btc().1, day());
+    assert!(btc_file.is_file(), "the file that did download is kept for the rerun");
+}

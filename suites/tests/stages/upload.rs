@@ -118,3 +118,33 @@ async fn running_jobs_are_polled_until_done() {
     let polls = world.bigquery.requests().iter().filter(|r| r.route == Some(Route::GetJob)).count();
     assert!(polls >= 2 * 4, "two jobs, each polled while RUNNING three times and once DONE: {polls}");
 }
+
+#[tokio::test]
+async fn metadata_calls_retry_backend_errors_but_not_invalid_requests() {
+    let world = small_world(39).await;
+    world.bigquery.fail_next(Route::GetDataset, 2, 500, "backendError");
+    let pipeline = world.pipeline().await.expect("pipeline");
+    pipeline.bigquery().ensure_dataset().await.expect("retried to success");
+    assert!(world.bigquery.dataset_exists(PROJECT, DATASET));
+
+    world.bigquery.fail_next(Route::CreateTable, 5, 400, "invalid");
+    let err = pipeline.bigquery().ensure_table(&CANDLES_1M).await.expect_err("invalid is final");
+    assert_eq!(err.reason(), Some("invalid"), "{err}");
+    let creates = world.bigquery.requests().iter().filter(|r| r.route == Some(Route::CreateTable)).count();
+    assert_eq!(creates, 1, "not retried");
+}
+
+#[tokio::test]
+async fn an_existing_table_with_another_schema_is_refused() {
+    let world = small_world(40).await;
+    let pipeline = world.pipeline().await.expect("pipeline");
+    pipeline.bigquery().ensure_dataset().await.expect("dataset");
+    let body = serde_json::json!({
+        "tableReference": {"projectId": PROJECT, "datasetId": DATASET, "tableId": "candles_1m"},
+        "schema": {"fields": [{"name": "exchange", "type": "STRING"}, {"name": "open_time", "type": "TIMESTAMP"}]},
+    });
+    let url = format!("{}/bigquery/v2/projects/{PROJECT}/datasets/{DATASET}/tables", world.bigquery.uri());
+    assert!(reqwest::Client::new().post(url).json(&body).send().await.expect("create").status().is_success());
+    let err = pipeline.bigquery().ensure_table(&CANDLES_1M).await.expect_err("wrong schema");
+    assert!(err.to_string().contains("column symbol is missing"), "{err}");
+}

@@ -46,7 +46,7 @@ async fn validation_catches_a_duplicated_and_a_wrong_candle_that_landed() {
     wrong.open_time_us = day().start_us() + 7; // not on a minute boundary, and not a traded minute
     append_rows(&world, &[duplicate, pipeline::bigquery::candle_to_json(&wrong)]).await;
 
-    let validation = pipeline.validate_day(day()).await.expect("validates");
+    let validation = pipeline.revalidate(day()).await.expect("validates");
     assert_ne!(validation.status, Status::Pass);
     let matches = validation.checks.iter().find(|c| c.id == "consistency.candles_match_trades").expect("check present");
     assert_eq!(matches.failed, 2, "{:?}", matches.samples);
@@ -58,13 +58,25 @@ async fn validation_catches_a_duplicated_and_a_wrong_candle_that_landed() {
 }
 
 #[tokio::test]
-async fn revalidating_without_the_downloaded_files_reports_them_missing() {
+async fn revalidation_downloads_missing_files_again_and_counts_the_unavailable_ones() {
     let world = small_world(42).await;
     let pipeline = world.pipeline().await.expect("pipeline");
     assert_eq!(pipeline.run_day(day(), "test").await.expect("run").status, RunStatus::Succeeded);
     std::fs::remove_dir_all(world.data_dir.path().join("trades")).expect("remove files");
-    let validation = pipeline.validate_day(day()).await.expect("validates");
+    wiremock::Mock::given(wiremock::matchers::path(crate::file_path("bitmex", "XBTUSD")))
+        .respond_with(wiremock::ResponseTemplate::new(404).set_body_string(r#"{"code":404,"message":"gone"}"#))
+        .with_priority(1)
+        .mount(world.tardis.server())
+        .await;
+    let validation = pipeline.revalidate(day()).await.expect("validates");
     assert_eq!(validation.status, Status::Fail);
-    let files = validation.checks.iter().find(|c| c.id == "completeness.files_present").expect("present");
-    assert_eq!((files.evaluated, files.failed), (2, 2));
+    let files = validation.check("completeness.files_present").expect("present");
+    assert_eq!((files.evaluated, files.failed), (2, 1), "BTCUSDT was downloaded again, XBTUSD could not be");
+    assert!(files.samples[0].symbol.as_ref().is_some_and(|s| s.as_str() == "XBTUSD"));
+    let matches = validation.check("consistency.candles_match_trades").expect("present");
+    assert!(matches.failed > 0, "XBTUSD candles in BigQuery have no trades behind them any more");
+    // The re-validation is stored next to the run's own validation.
+    let history = pipeline.store().score_history(day(), day()).await.expect("history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].status, "fail", "the latest validation of the date wins");
 }

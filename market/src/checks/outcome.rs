@@ -1,0 +1,283 @@
+//! The vocabulary of validation: check outcomes, samples, statuses, thresholds, scores.
+
+use serde::{Deserialize, Serialize};
+
+use super::anomaly::{Baseline, Metric};
+use super::completeness::CompletenessRecord;
+use super::config::ValidationConfig;
+use crate::{CandleKey, Exchange, Symbol};
+
+/// At most this many failing rows are kept per check.
+pub const MAX_SAMPLES: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Completeness,
+    Quality,
+    Consistency,
+}
+
+impl Family {
+    pub const ALL: [Family; 3] = [Family::Completeness, Family::Quality, Family::Consistency];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Completeness => "completeness",
+            Family::Quality => "quality",
+            Family::Consistency => "consistency",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// One failing row, as shown in reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub exchange: Option<Exchange>,
+    pub symbol: Option<Symbol>,
+    pub open_time_us: Option<i64>,
+    pub detail: String,
+}
+
+impl Sample {
+    /// A sample about one exchange/symbol as a whole.
+    pub fn pair(exchange: &Exchange, symbol: &Symbol, detail: String) -> Sample {
+        Sample { exchange: Some(exchange.clone()), symbol: Some(symbol.clone()), open_time_us: None, detail }
+    }
+
+    /// A sample about the whole date.
+    pub fn general(detail: String) -> Sample {
+        Sample { exchange: None, symbol: None, open_time_us: None, detail }
+    }
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    /// Stable dotted id, e.g. `consistency.candles_match_trades`.
+    pub id: String,
+    pub family: Family,
+    pub description: String,
+    pub evaluated: u64,
+    pub failed: u64,
+    /// The levels this check's pass ratio is judged against.
+    pub threshold: Threshold,
+    /// `threshold` applied to the pass ratio (kept up to date by every mutation below).
+    pub status: Status,
+    pub samples: Vec<Sample>,
+}
+
+impl CheckOutcome {
+    pub fn new(id: &str, family: Family, description: &str, threshold: Threshold) -> Self {
+        CheckOutcome {
+            id: id.to_owned(),
+            family,
+            description: description.to_owned(),
+            evaluated: 0,
+            failed: 0,
+            threshold,
+            status: Status::Pass,
+            samples: Vec::new(),
+        }
+    }
+
+    pub fn pass_one(&mut self) {
+        self.evaluated += 1;
+    }
+
+    /// Counts `n` elements at once, `failed` of them failing (samples are added separately).
+    pub fn count(&mut self, n: u64, failed: u64) {
+        self.evaluated += n;
+        self.failed += failed;
+        self.status = family_status(self.pass_ratio(), self.threshold);
+    }
+
+    pub fn fail_one(&mut self, sample: impl FnOnce() -> Sample) {
+        self.evaluated += 1;
+        self.failed += 1;
+        if self.samples.len() < MAX_SAMPLES {
+            self.samples.push(sample());
+        }
+        self.status = family_status(self.pass_ratio(), self.threshold);
+    }
+
+    /// Adds a failing row to the samples (up to [`MAX_SAMPLES`]) without counting it.
+    pub fn sample(&mut self, sample: Sample) {
+        if self.samples.len() < MAX_SAMPLES {
+            self.samples.push(sample);
+        }
+    }
+
+    /// `1 − failed / evaluated`, or 1 when nothing was evaluated.
+    pub fn pass_ratio(&self) -> f64 {
+        if self.evaluated == 0 { 1.0 } else { 1.0 - self.failed as f64 / self.evaluated as f64 }
+    }
+}
+
+pub(crate) fn candle_sample(key: &CandleKey, detail: String) -> Sample {
+    Sample {
+        exchange: Some(key.exchange.clone()),
+        symbol: Some(key.symbol.clone()),
+        open_time_us: Some(key.open_time_us),
+        detail,
+    }
+}
+
+/// All checks of one date, with their scores and the overall status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    pub checks: Vec<CheckOutcome>,
+    pub scores: Scores,
+    pub thresholds: Thresholds,
+    pub status: Status,
+    /// One completeness record per (exchange, symbol).
+    #[serde(default)]
+    pub records: Vec<CompletenessRecord>,
+    /// What each tracked metric was compared with by the anomaly check.
+    #[serde(default)]
+    pub baselines: Vec<Baseline>,
+    /// The date's tracked metrics (stored as history for later dates).
+    #[serde(default)]
+    pub metrics: Vec<Metric>,
+}
+
+impl Validation {
+    /// Applies per-check threshold overrides, then scores and judges.
+    pub fn evaluate(mut checks: Vec<CheckOutcome>, config: &ValidationConfig) -> Validation {
+        for check in &mut checks {
+            if let Some(threshold) = config.check_thresholds.get(&check.id) {
+                check.threshold = *threshold;
+            }
+            check.status = family_status(check.pass_ratio(), check.threshold);
+        }
+        let scores = score(&checks);
+        let worst_check = checks.iter().map(|c| c.status).max().unwrap_or(Status::Pass);
+        let status = overall_status(&scores, &config.thresholds).max(worst_check);
+        Validation {
+            checks,
+            scores,
+            thresholds: config.thresholds,
+            status,
+            records: Vec::new(),
+            baselines: Vec::new(),
+            metrics: Vec::new(),
+        }
+    }
+
+    pub fn check(&self, id: &str) -> Option<&CheckOutcome> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+
+    /// Checks that found at least one failing element.
+    pub fn failing(&self) -> impl Iterator<Item = &CheckOutcome> {
+        self.checks.iter().filter(|c| c.failed > 0)
+    }
+}
+
+/// Warn and fail levels of a pass ratio or a family score.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    /// Below this the check or family fails.
+    pub fail_below: f64,
+    /// Below this (and not below `fail_below`) it warns.
+    pub warn_below: f64,
+}
+
+impl Threshold {
+    /// Any failing element fails the check: for integrity (duplicates, wrong values, broken invariants).
+    pub const ZERO_TOLERANCE: Threshold = Threshold { fail_below: 1.0, warn_below: 1.0 };
+    /// Any failing element warns; below 95 % it fails.
+    pub const WARN_ON_ANY: Threshold = Threshold { fail_below: 0.95, warn_below: 1.0 };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    pub completeness: Threshold,
+    pub quality: Threshold,
+    pub consistency: Threshold,
+}
+
+impl Thresholds {
+    /// The original test plan's levels (completeness ≥ 0.95, quality ≥ 0.90, consistency ≥ 0.95) as
+    /// fail levels; anything short of 0.99 warns.
+    pub const DEFAULT: Thresholds = Thresholds {
+        completeness: Threshold { fail_below: 0.95, warn_below: 0.99 },
+        quality: Threshold { fail_below: 0.90, warn_below: 0.99 },
+        consistency: Threshold { fail_below: 0.95, warn_below: 0.99 },
+    };
+
+    pub fn for_family(&self, family: Family) -> Threshold {
+        match family {
+            Family::Completeness => self.completeness,
+            Family::Quality => self.quality,
+            Family::Consistency => self.consistency,
+        }
+    }
+}
+
+/// The three scores, each in [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    pub completeness: f64,
+    pub quality: f64,
+    pub consistency: f64,
+}
+
+impl Scores {
+    pub fn get(&self, family: Family) -> f64 {
+        match family {
+            Family::Completeness => self.completeness,
+            Family::Quality => self.quality,
+            Family::Consistency => self.consistency,
+        }
+    }
+}
+
+/// Scores every family from its checks (mean of pass ratios; 1 for a family without checks).
+pub fn score(outcomes: &[CheckOutcome]) -> Scores {
+    let family_score = |family: Family| {
+        let ratios: Vec<f64> = outcomes.iter().filter(|o| o.family == family).map(CheckOutcome::pass_ratio).collect();
+        if ratios.is_empty() { 1.0 } else { ratios.iter().sum::<f64>() / ratios.len() as f64 }
+    };
+    Scores {
+        completeness: family_score(Family::Completeness),
+        quality: family_score(Family::Quality),
+        consistency: family_score(Family::Consistency),
+    }
+}
+
+/// The status of one family's score under `threshold`.
+pub fn family_status(score: f64, threshold: Threshold) -> Status {
+    if score < threshold.fail_below {
+        Status::Fail
+    } else if score < threshold.warn_below {
+        Status::Warn
+    } else {
+        Status::Pass
+    }
+}
+
+/// The worst family status (see [`Validation::evaluate`] for the overall status, which also counts checks).
+pub fn overall_status(scores: &Scores, thresholds: &Thresholds) -> Status {
+    Family::ALL.iter().map(|f| family_status(scores.get(*f), thresholds.for_family(*f))).max().unwrap_or(Status::Pass)
+}

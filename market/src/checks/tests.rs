@@ -1,0 +1,328 @@
+//! Unit tests of the checks, through their public functions.
+
+use super::*;
+use crate::{Candle, Exchange, MINUTE_US, Symbol, TradingDay};
+
+fn candle(minute: i64, open: f64, high: f64, low: f64, close: f64) -> Candle {
+    Candle {
+        exchange: Exchange::parse("deribit").expect("ok"),
+        symbol: Symbol::parse("BTC-PERPETUAL").expect("ok"),
+        open_time_us: TradingDay::parse("2024-06-01").expect("ok").start_us() + minute * MINUTE_US,
+        open,
+        high,
+        low,
+        close,
+        volume: 2.0,
+        quote_volume: 2.0 * open,
+        trade_count: 2,
+        vwap: open,
+        buy_volume: 1.0,
+        sell_volume: 1.0,
+    }
+}
+
+#[test]
+fn ohlc_check_flags_swapped_high_and_low() {
+    let good = candle(0, 10.0, 12.0, 9.0, 11.0);
+    let swapped = candle(1, 10.0, 9.0, 12.0, 11.0);
+    let out = ohlc_invariants(&[good, swapped]);
+    assert_eq!((out.evaluated, out.failed), (2, 1));
+    assert!(out.samples[0].detail.contains("OHLC out of order"), "{:?}", out.samples);
+}
+
+#[test]
+fn candles_match_reports_missing_extra_duplicated_and_different() {
+    let expected =
+        vec![candle(0, 10.0, 12.0, 9.0, 11.0), candle(1, 10.0, 12.0, 9.0, 11.0), candle(2, 1.0, 1.0, 1.0, 1.0)];
+    let mut wrong = candle(1, 10.0, 12.0, 9.0, 11.0);
+    wrong.vwap *= 1.01;
+    let actual =
+        vec![candle(0, 10.0, 12.0, 9.0, 11.0), wrong, candle(3, 1.0, 1.0, 1.0, 1.0), candle(3, 1.0, 1.0, 1.0, 1.0)];
+    let out = candles_match(&expected, &actual, 1e-9);
+    assert_eq!(out.evaluated, 4);
+    assert_eq!(out.failed, 3);
+    let details: Vec<&str> = out.samples.iter().map(|s| s.detail.as_str()).collect();
+    assert!(details[0].starts_with("vwap is"), "{details:?}");
+    assert_eq!(details[1], "expected candle did not land");
+    assert_eq!(details[2], "landed candle has no trades behind it");
+}
+
+#[test]
+fn sums_within_relative_tolerance_match() {
+    let want = candle(0, 10.0, 12.0, 9.0, 11.0);
+    let mut got = want.clone();
+    got.volume *= 1.0 + 1e-12;
+    assert_eq!(candle_difference(&want, &got, 1e-9), None);
+    got.volume *= 1.0 + 1e-6;
+    assert!(candle_difference(&want, &got, 1e-9).is_some());
+}
+
+#[test]
+fn scores_average_pass_ratios_and_status_takes_the_worst_family() {
+    let mut half = CheckOutcome::new("completeness.x", Family::Completeness, "x", Threshold::WARN_ON_ANY);
+    half.pass_one();
+    half.fail_one(|| Sample { exchange: None, symbol: None, open_time_us: None, detail: String::new() });
+    let perfect = CheckOutcome::new("completeness.y", Family::Completeness, "y", Threshold::WARN_ON_ANY);
+    let scores = score(&[half, perfect]);
+    assert_eq!(scores.completeness, 0.75);
+    assert_eq!(scores.quality, 1.0);
+    assert_eq!(overall_status(&scores, &Thresholds::DEFAULT), Status::Fail);
+    let fine = Scores { completeness: 0.97, quality: 1.0, consistency: 1.0 };
+    assert_eq!(overall_status(&fine, &Thresholds::DEFAULT), Status::Warn);
+}
+
+#[test]
+fn samples_are_capped() {
+    let candles: Vec<Candle> = (0..50).map(|m| candle(m, 10.0, 9.0, 12.0, 11.0)).collect();
+    let out = ohlc_invariants(&candles);
+    assert_eq!(out.failed, 50);
+    assert_eq!(out.samples.len(), MAX_SAMPLES);
+}
+
+fn day() -> TradingDay {
+    TradingDay::parse("2024-06-01").expect("ok")
+}
+
+fn c(exchange: &str, symbol: &str, minute: i64, close: f64) -> Candle {
+    Candle {
+        exchange: Exchange::parse(exchange).expect("ok"),
+        symbol: Symbol::parse(symbol).expect("ok"),
+        open_time_us: day().start_us() + minute * MINUTE_US,
+        open: close,
+        high: close,
+        low: close,
+        close,
+        volume: 1.0,
+        quote_volume: close,
+        trade_count: 1,
+        vwap: close,
+        buy_volume: 1.0,
+        sell_volume: 0.0,
+    }
+}
+
+fn instrument(exchange: &str, symbol: &str, base: &str) -> crate::Instrument {
+    crate::Instrument {
+        exchange: Exchange::parse(exchange).expect("ok"),
+        id: symbol.to_lowercase(),
+        dataset_id: Symbol::parse(symbol).expect("ok"),
+        base_currency: base.to_owned(),
+        quote_currency: "USD".to_owned(),
+        kind: crate::InstrumentKind::Perpetual,
+        contract_type: None,
+        active: true,
+        available_since: chrono::DateTime::from_timestamp(1_500_000_000, 0).expect("valid"),
+        available_to: None,
+        price_increment: 0.5,
+        amount_increment: 0.001,
+        min_trade_amount: 0.001,
+        inverse: false,
+        contract_multiplier: None,
+    }
+}
+
+#[test]
+fn completeness_records_count_every_field_and_merge_gap_runs() {
+    let expected: std::collections::BTreeSet<_> = (0..10).map(|m| c("bitmex", "XBTUSD", m, 1.0).key()).collect();
+    let landed: Vec<Candle> = [0, 1, 5, 6, 7, 9, 30].iter().map(|m| c("bitmex", "XBTUSD", *m, 1.0)).collect();
+    let records = completeness_records(&expected, &landed);
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!((r.expected_count, r.actual_count, r.missing_count, r.extra_count, r.is_complete), (10, 7, 4, 1, false));
+    let gaps: Vec<(i64, u64)> =
+        r.gaps.iter().map(|g| ((g.start_us - day().start_us()) / MINUTE_US, g.minutes)).collect();
+    assert_eq!(gaps, [(2, 3), (8, 1)]);
+    assert_eq!((r.hours[0].expected, r.hours[0].covered), (10, 6));
+    assert_eq!(r.hours.len(), 24);
+}
+
+#[test]
+fn configured_symbols_must_be_listed_on_the_date() {
+    let configured = vec![
+        (Exchange::parse("bitmex").expect("ok"), Symbol::parse("XBTUSD").expect("ok")),
+        (Exchange::parse("bitmex").expect("ok"), Symbol::parse("TYPOUSD").expect("ok")),
+        (Exchange::parse("bitmex").expect("ok"), Symbol::parse("OLDUSD").expect("ok")),
+    ];
+    let mut old = instrument("bitmex", "OLDUSD", "OLD");
+    old.available_to = Some(chrono::DateTime::from_timestamp(1_600_000_000, 0).expect("valid"));
+    let out = configured_symbols_listed(&configured, &[instrument("bitmex", "XBTUSD", "BTC"), old], day());
+    assert_eq!((out.evaluated, out.failed, out.status), (3, 2, Status::Fail));
+    assert!(out.samples.iter().any(|s| s.detail.contains("not listed on 2024-06-01")));
+    assert!(out.samples.iter().any(|s| s.detail.contains("not in the exchange's instruments")));
+}
+
+fn profile(rows: &[(i64, i64, f64, f64, &str)]) -> FileProfile {
+    let mut p = TradeProfiler::new(
+        Exchange::parse("bitmex").expect("ok"),
+        Symbol::parse("XBTUSD").expect("ok"),
+        day(),
+        Some((0.5, 1.0)),
+    );
+    for (i, (ts, local, price, amount, id)) in rows.iter().enumerate() {
+        let t = crate::Trade {
+            exchange_ts_us: day().start_us() + ts,
+            local_ts_us: day().start_us() + local,
+            side: crate::Side::Buy,
+            price: *price,
+            amount: *amount,
+        };
+        p.trade(i as u64 + 2, &t, id.as_bytes());
+    }
+    p.finish()
+}
+
+#[test]
+fn the_profiler_finds_off_grid_values_duplicate_ids_late_arrivals_and_rows_outside_the_date() {
+    let p = profile(&[
+        (-5, 10, 100.0, 1.0, "a"),
+        (20, 20, 100.5, 2.0, "b"),
+        (30, 15, 100.25, 2.0, "c"),
+        (40, 40, 101.0, 1.5, "b"),
+        (50, 50, 101.0, 1.0, ""),
+        (50, 50, 101.0, 1.0, ""),
+    ]);
+    assert_eq!((p.rows, p.rows_before_day, p.off_grid_prices, p.off_grid_amounts), (6, 1, 1, 1));
+    assert_eq!((p.rows_with_id, p.duplicate_ids, p.arrival_regressions), (4, 1, 1));
+    let files = [p];
+    assert_eq!(unique_trade_ids(&files).status, Status::Fail, "identical rows without ids are not duplicates, id b is");
+    assert_eq!(arrival_order(&files).failed, 1);
+    let grid = trades_on_grid(&files);
+    assert_eq!((grid.evaluated, grid.failed), (6, 2));
+    assert!(grid.samples.iter().any(|s| s.detail.contains("100.25 is not a multiple of the tick 0.5")));
+    assert_eq!(rows_inside_date(&files, 0.01).status, Status::Fail, "one of six rows outside is far above 1%");
+    assert_eq!(rows_inside_date(&files, 0.5).status, Status::Pass);
+}
+
+#[test]
+fn a_price_spike_is_flagged_with_its_robust_z_score_and_a_calm_series_is_not() {
+    let mut candles: Vec<Candle> = (0..200).map(|m| c("bitmex", "XBTUSD", m, 100.0 + (m % 7) as f64 * 0.05)).collect();
+    assert_eq!(price_spikes(&candles, 15.0, 0.01).failed, 0);
+    candles[120].close = 120.0;
+    let out = price_spikes(&candles, 15.0, 0.01);
+    assert_eq!(out.failed, 2, "up into the spike and back down: {:?}", out.samples);
+    assert!(out.samples[0].detail.contains("robust z"), "{:?}", out.samples);
+}
+
+#[test]
+fn a_stale_close_while_the_exchange_trades_is_flagged() {
+    let mut candles: Vec<Candle> = (0..120).map(|m| c("bitmex", "ETHUSD", m, 3000.0 + m as f64)).collect();
+    candles.extend((0..120).map(|m| c("bitmex", "XBTUSD", m, 60_000.0)));
+    let out = stale_prices(&candles, 60);
+    assert_eq!(out.failed, 1);
+    assert!(out.samples[0].detail.contains("unchanged for 120 minutes"), "{:?}", out.samples);
+    // Alone on its exchange, a flat symbol is quiet, not stale.
+    let alone: Vec<Candle> = (0..120).map(|m| c("bitmex", "XBTUSD", m, 60_000.0)).collect();
+    assert_eq!(stale_prices(&alone, 60).failed, 0);
+}
+
+#[test]
+fn crossed_and_locked_quotes_are_counted() {
+    let q = |bid: f64, ask: f64| Quote {
+        exchange: Exchange::parse("bitmex").expect("ok"),
+        symbol: Symbol::parse("XBTUSD").expect("ok"),
+        timestamp_us: 0,
+        bid_price: bid,
+        ask_price: ask,
+    };
+    let out = crossed_quotes(&[q(1.0, 2.0), q(2.0, 2.0), q(3.0, 2.0)]);
+    assert_eq!((out.evaluated, out.failed), (3, 2));
+}
+
+#[test]
+fn rollups_detect_a_wrong_minute_that_direct_building_does_not_share() {
+    let minutes: Vec<Candle> = (0..10).map(|m| c("bitmex", "XBTUSD", m, 100.0 + m as f64)).collect();
+    let direct = vec![(crate::Interval::M5, crate::rollup(&minutes, crate::Interval::M5))];
+    assert_eq!(rollups_match(&direct, &minutes, 1e-9).failed, 0);
+    let mut wrong = minutes.clone();
+    wrong[7].high = 500.0;
+    let out = rollups_match(&direct, &wrong, 1e-9);
+    assert_eq!((out.evaluated, out.failed), (2, 1));
+    assert!(out.samples[0].detail.starts_with("5m roll-up: high is 500"), "{:?}", out.samples);
+}
+
+#[test]
+fn counts_instruments_and_divergence_are_checked() {
+    let counts = [
+        CountViews { what: "trades".to_owned(), views: vec![("download".to_owned(), 10), ("bigquery".to_owned(), 10)] },
+        CountViews {
+            what: "candles".to_owned(),
+            views: vec![("built".to_owned(), 5), ("postgres".to_owned(), 5), ("bigquery".to_owned(), 6)],
+        },
+    ];
+    let out = counts_agree(&counts);
+    assert_eq!((out.evaluated, out.failed), (2, 1));
+    assert_eq!(out.samples[0].detail, "candles: built 5, postgres 5, bigquery 6");
+
+    let candles = vec![c("bitmex", "XBTUSD", 0, 100.0), c("deribit", "BTC-PERPETUAL", 0, 100.0)];
+    let out = candles_have_instruments(&candles, &[instrument("bitmex", "XBTUSD", "BTC")]);
+    assert_eq!((out.evaluated, out.failed), (2, 1));
+
+    let venues = vec![
+        c("bitmex", "XBTUSD", 0, 100.0),
+        c("deribit", "BTC-PERPETUAL", 0, 100.5),
+        c("binance-futures", "BTCUSDT", 0, 110.0),
+        c("binance-futures", "BTCUSDT", 1, 110.0),
+    ];
+    let underlying = [("bitmex", "XBTUSD"), ("deribit", "BTC-PERPETUAL"), ("binance-futures", "BTCUSDT")]
+        .iter()
+        .map(|(e, s)| ((Exchange::parse(e).expect("ok"), Symbol::parse(s).expect("ok")), "BTC".to_owned()))
+        .collect();
+    let out = cross_exchange_divergence(&venues, &underlying, 0.03);
+    assert_eq!((out.evaluated, out.failed), (3, 1), "minute 1 has one venue only and is not judged");
+    assert!(out.samples[0].detail.contains("from the BTC median 100.5"), "{:?}", out.samples);
+}
+
+#[test]
+fn anomalies_report_their_baseline_and_need_enough_history() {
+    let current = vec![
+        Metric {
+            metric: "volume".to_owned(),
+            exchange: Exchange::parse("bitmex").expect("ok"),
+            symbol: Symbol::parse("XBTUSD").expect("ok"),
+            value: 10.0,
+        },
+        Metric {
+            metric: "trade_count".to_owned(),
+            exchange: Exchange::parse("bitmex").expect("ok"),
+            symbol: Symbol::parse("XBTUSD").expect("ok"),
+            value: 1000.0,
+        },
+    ];
+    let mut history = std::collections::BTreeMap::new();
+    history.insert(
+        ("volume".to_owned(), current[0].exchange.clone(), current[0].symbol.clone()),
+        vec![100.0, 98.0, 103.0, 101.0, 99.0, 97.0, 102.0],
+    );
+    history.insert(
+        ("trade_count".to_owned(), current[0].exchange.clone(), current[0].symbol.clone()),
+        vec![1000.0, 990.0],
+    );
+    let rule = AnomalyRule { max_z: 5.0, min_change: 0.5, min_history: 7 };
+    let (out, baselines) = anomalies(&current, &history, rule);
+    assert_eq!((out.evaluated, out.failed, out.status), (1, 1, Status::Warn), "anomalies warn, never fail");
+    assert_eq!(baselines.len(), 1, "trade_count has too little history to judge");
+    let b = &baselines[0];
+    assert!(b.anomalous && b.median == 100.0 && b.history == 7 && b.z > 5.0, "{b:?}");
+}
+
+#[test]
+fn config_overrides_a_check_threshold_and_rejects_unknown_fields() {
+    let config: ValidationConfig = serde_json::from_str(
+        r#"{"check_thresholds": {"quality.ohlc_invariants": {"fail_below": 0.5, "warn_below": 1.0}}}"#,
+    )
+    .expect("valid");
+    assert_eq!(config.sum_tolerance, 1e-9, "unspecified fields keep their defaults");
+    let candles = vec![c("bitmex", "XBTUSD", 0, 1.0), {
+        let mut bad = c("bitmex", "XBTUSD", 1, 1.0);
+        bad.low = 5.0;
+        bad
+    }];
+    let strict = Validation::evaluate(vec![ohlc_invariants(&candles)], &ValidationConfig::default());
+    assert_eq!(strict.status, Status::Fail);
+    let relaxed = Validation::evaluate(vec![ohlc_invariants(&candles)], &config);
+    assert_eq!(relaxed.checks[0].status, Status::Warn);
+    assert!(
+        serde_json::from_str::<ValidationConfig>(r#"{"sum_tolerence": 1}"#).is_err(),
+        "a typo is an error, not a default"
+    );
+}
