@@ -48,6 +48,11 @@ pub enum Command {
         /// Trade-rate multiplier of the generated market (1.0 is a realistic day).
         #[arg(long, default_value_t = 1.0)]
         activity: f64,
+        /// Run a deliberately broken pipeline, to see the harness catch it: dropped-hour, missing-symbol,
+        /// duplicated-upload, shifted-hour, wrong-vwap, swapped-high-low, volume-in-quote-units,
+        /// swallowed-429, last-minute-lost, stale-instruments.
+        #[arg(long, value_parser = parse_defect)]
+        defect: Option<pipeline::defects::Defect>,
     },
     /// The fakes as standalone servers.
     Mocks {
@@ -78,6 +83,12 @@ pub enum MocksCommand {
         #[arg(long, default_value_t = 1.0)]
         activity: f64,
     },
+}
+
+fn parse_defect(text: &str) -> Result<pipeline::defects::Defect, String> {
+    pipeline::defects::Defect::parse(text).ok_or_else(|| {
+        format!("unknown defect {text:?}; one of {}", pipeline::defects::Defect::ALL.map(|d| d.name()).join(", "))
+    })
 }
 
 fn serve_options(
@@ -115,7 +126,7 @@ pub async fn main(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Command::Run { date, seed, report_dir, activity } => {
+        Command::Run { date, seed, report_dir, activity, defect } => {
             let day = match date.as_deref().map(TradingDay::parse).transpose() {
                 Ok(day) => day.unwrap_or_else(|| SystemClock.yesterday()),
                 Err(err) => {
@@ -127,7 +138,7 @@ pub async fn main(cli: Cli) -> ExitCode {
                 eprintln!("error: --activity must be in (0, 100], got {activity}");
                 return ExitCode::from(EXIT_ERROR);
             }
-            let options = RunOptions { day, seed, activity, report_dir: None };
+            let options = RunOptions { day, seed, activity, report_dir: None, defect };
             let report = match run(&options).await {
                 Ok(report) => report,
                 Err(err) => {

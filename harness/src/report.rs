@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 use fixtures::DayTruth;
-use market::checks::{CheckOutcome, Scores, Status, Thresholds, Validation};
+use market::checks::{CheckOutcome, CompletenessRecord, Scores, Status, Thresholds, Validation};
 use market::{Candle, TradingDay};
 use pipeline::RunOutcome;
 use serde::Serialize;
@@ -66,7 +66,11 @@ pub struct Report {
     pub counts: Counts,
     pub symbols: Vec<SymbolLine>,
     pub checks: Vec<CheckOutcome>,
+    /// Per (exchange, symbol) completeness against the truth, with gap runs and hourly coverage.
+    pub records: Vec<CompletenessRecord>,
     pub pipeline: Option<PipelineSection>,
+    /// The deliberate defect the pipeline ran with, if any.
+    pub defect: Option<String>,
     pub postgres: Backend,
     pub started_at: DateTime<Utc>,
     pub duration_ms: i64,
@@ -83,6 +87,7 @@ pub struct ReportInput<'a> {
     pub validation: Validation,
     pub postgres: Backend,
     pub started_at: DateTime<Utc>,
+    pub defect: Option<pipeline::defects::Defect>,
 }
 
 impl Report {
@@ -138,11 +143,42 @@ impl Report {
             },
             symbols,
             checks: input.validation.checks,
+            records: input.validation.records,
             pipeline,
+            defect: input.defect.map(|d| d.name().to_owned()),
             postgres: input.postgres,
             started_at: input.started_at,
             duration_ms: (Utc::now() - input.started_at).num_milliseconds(),
         }
+    }
+
+    /// The same content in the pipeline's report shape, for Markdown and HTML.
+    pub fn rendered(&self) -> pipeline::report::Report {
+        let validation = Validation {
+            checks: self.checks.clone(),
+            scores: self.scores,
+            thresholds: self.thresholds,
+            status: self.status,
+            records: self.records.clone(),
+            baselines: Vec::new(),
+            metrics: Vec::new(),
+        };
+        let mut rendered = pipeline::report::Report::new("harness", self.date, &validation);
+        rendered.generated_at = self.started_at;
+        if let Some(p) = &self.pipeline {
+            rendered.run_id = Some(p.run_id);
+            rendered.stages = p
+                .stages
+                .iter()
+                .map(|s| pipeline::report::StageTiming {
+                    stage: s.stage.clone(),
+                    succeeded: s.succeeded,
+                    duration_ms: s.duration_ms,
+                })
+                .collect();
+        }
+        rendered.extra = serde_json::json!({"seed": self.seed, "counts": self.counts, "defect": self.defect});
+        rendered
     }
 
     /// The text printed at the end of `harness run`.

@@ -8,7 +8,7 @@ use market::{Candle, Exchange, Symbol, TradingDay};
 use serde_json::{Map, Value};
 
 use crate::report::{Report, ReportInput};
-use crate::scoring;
+use crate::scoring::{self, LandedInstrument};
 use crate::world::{DATASET, PROJECT, World, WorldOptions};
 
 /// Reads the candles stored in the fake BigQuery for `day`, straight from its storage (not through the
@@ -52,13 +52,15 @@ pub struct RunOptions {
     pub seed: u64,
     pub activity: f64,
     pub report_dir: Option<PathBuf>,
+    /// Run a deliberately broken pipeline (the defect suite).
+    pub defect: Option<pipeline::defects::Defect>,
 }
 
 /// Runs the pipeline in-process for one date inside a fresh world and scores it.
 pub async fn run(options: &RunOptions) -> anyhow::Result<Report> {
     use anyhow::Context;
     let started_at = Utc::now();
-    let world_options = WorldOptions::new(options.seed, options.day).activity(options.activity);
+    let world_options = WorldOptions::new(options.seed, options.day).activity(options.activity).defect(options.defect);
     let world = World::start(world_options).await.context("failed to start the harness world")?;
     tracing::info!(tardis = %world.tardis.uri(), bigquery = %world.bigquery.uri(), postgres = ?world.postgres().backend(), "World started.");
     let pipeline = world.pipeline().await.context("failed to connect the pipeline")?;
@@ -79,9 +81,27 @@ pub fn score_world(
 ) -> anyhow::Result<Report> {
     let truth = world.generator.day_truth(day);
     let landed = landed_candles(&world.bigquery, day).map_err(anyhow::Error::msg)?;
-    let landed_instruments =
-        world.bigquery.partition_rows(PROJECT, DATASET, "instruments", &day.compact()).len() as u64;
-    let validation = scoring::score(&truth, &landed, outcome, market::checks::Thresholds::DEFAULT);
+    let instrument_rows = world.bigquery.partition_rows(PROJECT, DATASET, "instruments", &day.compact());
+    let landed_instruments = instrument_rows.len() as u64;
+    let landed_list: Vec<LandedInstrument> = instrument_rows
+        .iter()
+        .map(|row| {
+            let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let num = |k: &str| row.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+            (text("exchange"), text("dataset_id"), num("price_increment"), num("amount_increment"))
+        })
+        .collect();
+    let expected_list: Vec<LandedInstrument> = world
+        .generator
+        .universe()
+        .exchanges()
+        .iter()
+        .flat_map(|e| e.symbols.iter().map(|s| &s.instrument))
+        .filter(|i| i.listed_on(day))
+        .map(|i| (i.exchange.to_string(), i.dataset_id.to_string(), i.price_increment, i.amount_increment))
+        .collect();
+    let validation =
+        scoring::score(&truth, &landed, (&expected_list, &landed_list), outcome, market::checks::Thresholds::DEFAULT);
     Ok(Report::build(ReportInput {
         day,
         seed: world.generator.seed(),
@@ -92,13 +112,17 @@ pub fn score_world(
         validation,
         postgres: world.postgres().backend(),
         started_at,
+        defect: world.defect,
     }))
 }
 
-/// Writes `report.json` into `dir` (created if needed), atomically.
+/// Writes `report.json` (the harness report) and `report.md` / `report.html` (rendered like the
+/// pipeline's reports) into `dir`, each file atomically.
 pub fn write_report(report: &Report, dir: &Path) -> anyhow::Result<PathBuf> {
     use anyhow::Context;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create report directory {}", dir.display()))?;
+    let rendered = report.rendered();
+    pipeline::report::write_all(&rendered, dir)?;
+    // report.json is the harness's own, richer document (counts and symbols at the top level).
     let path = dir.join("report.json");
     let partial = dir.join("report.json.partial");
     let json = serde_json::to_vec_pretty(report).context("report serialisation")?;

@@ -66,8 +66,47 @@ fn run_record_counts(expected: &ExpectedCounts, outcome: Option<&RunOutcome>) ->
     out
 }
 
+/// An instrument as it landed: (exchange, dataset symbol) with its tick and lot sizes.
+pub type LandedInstrument = (String, String, f64, f64);
+
+/// Consistency: the instruments snapshot of the date is exactly the generated instruments listed on it.
+fn instruments_equal_truth(expected: &[LandedInstrument], landed: &[LandedInstrument]) -> CheckOutcome {
+    let mut out = CheckOutcome::new(
+        "consistency.instruments_equal_truth",
+        Family::Consistency,
+        "the date's instruments partition holds every listed instrument once, with its tick and lot sizes",
+        Threshold::ZERO_TOLERANCE,
+    );
+    for want in expected {
+        let found: Vec<&LandedInstrument> = landed.iter().filter(|l| l.0 == want.0 && l.1 == want.1).collect();
+        match found.as_slice() {
+            [got] if got.2 == want.2 && got.3 == want.3 => out.pass_one(),
+            [] => out.fail_one(|| {
+                Sample::general(format!("{} {} missing from the date's instruments partition", want.0, want.1))
+            }),
+            [got] => out.fail_one(|| {
+                Sample::general(format!(
+                    "{} {}: increments {}/{} instead of {}/{}",
+                    want.0, want.1, got.2, got.3, want.2, want.3
+                ))
+            }),
+            many => out.fail_one(|| Sample::general(format!("{} {} landed {} times", want.0, want.1, many.len()))),
+        }
+    }
+    for extra in landed.iter().filter(|l| !expected.iter().any(|e| e.0 == l.0 && e.1 == l.1)) {
+        out.fail_one(|| Sample::general(format!("{} {} is not a generated instrument", extra.0, extra.1)));
+    }
+    out
+}
+
 /// Every check of a harness run.
-pub fn score(truth: &DayTruth, landed: &[Candle], outcome: Option<&RunOutcome>, thresholds: Thresholds) -> Validation {
+pub fn score(
+    truth: &DayTruth,
+    landed: &[Candle],
+    instruments: (&[LandedInstrument], &[LandedInstrument]),
+    outcome: Option<&RunOutcome>,
+    thresholds: Thresholds,
+) -> Validation {
     let expected: Vec<Candle> = truth.candles().cloned().collect();
     let expected_pairs: Vec<_> =
         truth.files.iter().filter(|f| !f.candles.is_empty()).map(|f| (f.exchange.clone(), f.symbol.clone())).collect();
@@ -87,6 +126,10 @@ pub fn score(truth: &DayTruth, landed: &[Candle], outcome: Option<&RunOutcome>, 
         checks::ohlc_invariants(landed),
         matches,
         run_record_counts(&ExpectedCounts::of(truth), outcome),
+        instruments_equal_truth(instruments.0, instruments.1),
     ];
-    Validation::evaluate(outcomes, &ValidationConfig { thresholds, ..ValidationConfig::default() })
+    let mut validation =
+        Validation::evaluate(outcomes, &ValidationConfig { thresholds, ..ValidationConfig::default() });
+    validation.records = checks::completeness_records(&expected_keys, landed);
+    validation
 }

@@ -13,6 +13,7 @@ use fixtures::{Generator, Universe};
 use market::{Exchange, Symbol, TradingDay};
 use pipeline::bigquery::{AccessToken, BigQueryAuth, BigQueryConfig};
 use pipeline::config::DatabaseUrl;
+use pipeline::defects::Defect;
 use pipeline::retry::RetryPolicy;
 use pipeline::tardis::{ApiKey, TardisConfig};
 use pipeline::{Config, Pipeline, Selection};
@@ -31,11 +32,18 @@ pub struct WorldOptions {
     pub universe: Universe,
     /// Trade-rate multiplier of the generator (1.0 is a realistic day; tests use less for speed).
     pub activity: f64,
+    /// A deliberate defect of the in-process pipeline (the defect suite).
+    pub defect: Option<Defect>,
 }
 
 impl WorldOptions {
     pub fn new(seed: u64, exported_through: TradingDay) -> WorldOptions {
-        WorldOptions { seed, exported_through, universe: Universe::default_universe(), activity: 1.0 }
+        WorldOptions { seed, exported_through, universe: Universe::default_universe(), activity: 1.0, defect: None }
+    }
+
+    pub fn defect(mut self, defect: Option<Defect>) -> WorldOptions {
+        self.defect = defect;
+        self
     }
 
     pub fn activity(mut self, activity: f64) -> WorldOptions {
@@ -61,6 +69,7 @@ pub struct World {
     pub bigquery: FakeBigQuery,
     pub database: TestDatabase,
     pub data_dir: tempfile::TempDir,
+    pub defect: Option<Defect>,
     // Declared last: dropped after the database it hosts.
     server: Arc<PostgresServer>,
 }
@@ -98,7 +107,19 @@ impl World {
             MockTardis::start(generator.clone(), TardisOptions::exported_through(options.exported_through)).await;
         let bigquery = FakeBigQuery::start().await;
         let data_dir = tempfile::Builder::new().prefix("harness-data-").tempdir().map_err(WorldError::TempDir)?;
-        Ok(World { generator, tardis, bigquery, database, data_dir, server })
+        if options.defect == Some(Defect::Swallowed429) {
+            // The defect needs a rate limit to swallow: the first file of the day answers 429 once.
+            if let Some((exchange, symbol)) = generator.universe().pairs().first() {
+                let file = format!("/v1/{exchange}/trades/{}/{symbol}.csv.gz", options.exported_through.slashed());
+                wiremock::Mock::given(wiremock::matchers::path(file))
+                    .respond_with(wiremock::ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+                    .up_to_n_times(1)
+                    .with_priority(1)
+                    .mount(tardis.server())
+                    .await;
+            }
+        }
+        Ok(World { generator, tardis, bigquery, database, data_dir, defect: options.defect, server })
     }
 
     pub fn postgres(&self) -> &Arc<PostgresServer> {
@@ -122,6 +143,7 @@ impl World {
                 retry: RetryPolicy::FAST,
                 export_wait: Duration::ZERO,
                 export_poll: Duration::from_millis(10),
+                swallow_rate_limits: false,
             },
             bigquery: BigQueryConfig {
                 api_url: url(self.bigquery.uri()),
@@ -138,6 +160,7 @@ impl World {
             data_dir: self.data_dir.path().to_path_buf(),
             selection: self.selection(),
             validation: market::checks::ValidationConfig::default(),
+            defect: self.defect,
         }
     }
 

@@ -30,6 +30,7 @@ use market::{Exchange, Symbol};
 use url::Url;
 
 use crate::bigquery::{AccessToken, BigQueryAuth, BigQueryConfig};
+use crate::defects::Defect;
 use crate::retry::RetryPolicy;
 use crate::tardis::{ApiKey, TardisConfig};
 
@@ -143,6 +144,8 @@ pub struct Config {
     pub selection: Selection,
     /// Thresholds and parameters of the validation checks.
     pub validation: ValidationConfig,
+    /// A deliberate defect for the harness's defect suite (`PIPELINE_DEFECT`); `None` in production.
+    pub defect: Option<Defect>,
 }
 
 fn url_var(get: &dyn Fn(&str) -> Option<String>, name: &'static str, default: &str) -> Result<Url, ConfigError> {
@@ -217,6 +220,14 @@ impl Config {
             }
             None => ValidationConfig::default(),
         };
+        let defect = match nonempty("PIPELINE_DEFECT") {
+            Some(text) => Some(Defect::parse(&text).ok_or_else(|| ConfigError::Invalid {
+                name: "PIPELINE_DEFECT",
+                value: text,
+                reason: format!("one of {}", Defect::ALL.map(Defect::name).join(", ")),
+            })?),
+            None => None,
+        };
         let dataset = nonempty("BIGQUERY_DATASET").unwrap_or_else(|| "market_data".to_owned());
         if !dataset.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(ConfigError::Invalid {
@@ -234,6 +245,7 @@ impl Config {
                 retry: RetryPolicy::DEFAULT,
                 export_wait,
                 export_poll: Duration::from_secs(60).min(export_wait.max(Duration::from_secs(1))),
+                swallow_rate_limits: false,
             },
             bigquery: BigQueryConfig {
                 api_url: url_var(get, "BIGQUERY_API_URL", BigQueryConfig::DEFAULT_API_URL)?,
@@ -250,6 +262,7 @@ impl Config {
             data_dir: PathBuf::from(nonempty("PIPELINE_DATA_DIR").unwrap_or_else(|| "data".to_owned())),
             selection,
             validation,
+            defect,
         })
     }
 }

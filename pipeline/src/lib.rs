@@ -9,6 +9,7 @@ pub mod candles;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod defects;
 pub mod report;
 pub mod retry;
 pub mod run;

@@ -14,10 +14,12 @@ use market::{Instrument, TradingDay};
 use rand::Rng;
 use serde_json::json;
 
+use crate::bigquery::WriteMode;
 use crate::bigquery::schema::{CANDLES_1M, INSTRUMENTS, TABLES};
 use crate::bigquery::{BigQueryClient, BigQueryError, candle_to_json, instrument_to_json};
 use crate::candles::{self, CandleSet, Increments};
 use crate::config::Config;
+use crate::defects::{self, Defect};
 use crate::store::{RunCounts, RunStatus, StageRecord, Store, StoreError};
 use crate::tardis::{DownloadedFile, TardisClient, TardisError};
 
@@ -146,7 +148,9 @@ impl Pipeline {
     }
 
     pub async fn with_store(config: Config, store: Store) -> Result<Pipeline, SetupError> {
-        let tardis = TardisClient::new(config.tardis.clone()).map_err(SetupError::Tardis)?;
+        let mut tardis_config = config.tardis.clone();
+        tardis_config.swallow_rate_limits = config.defect == Some(Defect::Swallowed429);
+        let tardis = TardisClient::new(tardis_config).map_err(SetupError::Tardis)?;
         let bigquery = BigQueryClient::new(config.bigquery.clone()).await?;
         Ok(Pipeline { config, tardis, bigquery, store })
     }
@@ -169,7 +173,11 @@ impl Pipeline {
 
     async fn download(&self, day: TradingDay) -> Result<Vec<DownloadedFile>, DownloadFailures> {
         let selection = &self.config.selection;
-        let total = selection.pairs().len();
+        let mut pairs = selection.pairs();
+        if self.config.defect == Some(Defect::MissingSymbol) {
+            pairs.pop();
+        }
+        let total = pairs.len();
         // Readiness first, per exchange: a day that is not exported yet fails here, not as empty files.
         let mut failures = Vec::new();
         for (exchange, symbols) in selection.exchanges() {
@@ -182,7 +190,7 @@ impl Pipeline {
         }
         let data_dir = &self.config.data_dir;
         let results: Vec<Result<DownloadedFile, TardisError>> =
-            futures::stream::iter(selection.pairs())
+            futures::stream::iter(pairs)
                 .map(|(exchange, symbol)| async move {
                     self.tardis.download_trades(&exchange, &symbol, day, data_dir).await
                 })
@@ -223,10 +231,20 @@ impl Pipeline {
         for table in &TABLES {
             self.bigquery.ensure_table(table).await?;
         }
-        let candle_rows: Vec<serde_json::Value> = set.candles.iter().map(candle_to_json).collect();
-        let candles = self.bigquery.load_partition(&CANDLES_1M, day, &candle_rows, run_key).await?;
-        let instrument_rows: Vec<serde_json::Value> = instruments.iter().map(|i| instrument_to_json(i, day)).collect();
-        let instruments = self.bigquery.load_partition(&INSTRUMENTS, day, &instrument_rows, run_key).await?;
+        let defect = self.config.defect;
+        let candle_rows: Vec<serde_json::Value> =
+            defects::candles_to_upload(defect, &set.candles).iter().map(candle_to_json).collect();
+        let candles = if defect == Some(Defect::DuplicatedUpload) {
+            self.bigquery.load_partition_with(&CANDLES_1M, day, &candle_rows, run_key, WriteMode::Append).await?;
+            let retry_key = format!("{run_key}r");
+            self.bigquery.load_partition_with(&CANDLES_1M, day, &candle_rows, &retry_key, WriteMode::Append).await?
+        } else {
+            self.bigquery.load_partition(&CANDLES_1M, day, &candle_rows, run_key).await?
+        };
+        let snapshot_day = if defect == Some(Defect::StaleInstruments) { day.pred() } else { day };
+        let instrument_rows: Vec<serde_json::Value> =
+            instruments.iter().map(|i| instrument_to_json(i, snapshot_day)).collect();
+        let instruments = self.bigquery.load_partition(&INSTRUMENTS, snapshot_day, &instrument_rows, run_key).await?;
         Ok(json!({"candles": candles, "instruments": instruments}))
     }
 

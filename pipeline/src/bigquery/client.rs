@@ -59,6 +59,24 @@ const RERUN_JOB_REASONS: [&str; 6] = [
     "jobRateLimitExceeded",
 ];
 
+/// How a load job writes its partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// `WRITE_TRUNCATE`: the partition becomes exactly the rows sent (the pipeline's only mode).
+    Replace,
+    /// `WRITE_APPEND`: only for the `duplicated-upload` defect.
+    Append,
+}
+
+impl WriteMode {
+    pub(super) fn disposition(self) -> &'static str {
+        match self {
+            WriteMode::Replace => "WRITE_TRUNCATE",
+            WriteMode::Append => "WRITE_APPEND",
+        }
+    }
+}
+
 /// A completed load job.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LoadOutcome {
@@ -224,6 +242,18 @@ impl BigQueryClient {
         rows: &[Value],
         run_key: &str,
     ) -> Result<LoadOutcome, BigQueryError> {
+        self.load_partition_with(def, day, rows, run_key, WriteMode::Replace).await
+    }
+
+    /// [`Self::load_partition`] with an explicit write mode.
+    pub async fn load_partition_with(
+        &self,
+        def: &TableDef,
+        day: TradingDay,
+        rows: &[Value],
+        run_key: &str,
+        mode: WriteMode,
+    ) -> Result<LoadOutcome, BigQueryError> {
         let mut ndjson = Vec::with_capacity(rows.len() * 256);
         for row in rows {
             serde_json::to_writer(&mut ndjson, row).expect("JSON values always serialise");
@@ -233,7 +263,7 @@ impl BigQueryClient {
         loop {
             jobs_created += 1;
             let job_id = format!("{}_{}_{}_{}", def.name, day.compact(), run_key, jobs_created);
-            self.insert_load_job(def, day, &job_id, &ndjson).await?;
+            self.insert_load_job(def, day, &job_id, &ndjson, mode).await?;
             let job = self.wait_for_job(&job_id).await?;
             let status = job.status.as_ref();
             if let Some(error) = status.and_then(|s| s.error_result.as_ref()) {

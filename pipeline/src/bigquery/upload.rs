@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use super::client::{Attempt, BigQueryClient};
+use super::client::{Attempt, BigQueryClient, WriteMode};
 use super::error::BigQueryError;
 use super::schema::TableDef;
 use market::TradingDay;
@@ -18,6 +18,7 @@ impl BigQueryClient {
         day: TradingDay,
         job_id: &str,
         ndjson: &[u8],
+        mode: WriteMode,
     ) -> Result<(), BigQueryError> {
         let config = &self.config;
         let job = json!({
@@ -29,7 +30,7 @@ impl BigQueryClient {
                     "tableId": format!("{}${}", def.name, day.compact()),
                 },
                 "sourceFormat": "NEWLINE_DELIMITED_JSON",
-                "writeDisposition": "WRITE_TRUNCATE",
+                "writeDisposition": mode.disposition(),
                 "createDisposition": "CREATE_NEVER",
                 "schema": def.schema(),
             }},

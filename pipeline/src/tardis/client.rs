@@ -51,6 +51,9 @@ pub struct TardisConfig {
     pub export_wait: Duration,
     /// Interval between `exportedUntil` polls while waiting.
     pub export_poll: Duration,
+    /// Only for the `swallowed-429` defect: take a 429 as an empty file. Always false in production.
+    #[doc(hidden)]
+    pub swallow_rate_limits: bool,
 }
 
 impl TardisConfig {
@@ -60,8 +63,13 @@ impl TardisConfig {
 
 /// Why one attempt failed, and whether another attempt may succeed.
 pub(super) enum Failure {
-    Retry { reason: String, after: Option<Duration> },
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
     Final(TardisError),
+    /// A 429 the `swallowed-429` defect takes as "no data".
+    Swallowed,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +136,7 @@ impl TardisClient {
             StatusCode::UNAUTHORIZED => Failure::Final(TardisError::Unauthorized { url: url_text, message }),
             StatusCode::FORBIDDEN => Failure::Final(TardisError::Forbidden { url: url_text, message }),
             StatusCode::NOT_FOUND => Failure::Final(TardisError::NotFound { url: url_text, message }),
+            StatusCode::TOO_MANY_REQUESTS if self.config.swallow_rate_limits => Failure::Swallowed,
             StatusCode::TOO_MANY_REQUESTS => {
                 let requested = Duration::from_secs(retry_after.unwrap_or(0));
                 match self.config.retry.retry_after(requested) {
@@ -163,6 +172,12 @@ impl TardisClient {
             match attempt_fn(attempt).await {
                 Ok(value) => return Ok(value),
                 Err(Failure::Final(err)) => return Err(err),
+                Err(Failure::Swallowed) => {
+                    return Err(TardisError::InvalidResponse {
+                        url: url.to_string(),
+                        reason: "rate limited".to_owned(),
+                    });
+                }
                 Err(Failure::Retry { reason, after }) => {
                     if attempt >= policy.max_attempts {
                         return Err(TardisError::Exhausted { url: url.to_string(), attempts: attempt, last: reason });

@@ -130,11 +130,16 @@ impl TardisClient {
         let partial_ref = &partial;
         let result = self
             .with_retries(url_ref, |attempt| async move {
-                let mut response = self.send(url_ref, attempt).await?;
+                // The `swallowed-429` defect takes a rate limit as "no data": an empty file.
+                let mut response = match self.send(url_ref, attempt).await {
+                    Ok(response) => Some(response),
+                    Err(Failure::Swallowed) => None,
+                    Err(other) => return Err(other),
+                };
                 let io = |source| Failure::Final(TardisError::Io { path: partial_ref.clone(), source });
                 let mut file = tokio::fs::File::create(partial_ref).await.map_err(io)?;
                 let mut bytes: u64 = 0;
-                loop {
+                while let Some(response) = response.as_mut() {
                     match response.chunk().await {
                         Ok(Some(chunk)) => {
                             bytes += chunk.len() as u64;
