@@ -14,6 +14,9 @@ if [ -z "${HARNESS_DATABASE_URL:-}" ]; then
   fi
 fi
 
+# Python and the vendors' official clients for the conformance tests (a venv under target/, pinned).
+bash scripts/setup-python.sh
+
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 export INSTA_UPDATE=no
 export PROPTEST_CASES="${PROPTEST_CASES:-64}"

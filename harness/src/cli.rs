@@ -82,6 +82,11 @@ pub enum MocksCommand {
         to: Option<String>,
         #[arg(long, default_value_t = 1.0)]
         activity: f64,
+        /// Serve captured Tardis files instead of generated ones, from DIR laid out as
+        /// {exchange}/{dataType}/{YYYY}/{MM}/{DD}/{SYMBOL}.csv.gz (or .csv), with optional
+        /// {exchange}/instruments.json; --seed, --from, --to and --activity are then ignored.
+        #[arg(long, value_name = "DIR")]
+        replay_dir: Option<PathBuf>,
     },
 }
 
@@ -104,15 +109,17 @@ fn serve_options(
         Some(text) => TradingDay::parse(text)?,
         None => (0..30).fold(to, |d, _| d.pred()),
     };
-    Ok(ServeOptions { port_tardis, port_bigquery, seed, days: DateRange::new(from, to)?, activity })
+    Ok(ServeOptions { port_tardis, port_bigquery, seed, days: DateRange::new(from, to)?, activity, replay_dir: None })
 }
 
 pub async fn main(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Mocks { command: MocksCommand::Serve { port_tardis, port_bigquery, seed, from, to, activity } } => {
+        Command::Mocks {
+            command: MocksCommand::Serve { port_tardis, port_bigquery, seed, from, to, activity, replay_dir },
+        } => {
             let options =
                 match serve_options(port_tardis, port_bigquery, seed, from.as_deref(), to.as_deref(), activity) {
-                    Ok(options) => options,
+                    Ok(options) => ServeOptions { replay_dir, ..options },
                     Err(err) => {
                         eprintln!("error: {err}");
                         return ExitCode::from(EXIT_ERROR);

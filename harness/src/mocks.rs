@@ -2,6 +2,7 @@
 //! external one, the vendors' own clients) can be pointed at them.
 
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use fakes::bigquery::FakeBigQuery;
@@ -18,6 +19,8 @@ pub struct ServeOptions {
     pub seed: u64,
     pub days: DateRange,
     pub activity: f64,
+    /// Replay captured Tardis files from this directory instead of generating them (`--replay-dir`).
+    pub replay_dir: Option<PathBuf>,
 }
 
 /// Both fakes, running.
@@ -36,11 +39,24 @@ fn bind(port: u16, what: &str) -> anyhow::Result<TcpListener> {
 
 impl Mocks {
     pub async fn start(options: &ServeOptions) -> anyhow::Result<Mocks> {
-        let generator =
-            Arc::new(Generator::new(options.seed, Universe::default_universe()).with_activity(options.activity));
-        let mut tardis_options = TardisOptions::exported_through(options.days.end());
-        tardis_options.available_from = Some(options.days.start());
-        let tardis = MockTardis::start_on(bind(options.port_tardis, "mock Tardis")?, generator, tardis_options).await;
+        let listener = bind(options.port_tardis, "mock Tardis")?;
+        let tardis = match &options.replay_dir {
+            Some(dir) => {
+                use anyhow::Context;
+                // The days served and exportedUntil come from the files.
+                let tardis_options = TardisOptions::exported_through(options.days.end());
+                MockTardis::start_replay(Some(listener), dir, tardis_options)
+                    .await
+                    .with_context(|| format!("cannot replay the Tardis files in {}", dir.display()))?
+            }
+            None => {
+                let universe = Universe::default_universe();
+                let generator = Arc::new(Generator::new(options.seed, universe).with_activity(options.activity));
+                let mut tardis_options = TardisOptions::exported_through(options.days.end());
+                tardis_options.available_from = Some(options.days.start());
+                MockTardis::start_on(listener, generator, tardis_options).await
+            }
+        };
         let bigquery = FakeBigQuery::start_on(bind(options.port_bigquery, "fake BigQuery")?).await;
         Ok(Mocks { tardis, bigquery })
     }
@@ -72,7 +88,10 @@ pub async fn serve(options: &ServeOptions) -> anyhow::Result<()> {
         mocks.tardis.api_url()
     );
     println!("fake BigQuery: {}", mocks.bigquery.uri());
-    println!("days served:   {} to {} (seed {})", options.days.start(), options.days.end(), options.seed);
+    match &options.replay_dir {
+        Some(dir) => println!("replaying:     {} (days, symbols and exportedUntil from the files)", dir.display()),
+        None => println!("days served:   {} to {} (seed {})", options.days.start(), options.days.end(), options.seed),
+    }
     println!("# Paste into a shell:");
     print!("{}", mocks.exports());
     use std::io::Write;

@@ -111,7 +111,6 @@ pub fn score(
     let expected_pairs: Vec<_> =
         truth.files.iter().filter(|f| !f.candles.is_empty()).map(|f| (f.exchange.clone(), f.symbol.clone())).collect();
     let landed_pairs: BTreeSet<_> = landed.iter().map(|c| (c.exchange.clone(), c.symbol.clone())).collect();
-    let expected_keys: BTreeSet<_> = expected.iter().map(Candle::key).collect();
 
     let mut files = checks::file_coverage(&expected_pairs, &landed_pairs);
     files.id = "completeness.symbols_landed".to_owned();
@@ -122,7 +121,7 @@ pub fn score(
         "landed candles equal the generator's candles (OHLC exact, sums within 1e-9 relative)".to_owned();
     let outcomes = vec![
         files,
-        checks::candle_coverage(&expected_keys, landed),
+        checks::candle_coverage(&expected, landed),
         checks::ohlc_invariants(landed),
         matches,
         run_record_counts(&ExpectedCounts::of(truth), outcome),
@@ -130,6 +129,6 @@ pub fn score(
     ];
     let mut validation =
         Validation::evaluate(outcomes, &ValidationConfig { thresholds, ..ValidationConfig::default() });
-    validation.records = checks::completeness_records(&expected_keys, landed);
+    validation.records = checks::completeness_records(&expected, landed);
     validation
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value as Json, json};
 
 use super::errors::ApiError;
+use super::paging;
 use super::routes::{ApiRequest, Reply};
 use super::state::{State, now_ms};
 use super::table::Table;
@@ -115,10 +116,10 @@ pub(crate) fn get(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply, 
     Ok(Reply::json(dataset.to_json(&request.base_uri)))
 }
 
-/// `GET /projects/{p}/datasets`, all in one page.
+/// `GET /projects/{p}/datasets`, paged by `maxResults` and `pageToken`.
 pub(crate) fn list(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply, ApiError> {
     let project = request.param(0);
-    let datasets: Vec<Json> = state
+    let mut datasets: Vec<Json> = state
         .datasets
         .values()
         .filter(|dataset| dataset.project == project)
@@ -127,9 +128,14 @@ pub(crate) fn list(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply,
                    "location": dataset.location})
         })
         .collect();
+    let page = paging::page(request, datasets.len())?;
+    let datasets: Vec<Json> = datasets.drain(page.items).collect();
     let mut body = json!({"kind": "bigquery#datasetList", "etag": state.fresh_token()});
     if !datasets.is_empty() {
         body["datasets"] = Json::Array(datasets);
+    }
+    if let Some(token) = page.next_token {
+        body["nextPageToken"] = Json::String(token);
     }
     Ok(Reply::json(body))
 }

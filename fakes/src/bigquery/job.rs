@@ -5,6 +5,7 @@
 use serde_json::{Value as Json, json};
 
 use super::errors::{ApiError, ErrorProto};
+use super::paging;
 use super::query;
 use super::routes::{ApiRequest, Reply};
 use super::state::State;
@@ -244,15 +245,19 @@ pub(crate) fn cancel(state: &mut State, request: &ApiRequest<'_>) -> Result<Repl
     Ok(Reply::json(body).for_job(&job.job_id))
 }
 
-/// `GET /projects/{p}/jobs`, newest first, in one page.
+/// `GET /projects/{p}/jobs`, newest first, paged by `maxResults` and `pageToken`.
 pub(crate) fn list(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply, ApiError> {
     let project = request.param(0);
-    let jobs: Vec<Json> = state
+    let owned: Vec<&Job> = state
         .job_order
         .iter()
         .rev()
         .filter(|(owner, _)| owner == project)
         .filter_map(|key| state.jobs.get(key))
+        .collect();
+    let page = paging::page(request, owned.len())?;
+    let jobs: Vec<Json> = owned[page.items]
+        .iter()
         .map(|job| {
             let done = job.polls_left == 0;
             let full = job.to_json(&request.base_uri, done);
@@ -275,6 +280,9 @@ pub(crate) fn list(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply,
     let mut body = json!({"kind": "bigquery#jobList", "etag": state.fresh_token()});
     if !jobs.is_empty() {
         body["jobs"] = Json::Array(jobs);
+    }
+    if let Some(token) = page.next_token {
+        body["nextPageToken"] = Json::String(token);
     }
     Ok(Reply::json(body))
 }

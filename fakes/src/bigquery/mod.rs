@@ -8,6 +8,7 @@ mod faults;
 mod job;
 mod load;
 mod multipart;
+mod paging;
 mod query;
 mod recording;
 mod routes;

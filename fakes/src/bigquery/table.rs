@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use serde_json::{Value as Json, json};
 
 use super::errors::ApiError;
+use super::paging;
 use super::routes::{ApiRequest, Reply};
 use super::schema::{Evolution, Schema, TimePartitioning, clustering_json, parse_clustering, validate_clustering};
 use super::state::{State, now_ms};
@@ -164,21 +165,35 @@ impl Table {
     }
 
     fn reference(&self) -> Json {
-        json!({"projectId": self.project, "datasetId": self.dataset, "tableId": self.table_id})
+        self.reference_to(&self.table_id)
     }
 
-    /// The Table resource; with `partition`, the counts are those of that partition (`tables.get` on `t$id`).
+    fn reference_to(&self, table_id: &str) -> Json {
+        json!({"projectId": self.project, "datasetId": self.dataset, "tableId": table_id})
+    }
+
+    /// The Table resource; with `partition`, the resource of that partition (`tables.get` on `t$id`): its counts,
+    /// and the decorated id in `id`, `selfLink` and `tableReference`, as BigQuery answers. Clients rely on that
+    /// reference: Python's `list_rows("p.d.t$20240601")` reads `{tableReference}/data`, so an undecorated
+    /// reference would make it list the whole table.
     pub fn to_json(&self, base_uri: &str, location: &str, partition: Option<&str>) -> Json {
         let (rows, bytes) =
             self.rows_in(partition).fold((0u64, 0u64), |(rows, bytes), row| (rows + 1, bytes + row.logical_bytes()));
+        let table_id = match partition {
+            Some(partition) => format!("{}${partition}", self.table_id),
+            None => self.table_id.clone(),
+        };
         let mut body = json!({
             "kind": "bigquery#table",
             "etag": self.etag,
-            "id": self.qualified(),
+            "id": format!("{}:{}.{table_id}", self.project, self.dataset),
             "selfLink": format!(
-                "{base_uri}/bigquery/v2/projects/{}/datasets/{}/tables/{}", self.project, self.dataset, self.table_id
+                "{base_uri}/bigquery/v2/projects/{}/datasets/{}/tables/{}",
+                self.project,
+                self.dataset,
+                table_id.replace('$', "%24")
             ),
-            "tableReference": self.reference(),
+            "tableReference": self.reference_to(&table_id),
             "schema": self.schema.to_json(),
             "numBytes": bytes.to_string(),
             "numLongTermBytes": "0",
@@ -346,14 +361,20 @@ pub(crate) fn get(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply, 
     Ok(Reply::json(table.to_json(&request.base_uri, &location, name.partition.as_deref())))
 }
 
-/// `GET /projects/{p}/datasets/{d}/tables`, all in one page.
+/// `GET /projects/{p}/datasets/{d}/tables`, paged by `maxResults` and `pageToken`; `totalItems` counts them all.
 pub(crate) fn list(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply, ApiError> {
     let etag = state.fresh_token();
     let dataset = state.dataset(request.param(0), request.param(1))?;
-    let tables: Vec<Json> = dataset.tables.values().map(Table::list_entry).collect();
-    let mut body = json!({"kind": "bigquery#tableList", "etag": etag, "totalItems": tables.len()});
+    let total = dataset.tables.len();
+    let page = paging::page(request, total)?;
+    let tables: Vec<Json> =
+        dataset.tables.values().skip(page.items.start).take(page.items.len()).map(Table::list_entry).collect();
+    let mut body = json!({"kind": "bigquery#tableList", "etag": etag, "totalItems": total});
     if !tables.is_empty() {
         body["tables"] = Json::Array(tables);
+    }
+    if let Some(token) = page.next_token {
+        body["nextPageToken"] = Json::String(token);
     }
     Ok(Reply::json(body))
 }

@@ -3,7 +3,7 @@
 use rstest::rstest;
 use serde_json::{Value, json};
 
-use crate::support::{D, P, World, candles_table, is_int64_string};
+use crate::support::{D, JUNE_1, JUNE_2, P, World, candle, candles_table, is_int64_string, load_job};
 
 #[tokio::test]
 async fn a_created_table_echoes_its_layout_and_answers_in_legacy_type_spelling() {
@@ -150,4 +150,31 @@ async fn null_members_in_a_request_are_treated_as_absent() {
     assert_eq!(created.status, 200, "{}", created.body);
     assert!(created.body.get("clustering").is_none());
     assert!(created.body.get("description").is_none());
+}
+
+#[tokio::test]
+async fn getting_a_decorated_table_answers_with_the_partition_and_its_decorated_reference() {
+    // Python's `list_rows("p.d.t$20240601")` gets the table, then lists `{tableReference}/data`: an undecorated
+    // reference would make it read every partition (found by the conformance suite).
+    let world = World::start().await;
+    world.create_candles().await;
+    let rows = [candle("ONE", JUNE_1, 0, 1.0), candle("TWO", JUNE_2, 0, 2.0), candle("THREE", JUNE_2, 1, 3.0)];
+    assert_eq!(world.load(&load_job("a", "candles", "WRITE_APPEND"), &rows).await.status, 200);
+
+    let partition = world.get(&format!("/projects/{P}/datasets/{D}/tables/candles%2420240602")).await;
+    assert_eq!(partition.status, 200, "{}", partition.body);
+    assert_eq!(
+        partition.body["tableReference"],
+        json!({"projectId": P, "datasetId": D, "tableId": "candles$20240602"})
+    );
+    assert_eq!(partition.body["id"], "p:market.candles$20240602");
+    let self_link = partition.body["selfLink"].as_str().expect("a selfLink");
+    assert!(self_link.ends_with("/bigquery/v2/projects/p/datasets/market/tables/candles%2420240602"), "{self_link}");
+    assert_eq!(partition.body["numRows"], "2");
+    assert_eq!(partition.body["timePartitioning"], json!({"type": "DAY", "field": "open_time"}));
+
+    let whole = world.get(&format!("/projects/{P}/datasets/{D}/tables/candles")).await;
+    assert_eq!(whole.body["tableReference"]["tableId"], "candles");
+    assert_eq!(whole.body["id"], "p:market.candles");
+    assert_eq!(whole.body["numRows"], "3");
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::outcome::{CheckOutcome, Family, Sample, Threshold};
+use super::outcome::{CheckOutcome, Family, Sample, Threshold, group_by_pair};
 use super::quality::median_mad;
 use crate::{Candle, Exchange, Symbol};
 
@@ -43,15 +43,14 @@ pub struct Baseline {
 
 /// Per (exchange, symbol): total volume, trade count and number of candles of the date.
 pub fn day_metrics(candles: &[Candle]) -> Vec<Metric> {
-    let mut sums: BTreeMap<(&Exchange, &Symbol), (f64, u64, u64)> = BTreeMap::new();
-    for c in candles {
-        let e = sums.entry((&c.exchange, &c.symbol)).or_default();
-        e.0 += c.volume;
-        e.1 += c.trade_count;
-        e.2 += 1;
-    }
-    sums.into_iter()
-        .flat_map(|((exchange, symbol), (volume, trades, count))| {
+    group_by_pair(candles)
+        .into_iter()
+        .map(|(exchange, symbol, list)| {
+            let volume: f64 = list.iter().map(|c| c.volume).sum();
+            let trades: u64 = list.iter().map(|c| c.trade_count).sum();
+            (exchange, symbol, volume, trades, list.len())
+        })
+        .flat_map(|(exchange, symbol, volume, trades, count)| {
             [("volume", volume), ("trade_count", trades as f64), ("candle_count", count as f64)].map(
                 |(metric, value)| Metric {
                     metric: metric.to_owned(),

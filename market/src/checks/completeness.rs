@@ -1,12 +1,12 @@
 //! Completeness: is everything there that should be, and nothing that should not.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::outcome::{CheckOutcome, Family, Sample, Threshold, candle_sample};
+use super::outcome::{CheckOutcome, Family, Sample, Threshold, group_by_pair, join, sample_of};
 use super::quality::FileProfile;
-use crate::{Candle, CandleKey, DAY_US, Exchange, Instrument, MINUTE_US, Symbol, TradingDay};
+use crate::{Candle, DAY_US, Exchange, Instrument, MINUTE_US, Symbol, TradingDay};
 
 /// Completeness: every expected (exchange, symbol) file is present.
 pub fn file_coverage(expected: &[(Exchange, Symbol)], present: &BTreeSet<(Exchange, Symbol)>) -> CheckOutcome {
@@ -33,21 +33,19 @@ pub fn file_coverage(expected: &[(Exchange, Symbol)], present: &BTreeSet<(Exchan
 
 /// Completeness: every minute that had trades has a candle, and no candle exists for a minute without
 /// trades. Evaluated over the union of both sets.
-pub fn candle_coverage(expected: &BTreeSet<CandleKey>, actual: &[Candle]) -> CheckOutcome {
+pub fn candle_coverage(expected: &[Candle], actual: &[Candle]) -> CheckOutcome {
     let mut out = CheckOutcome::new(
         "completeness.candle_per_traded_minute",
         Family::Completeness,
         "one candle for every minute that had trades, none for minutes without",
         Threshold::ZERO_TOLERANCE,
     );
-    let actual_keys: BTreeSet<CandleKey> = actual.iter().map(Candle::key).collect();
-    for key in expected.union(&actual_keys) {
-        match (expected.contains(key), actual_keys.contains(key)) {
-            (true, true) => out.pass_one(),
-            (true, false) => out.fail_one(|| candle_sample(key, "minute had trades but has no candle".to_owned())),
-            (false, _) => out.fail_one(|| candle_sample(key, "candle for a minute without trades".to_owned())),
-        }
-    }
+    join(expected, actual, |want, got| match (want, got.first()) {
+        (Some(_), Some(_)) => out.pass_one(),
+        (Some(want), None) => out.fail_one(|| sample_of(want, "minute had trades but has no candle".to_owned())),
+        (None, Some(extra)) => out.fail_one(|| sample_of(extra, "candle for a minute without trades".to_owned())),
+        (None, None) => {}
+    });
     out
 }
 
@@ -90,51 +88,55 @@ pub struct HourCoverage {
 }
 
 /// One record per (exchange, symbol) seen on either side, ordered.
-pub fn completeness_records(expected: &BTreeSet<CandleKey>, actual: &[Candle]) -> Vec<CompletenessRecord> {
-    let actual_keys: BTreeSet<CandleKey> = actual.iter().map(Candle::key).collect();
-    let pairs: BTreeSet<(Exchange, Symbol)> =
-        expected.iter().chain(actual_keys.iter()).map(|k| (k.exchange.clone(), k.symbol.clone())).collect();
+pub fn completeness_records(expected: &[Candle], actual: &[Candle]) -> Vec<CompletenessRecord> {
+    // Minutes per pair on both sides, grouped once.
+    // Per pair: (expected minutes, landed minutes), both sorted.
+    type Minutes = (Vec<i64>, Vec<i64>);
+    let mut pairs: BTreeMap<(&Exchange, &Symbol), Minutes> = BTreeMap::new();
+    for (exchange, symbol, list) in group_by_pair(expected) {
+        let want = &mut pairs.entry((exchange, symbol)).or_default().0;
+        want.extend(list.iter().map(|c| c.open_time_us));
+        want.dedup();
+    }
+    for (exchange, symbol, list) in group_by_pair(actual) {
+        let got = &mut pairs.entry((exchange, symbol)).or_default().1;
+        got.extend(list.iter().map(|c| c.open_time_us));
+        got.dedup();
+    }
     pairs
         .into_iter()
-        .map(|(exchange, symbol)| {
-            let of_pair = |k: &&CandleKey| k.exchange == exchange && k.symbol == symbol;
-            let want: Vec<&CandleKey> = expected.iter().filter(of_pair).collect();
-            let got = actual_keys.iter().filter(of_pair).count() as u64;
-            let extra = actual_keys.iter().filter(of_pair).filter(|k| !expected.contains(*k)).count() as u64;
+        .map(|((exchange, symbol), (want, got))| {
+            // Both lists are sorted and free of duplicates.
+            let extra = got.iter().filter(|t| want.binary_search(t).is_err()).count() as u64;
             let mut gaps: Vec<GapRun> = Vec::new();
-            for key in want.iter().filter(|k| !actual_keys.contains(**k)) {
+            let mut hours: Vec<HourCoverage> =
+                (0..24).map(|hour| HourCoverage { hour, expected: 0, covered: 0 }).collect();
+            for &t in &want {
+                let hour = usize::try_from(t.rem_euclid(DAY_US) / (60 * MINUTE_US)).unwrap_or(0).min(23);
+                hours[hour].expected += 1;
+                if got.binary_search(&t).is_ok() {
+                    hours[hour].covered += 1;
+                    continue;
+                }
                 match gaps.last_mut() {
-                    Some(gap) if gap.end_us == key.open_time_us => {
+                    Some(gap) if gap.end_us == t => {
                         gap.end_us += MINUTE_US;
                         gap.minutes += 1;
                     }
-                    _ => gaps.push(GapRun {
-                        start_us: key.open_time_us,
-                        end_us: key.open_time_us + MINUTE_US,
-                        minutes: 1,
-                    }),
+                    _ => gaps.push(GapRun { start_us: t, end_us: t + MINUTE_US, minutes: 1 }),
                 }
             }
             let missing: u64 = gaps.iter().map(|g| g.minutes).sum();
-            let mut hours: Vec<HourCoverage> =
-                (0..24).map(|hour| HourCoverage { hour, expected: 0, covered: 0 }).collect();
-            for key in &want {
-                let hour = usize::try_from(key.open_time_us.rem_euclid(DAY_US) / (60 * MINUTE_US)).unwrap_or(0).min(23);
-                hours[hour].expected += 1;
-                if actual_keys.contains(*key) {
-                    hours[hour].covered += 1;
-                }
-            }
             CompletenessRecord {
+                exchange: exchange.clone(),
+                symbol: symbol.clone(),
                 expected_count: want.len() as u64,
-                actual_count: got,
+                actual_count: got.len() as u64,
                 missing_count: missing,
                 extra_count: extra,
                 is_complete: missing == 0 && extra == 0,
                 gaps,
                 hours,
-                exchange,
-                symbol,
             }
         })
         .collect()

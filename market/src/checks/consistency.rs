@@ -1,12 +1,11 @@
 //! Consistency: do two views of the same data agree (landed vs recomputed, rollups, counts).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::outcome::{CheckOutcome, Family, Sample, Threshold, candle_sample};
-use super::quality::median_mad;
-use crate::{Candle, CandleKey, Exchange, Instrument, Interval, Symbol, rollup};
+use super::outcome::{CheckOutcome, Family, Sample, Threshold, group_by_pair, join, sample_of};
+use crate::{Candle, Exchange, Instrument, Interval, Symbol, rollup};
 
 /// Consistency: each landed candle equals the expected one for its key: open, high, low and close
 /// exactly, trade count equal, volumes and vwap within the relative tolerance. A key present only on
@@ -18,26 +17,19 @@ pub fn candles_match(expected: &[Candle], actual: &[Candle], relative_tolerance:
         "landed candles equal candles recomputed from the trades (OHLC exact, sums within tolerance)",
         Threshold::ZERO_TOLERANCE,
     );
-    let mut landed: HashMap<CandleKey, Vec<&Candle>> = HashMap::with_capacity(actual.len());
-    for c in actual {
-        landed.entry(c.key()).or_default().push(c);
-    }
-    let expected_by_key: BTreeMap<CandleKey, &Candle> = expected.iter().map(|c| (c.key(), c)).collect();
-    for (key, want) in &expected_by_key {
-        match landed.get(key).map(Vec::as_slice) {
-            None | Some([]) => out.fail_one(|| candle_sample(key, "expected candle did not land".to_owned())),
-            Some([got]) => match candle_difference(want, got, relative_tolerance) {
-                None => out.pass_one(),
-                Some(detail) => out.fail_one(|| candle_sample(key, detail)),
-            },
-            Some(many) => out.fail_one(|| candle_sample(key, format!("landed {} times", many.len()))),
+    join(expected, actual, |want, got| match (want, got) {
+        (Some(want), []) => out.fail_one(|| sample_of(want, "expected candle did not land".to_owned())),
+        (Some(want), [got]) => match candle_difference(want, got, relative_tolerance) {
+            None => out.pass_one(),
+            Some(detail) => out.fail_one(|| sample_of(want, detail)),
+        },
+        (Some(want), many) => out.fail_one(|| sample_of(want, format!("landed {} times", many.len()))),
+        (None, extra) => {
+            if let Some(first) = extra.first() {
+                out.fail_one(|| sample_of(first, "landed candle has no trades behind it".to_owned()));
+            }
         }
-    }
-    let mut extra: Vec<&CandleKey> = landed.keys().filter(|k| !expected_by_key.contains_key(*k)).collect();
-    extra.sort();
-    for key in extra {
-        out.fail_one(|| candle_sample(key, "landed candle has no trades behind it".to_owned()));
-    }
+    });
     out
 }
 
@@ -89,27 +81,33 @@ pub fn rollups_match(
         "1m candles rolled up to 5m, 1h and 1d equal candles built directly from the trades",
         Threshold::ZERO_TOLERANCE,
     );
-    let mut sorted = landed_1m.to_vec();
-    sorted.sort_by(|a, b| a.key().cmp(&b.key()));
+    let key = |c: &Candle| (c.exchange.clone(), c.symbol.clone(), c.open_time_us);
+    let sorted_input = landed_1m
+        .is_sorted_by(|a, b| (&a.exchange, &a.symbol, a.open_time_us) <= (&b.exchange, &b.symbol, b.open_time_us));
+    let owned;
+    let sorted: &[Candle] = if sorted_input {
+        landed_1m
+    } else {
+        let mut copy = landed_1m.to_vec();
+        copy.sort_by_key(key);
+        owned = copy;
+        &owned
+    };
     for (interval, built) in direct {
-        let rolled: BTreeMap<CandleKey, Candle> =
-            rollup(&sorted, *interval).into_iter().map(|c| (c.key(), c)).collect();
-        let built: BTreeMap<CandleKey, &Candle> = built.iter().map(|c| (c.key(), c)).collect();
-        for key in rolled.keys().chain(built.keys().filter(|k| !rolled.contains_key(*k))) {
-            let name = interval.as_str();
-            match (built.get(key), rolled.get(key)) {
-                (Some(want), Some(got)) => match candle_difference(want, got, relative_tolerance) {
-                    None => out.pass_one(),
-                    Some(detail) => out.fail_one(|| candle_sample(key, format!("{name} roll-up: {detail}"))),
-                },
-                (Some(_), None) => {
-                    out.fail_one(|| candle_sample(key, format!("{name} bucket has trades but no 1m candles")))
-                }
-                (None, _) => {
-                    out.fail_one(|| candle_sample(key, format!("{name} bucket from 1m candles has no trades")))
+        let rolled = rollup(sorted, *interval);
+        let name = interval.as_str();
+        join(built, &rolled, |want, got| match (want, got) {
+            (Some(want), [got, ..]) => match candle_difference(want, got, relative_tolerance) {
+                None => out.pass_one(),
+                Some(detail) => out.fail_one(|| sample_of(want, format!("{name} roll-up: {detail}"))),
+            },
+            (Some(want), []) => out.fail_one(|| sample_of(want, format!("{name} bucket has trades but no 1m candles"))),
+            (None, got) => {
+                if let Some(first) = got.first() {
+                    out.fail_one(|| sample_of(first, format!("{name} bucket from 1m candles has no trades")));
                 }
             }
-        }
+        });
     }
     out
 }
@@ -179,20 +177,32 @@ pub fn cross_exchange_divergence(
         "each exchange's close stays near the cross-exchange median of the same underlying",
         Threshold { fail_below: 0.99, warn_below: 1.0 },
     );
-    let mut minutes: BTreeMap<(&str, i64), Vec<&Candle>> = BTreeMap::new();
-    for c in candles {
-        if let Some(u) = underlying.get(&(c.exchange.clone(), c.symbol.clone())) {
-            minutes.entry((u.as_str(), c.open_time_us)).or_default().push(c);
-        }
+    // Underlyings numbered, so that sorting compares integers, not strings.
+    let mut names: Vec<&str> = underlying.values().map(String::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut rows: Vec<(usize, i64, &Candle)> = Vec::with_capacity(candles.len());
+    for (exchange, symbol, list) in group_by_pair(candles) {
+        let Some(u) = underlying.get(&(exchange.clone(), symbol.clone())) else { continue };
+        let index = names.binary_search(&u.as_str()).unwrap_or(0);
+        rows.extend(list.iter().map(|c| (index, c.open_time_us, *c)));
     }
-    for ((name, at), list) in minutes {
-        let venues: BTreeSet<&Exchange> = list.iter().map(|c| &c.exchange).collect();
+    rows.sort_unstable_by_key(|r| (r.0, r.1));
+    let mut closes: Vec<f64> = Vec::new();
+    for run in rows.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        let (name, at) = (names[run[0].0], run[0].1);
+        let mut venues: Vec<&Exchange> = run.iter().map(|r| &r.2.exchange).collect();
+        venues.sort_unstable();
+        venues.dedup();
         if venues.len() < 3 {
             continue;
         }
-        let closes: Vec<f64> = list.iter().map(|c| c.close).collect();
-        let Some((median, _)) = median_mad(&closes) else { continue };
-        for c in list {
+        closes.clear();
+        closes.extend(run.iter().map(|r| r.2.close));
+        closes.sort_unstable_by(f64::total_cmp);
+        let n = closes.len();
+        let median = if n % 2 == 1 { closes[n / 2] } else { (closes[n / 2 - 1] + closes[n / 2]) / 2.0 };
+        for c in run.iter().map(|r| r.2) {
             let deviation = (c.close - median).abs() / median;
             if deviation <= band {
                 out.pass_one();

@@ -49,7 +49,6 @@ pub fn validate_day(input: &DayInput<'_>, config: &ValidationConfig) -> Validati
         .collect();
     let with_trades: BTreeSet<(Exchange, Symbol)> =
         input.expected.iter().map(|c| (c.exchange.clone(), c.symbol.clone())).collect();
-    let traded_minutes = input.expected.iter().map(Candle::key).collect();
     let underlying: HashMap<(Exchange, Symbol), String> = input
         .instruments
         .iter()
@@ -60,7 +59,7 @@ pub fn validate_day(input: &DayInput<'_>, config: &ValidationConfig) -> Validati
     let checks = vec![
         configured_symbols_listed(input.configured, input.instruments, input.day),
         file_coverage(&listed, &with_trades),
-        candle_coverage(&traded_minutes, input.landed),
+        candle_coverage(input.expected, input.landed),
         rows_inside_date(input.files, config.outside_share),
         ohlc_invariants(input.landed),
         rows_parsed(input.files),
@@ -77,7 +76,7 @@ pub fn validate_day(input: &DayInput<'_>, config: &ValidationConfig) -> Validati
         cross_exchange_divergence(input.landed, &underlying, config.divergence_band),
     ];
     let mut validation = Validation::evaluate(checks, config);
-    validation.records = completeness_records(&traded_minutes, input.landed);
+    validation.records = completeness_records(input.expected, input.landed);
     validation.baselines = baselines;
     validation.metrics = metrics;
     validation

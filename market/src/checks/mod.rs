@@ -9,7 +9,7 @@
 //! Each check has its own threshold on its pass ratio (`1 − failed / evaluated`; a check that evaluated
 //! nothing passes): integrity checks (a duplicated or wrong candle, a broken OHLC invariant) tolerate no
 //! failure at all, statistical ones a small share. Score of a family = the mean of its checks' pass
-//! ratios, judged against the family threshold. Overall status = the worst of every check's status and
+//! ratios (advisory checks, which can only warn, excluded), judged against the family threshold. Overall status = the worst of every check's status and
 //! every family's status.
 
 mod anomaly;

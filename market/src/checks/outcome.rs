@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::anomaly::{Baseline, Metric};
 use super::completeness::CompletenessRecord;
 use super::config::ValidationConfig;
-use crate::{CandleKey, Exchange, Symbol};
+use crate::{Candle, CandleKey, Exchange, Symbol};
 
 /// At most this many failing rows are kept per check.
 pub const MAX_SAMPLES: usize = 20;
@@ -128,10 +128,90 @@ impl CheckOutcome {
         }
     }
 
+    /// An advisory check can warn but never fail (e.g. anomalies against history); it does not count in
+    /// its family's score, where a handful of judged values would otherwise weigh like a whole day.
+    pub fn is_advisory(&self) -> bool {
+        self.threshold.fail_below <= 0.0
+    }
+
     /// `1 − failed / evaluated`, or 1 when nothing was evaluated.
     pub fn pass_ratio(&self) -> f64 {
         if self.evaluated == 0 { 1.0 } else { 1.0 - self.failed as f64 / self.evaluated as f64 }
     }
+}
+
+/// A sample about the candle `c` (its exchange, symbol and minute).
+pub(crate) fn sample_of(c: &Candle, detail: String) -> Sample {
+    Sample {
+        exchange: Some(c.exchange.clone()),
+        symbol: Some(c.symbol.clone()),
+        open_time_us: Some(c.open_time_us),
+        detail,
+    }
+}
+
+fn order(a: &Candle, b: &Candle) -> std::cmp::Ordering {
+    (&a.exchange, &a.symbol, a.open_time_us).cmp(&(&b.exchange, &b.symbol, b.open_time_us))
+}
+
+/// Walks two candle lists by key, in key order, without cloning keys: `visit(want, got)` receives the
+/// expected candle of a key (if any) and every landed candle with that key (possibly none). Keys on
+/// either side are visited once.
+pub(crate) fn join<'a>(
+    expected: &'a [Candle],
+    actual: &'a [Candle],
+    mut visit: impl FnMut(Option<&'a Candle>, &[&'a Candle]),
+) {
+    let mut want: Vec<&Candle> = expected.iter().collect();
+    want.sort_by(|a, b| order(a, b));
+    let mut got: Vec<&Candle> = actual.iter().collect();
+    got.sort_by(|a, b| order(a, b));
+    let (mut i, mut j) = (0, 0);
+    while i < want.len() || j < got.len() {
+        let ordering = match (want.get(i), got.get(j)) {
+            (Some(w), Some(g)) => order(w, g),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        let key = if ordering == std::cmp::Ordering::Greater { got[j] } else { want[i] };
+        let start = j;
+        while j < got.len() && order(got[j], key) == std::cmp::Ordering::Equal {
+            j += 1;
+        }
+        if ordering == std::cmp::Ordering::Greater {
+            visit(None, &got[start..j]);
+        } else {
+            visit(Some(want[i]), &got[start..j]);
+            i += 1;
+            // Duplicated expected keys (never produced by a builder) are visited one by one.
+        }
+    }
+}
+
+/// Candles grouped by (exchange, symbol), groups in pair order, each group in time order. Linear in the
+/// usual case where candles arrive grouped by symbol (one map lookup per run of a symbol, not per candle).
+pub(crate) fn group_by_pair(candles: &[Candle]) -> Vec<(&Exchange, &Symbol, Vec<&Candle>)> {
+    let mut index: std::collections::HashMap<(&Exchange, &Symbol), usize> = std::collections::HashMap::new();
+    let mut groups: Vec<(&Exchange, &Symbol, Vec<&Candle>)> = Vec::new();
+    let mut current: Option<usize> = None;
+    for c in candles {
+        let same = current.is_some_and(|i| groups[i].0 == &c.exchange && groups[i].1 == &c.symbol);
+        if !same {
+            let i = *index.entry((&c.exchange, &c.symbol)).or_insert_with(|| {
+                groups.push((&c.exchange, &c.symbol, Vec::new()));
+                groups.len() - 1
+            });
+            current = Some(i);
+        }
+        groups[current.expect("set above")].2.push(c);
+    }
+    for (_, _, list) in &mut groups {
+        if !list.is_sorted_by_key(|c| c.open_time_us) {
+            list.sort_by_key(|c| c.open_time_us);
+        }
+    }
+    groups.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    groups
 }
 
 pub(crate) fn candle_sample(key: &CandleKey, detail: String) -> Sample {
@@ -256,7 +336,8 @@ impl Scores {
 /// Scores every family from its checks (mean of pass ratios; 1 for a family without checks).
 pub fn score(outcomes: &[CheckOutcome]) -> Scores {
     let family_score = |family: Family| {
-        let ratios: Vec<f64> = outcomes.iter().filter(|o| o.family == family).map(CheckOutcome::pass_ratio).collect();
+        let ratios: Vec<f64> =
+            outcomes.iter().filter(|o| o.family == family && !o.is_advisory()).map(CheckOutcome::pass_ratio).collect();
         if ratios.is_empty() { 1.0 } else { ratios.iter().sum::<f64>() / ratios.len() as f64 }
     };
     Scores {

@@ -1,10 +1,10 @@
 //! Quality: is each value plausible on its own (invariants, grids, duplicates, spikes, staleness).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::outcome::{CheckOutcome, Family, MAX_SAMPLES, Sample, Threshold, candle_sample};
+use super::outcome::{CheckOutcome, Family, MAX_SAMPLES, Sample, Threshold, candle_sample, group_by_pair};
 use crate::{Candle, Exchange, MINUTE_US, Symbol, Trade, TradingDay};
 
 /// Quality: OHLC invariants, finite values, non-negative volumes, consistent flows.
@@ -262,17 +262,6 @@ pub fn median_mad(values: &[f64]) -> Option<(f64, f64)> {
     Some((m, 1.4826 * median(&mut deviations)))
 }
 
-fn by_pair(candles: &[Candle]) -> BTreeMap<(&Exchange, &Symbol), Vec<&Candle>> {
-    let mut map: BTreeMap<(&Exchange, &Symbol), Vec<&Candle>> = BTreeMap::new();
-    for c in candles {
-        map.entry((&c.exchange, &c.symbol)).or_default().push(c);
-    }
-    for list in map.values_mut() {
-        list.sort_by_key(|c| c.open_time_us);
-    }
-    map
-}
-
 /// Quality: 1-minute log returns of the close whose robust z-score |r − median| / (1.4826·MAD) exceeds
 /// `max_z` and whose size exceeds `min_move` (so that a symbol that barely moves does not flag its
 /// first tick). Spikes are flagged, never "fixed": exchanges do print outliers.
@@ -283,7 +272,7 @@ pub fn price_spikes(candles: &[Candle], max_z: f64, min_move: f64) -> CheckOutco
         "no 1-minute close-to-close return is an outlier by robust z-score",
         Threshold { fail_below: 0.99, warn_below: 1.0 },
     );
-    for ((exchange, symbol), list) in by_pair(candles) {
+    for (exchange, symbol, list) in group_by_pair(candles) {
         let returns: Vec<(i64, f64)> = list
             .windows(2)
             .filter(|w| w[0].close > 0.0 && w[1].close > 0.0)
@@ -327,13 +316,15 @@ pub fn stale_prices(candles: &[Candle], min_minutes: usize) -> CheckOutcome {
         "no long run of an unchanged close while the exchange's other symbols trade",
         Threshold { fail_below: 0.9, warn_below: 1.0 },
     );
-    let pairs = by_pair(candles);
-    for ((exchange, symbol), list) in &pairs {
-        let others: HashSet<i64> = pairs
-            .iter()
-            .filter(|((e, s), _)| e == exchange && s != symbol)
-            .flat_map(|(_, l)| l.iter().map(|c| c.open_time_us))
-            .collect();
+    let pairs = group_by_pair(candles);
+    // How many symbols of each exchange traded in each minute.
+    let mut active: HashMap<(&Exchange, i64), u32> = HashMap::new();
+    for (exchange, _, list) in &pairs {
+        for c in list {
+            *active.entry((*exchange, c.open_time_us)).or_default() += 1;
+        }
+    }
+    for (exchange, symbol, list) in &pairs {
         let mut run_start = 0;
         for i in 1..=list.len() {
             let continues = i < list.len()
@@ -343,8 +334,10 @@ pub fn stale_prices(candles: &[Candle], min_minutes: usize) -> CheckOutcome {
                 continue;
             }
             let run = &list[run_start..i];
-            let active = run.iter().filter(|c| others.contains(&c.open_time_us)).count();
-            if run.len() >= min_minutes && active >= min_minutes / 2 {
+            // This symbol traded in each minute of the run: others did when more than one symbol did.
+            let others_traded =
+                run.iter().filter(|c| active.get(&(*exchange, c.open_time_us)).is_some_and(|n| *n > 1)).count();
+            if run.len() >= min_minutes && others_traded >= min_minutes / 2 {
                 out.fail_one(|| Sample {
                     exchange: Some((*exchange).clone()),
                     symbol: Some((*symbol).clone()),

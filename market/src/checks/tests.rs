@@ -123,7 +123,7 @@ fn instrument(exchange: &str, symbol: &str, base: &str) -> crate::Instrument {
 
 #[test]
 fn completeness_records_count_every_field_and_merge_gap_runs() {
-    let expected: std::collections::BTreeSet<_> = (0..10).map(|m| c("bitmex", "XBTUSD", m, 1.0).key()).collect();
+    let expected: Vec<Candle> = (0..10).map(|m| c("bitmex", "XBTUSD", m, 1.0)).collect();
     let landed: Vec<Candle> = [0, 1, 5, 6, 7, 9, 30].iter().map(|m| c("bitmex", "XBTUSD", *m, 1.0)).collect();
     let records = completeness_records(&expected, &landed);
     assert_eq!(records.len(), 1);

@@ -74,3 +74,57 @@ async fn a_wrong_key_through_the_environment_exits_2_with_the_cause() {
     let all_output = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(!all_output.contains("wrong"), "the key never appears in output");
 }
+
+#[tokio::test]
+async fn pipeline_validate_over_a_range_prints_a_line_per_date_and_totals_and_writes_reports() {
+    let last = TradingDay::parse("2024-06-05").expect("valid");
+    let world = World::start(
+        WorldOptions::new(19, last).activity(0.05).pairs(&[("bitmex", "XBTUSD"), ("deribit", "BTC-PERPETUAL")]),
+    )
+    .await
+    .expect("world");
+    let pipeline = world.pipeline().await.expect("pipeline");
+    for day in [last.pred(), last] {
+        assert_eq!(pipeline.run_day(day, "test").await.expect("run").status, pipeline::store::RunStatus::Succeeded);
+    }
+    let reports = world.data_dir.path().join("reports");
+    let out = Command::new(binary("pipeline"))
+        .args(["validate", "--from", "2024-06-04", "--to", "2024-06-05", "--report-dir"])
+        .arg(&reports)
+        .envs(world.env())
+        .env("PIPELINE_DATA_DIR", world.data_dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("2024-06-04  pass") && stdout.contains("2024-06-05  pass"), "{stdout}");
+    assert!(stdout.contains("2 dates: 2 pass, 0 warn, 0 fail"), "{stdout}");
+    for day in ["2024-06-04", "2024-06-05"] {
+        for file in ["report.json", "report.md", "report.html"] {
+            assert!(reports.join(day).join(file).is_file(), "{day}/{file}");
+        }
+    }
+    // Break one date behind the pipeline's back: the range now fails, and says which date.
+    let url = format!(
+        "{}/bigquery/v2/projects/{}/datasets/{}/tables/candles_1m%2420240604",
+        world.bigquery.uri(),
+        harness::world::PROJECT,
+        harness::world::DATASET
+    );
+    let deleted = reqwest::Client::new().delete(url).send().await.expect("delete partition");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    let out = Command::new(binary("pipeline"))
+        .args(["validate", "--from", "2024-06-04", "--to", "2024-06-05"])
+        .envs(world.env())
+        .env("PIPELINE_DATA_DIR", world.data_dir.path())
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("2024-06-04  fail") && stdout.contains("completeness.candle_per_traded_minute"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 dates: 1 pass, 0 warn, 1 fail"), "{stdout}");
+}

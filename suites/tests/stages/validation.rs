@@ -80,3 +80,48 @@ async fn revalidation_downloads_missing_files_again_and_counts_the_unavailable_o
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].status, "fail", "the latest validation of the date wins");
 }
+
+#[tokio::test]
+async fn a_volume_far_below_the_trailing_window_warns_and_shows_its_baseline() {
+    let world = small_world(43).await;
+    let pipeline = world.pipeline().await.expect("pipeline");
+    // Ten earlier dates traded ten times today's volume of XBTUSD.
+    let truth = world
+        .generator
+        .file_truth(
+            &market::Exchange::parse("bitmex").expect("ok"),
+            &market::Symbol::parse("XBTUSD").expect("ok"),
+            day(),
+        )
+        .expect("truth");
+    let volume: f64 = truth.candles.iter().map(|c| c.volume).sum();
+    let mut past = day();
+    for i in 0..10 {
+        past = past.pred();
+        sqlx::query("INSERT INTO validation_metrics (day, exchange, symbol, metric, value) VALUES ($1, 'bitmex', 'XBTUSD', 'volume', $2)")
+            .bind(past.date())
+            .bind(volume * (10.0 + f64::from(i % 3)))
+            .execute(pipeline.store().pool())
+            .await
+            .expect("history inserted");
+    }
+    let outcome = pipeline.run_day(day(), "test").await.expect("run");
+    assert_eq!(pipeline::cli::exit_code(&outcome), 1, "exit code 1: warn");
+    let validation = outcome.validation.expect("validated");
+    assert_eq!(validation.status, Status::Warn, "an anomaly warns, it does not fail the date");
+    let anomalies = validation.check("quality.volume_anomalies").expect("present");
+    assert_eq!((anomalies.failed, anomalies.status), (1, Status::Warn));
+    let baseline = validation.baselines.iter().find(|b| b.anomalous).expect("baseline reported");
+    assert_eq!(
+        (baseline.exchange.as_str(), baseline.symbol.as_str(), baseline.metric.as_str(), baseline.history),
+        ("bitmex", "XBTUSD", "volume", 10)
+    );
+    assert!((baseline.median / volume - 11.0).abs() < 1e-9, "{baseline:?}");
+    // Today's metrics are now history for tomorrow.
+    let stored: f64 = sqlx::query_scalar("SELECT value FROM validation_metrics WHERE day = $1 AND exchange = 'bitmex' AND symbol = 'XBTUSD' AND metric = 'volume'")
+        .bind(day().date())
+        .fetch_one(pipeline.store().pool())
+        .await
+        .expect("stored");
+    assert!((stored - volume).abs() <= volume * 1e-9);
+}

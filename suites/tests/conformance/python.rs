@@ -1,0 +1,80 @@
+//! Running the official Python clients: the pinned venv `scripts/setup-python.sh` builds under `target/`, one
+//! script run per test with a JSON plan as its argument, and the one-line JSON result it prints. It installs
+//! nothing: a missing or stale venv fails the test with the command that fixes it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A script run that takes longer than this has hung (the slowest scenario waits about 5 s for a retry).
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn workspace_root() -> PathBuf {
+    let suites = Path::new(env!("CARGO_MANIFEST_DIR"));
+    suites.parent().expect("the suites crate sits in the workspace root").to_path_buf()
+}
+
+/// The venv's interpreter, after checking the venv was built from the current requirements.
+fn interpreter() -> PathBuf {
+    let root = workspace_root();
+    let venv = root.join("target/conformance-venv");
+    let python = venv.join("bin/python");
+    assert!(
+        python.is_file(),
+        "the conformance venv is missing ({}): run `bash scripts/setup-python.sh` (scripts/test.sh does it)",
+        python.display()
+    );
+    let wanted = std::fs::read(root.join("suites/conformance/requirements.txt"))
+        .expect("suites/conformance/requirements.txt is part of the repository");
+    let built_from = std::fs::read(venv.join(".requirements.txt")).unwrap_or_default();
+    assert!(
+        built_from == wanted,
+        "the conformance venv ({}) was built from other requirements than suites/conformance/requirements.txt: \
+         run `bash scripts/setup-python.sh`",
+        venv.display()
+    );
+    python
+}
+
+/// Runs `suites/conformance/{script}` with `plan` and returns its JSON result. Panics with the script's output
+/// when it fails, which is how a conformance mismatch reaches the test report.
+pub async fn run(script: &str, plan: &Value) -> Value {
+    let python = interpreter();
+    let path = workspace_root().join("suites/conformance").join(script);
+    let mut command = tokio::process::Command::new(&python);
+    command
+        .arg(&path)
+        .arg(plan.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        // Loopback only, whatever proxy the machine sets (both clients honour the proxy variables).
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1");
+    // The plan says where the fakes are; nothing from the environment may point the clients elsewhere.
+    for variable in ["BIGQUERY_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "PYTHONPATH"] {
+        command.env_remove(variable);
+    }
+    let output = tokio::time::timeout(SCRIPT_TIMEOUT, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("{script} did not finish within {SCRIPT_TIMEOUT:?}"))
+        .unwrap_or_else(|err| panic!("cannot run {} {}: {err}", python.display(), path.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} ({}) failed with {}:\n--- stderr ---\n{stderr}\n--- stdout ---\n{stdout}",
+        plan["scenario"],
+        output.status
+    );
+    let last = stdout.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or_default();
+    let result: Value = serde_json::from_str(last)
+        .unwrap_or_else(|err| panic!("{script} printed no JSON result ({err}):\n{stdout}\n{stderr}"));
+    assert_eq!(result["ok"], Value::Bool(true), "{script}: {result}");
+    result
+}

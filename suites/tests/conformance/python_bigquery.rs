@@ -1,0 +1,256 @@
+//! Google's `google-cloud-bigquery` Python client against the fake BigQuery, pointed at it with
+//! `AnonymousCredentials` and `client_options={"api_endpoint": ...}`: datasets, partitioned tables, WRITE_TRUNCATE
+//! loads into partitions (multipart and resumable), reads, streaming inserts, job polling, and the exceptions
+//! real BigQuery raises.
+
+use std::collections::BTreeMap;
+
+use fakes::FakeBigQuery;
+use fakes::bigquery::{RecordedRequest, Route};
+use serde_json::{Map, Value, json};
+
+use crate::python;
+
+const SCRIPT: &str = "bigquery_client.py";
+const PROJECT: &str = "conformance-project";
+const DATASET: &str = "market_data";
+const TABLE: &str = "candles";
+
+/// A candle row as the plan and the client spell it.
+fn candle(symbol: &str, day: &str, minute: u32, close: f64, trade_count: i64) -> Value {
+    json!({
+        "exchange": "binance-futures",
+        "symbol": symbol,
+        "open_time": format!("{day}T{:02}:{:02}:00Z", minute / 60, minute % 60),
+        "close": close,
+        "trade_count": trade_count,
+    })
+}
+
+/// The same row as the fake stores it (`FakeBigQuery::rows`): TIMESTAMP as microseconds since the epoch.
+fn stored(row: &Value) -> Map<String, Value> {
+    let mut row = row.as_object().expect("rows are objects").clone();
+    let text = row["open_time"].as_str().expect("open_time is text").to_owned();
+    let at = chrono::DateTime::parse_from_rfc3339(&text).expect("RFC 3339 timestamps");
+    row.insert("open_time".into(), json!(at.timestamp_micros()));
+    row
+}
+
+fn plan(fake: &FakeBigQuery, scenario: &str, details: Value) -> Value {
+    let mut plan = json!({
+        "scenario": scenario,
+        "endpoint": fake.uri(),
+        "project": PROJECT,
+        "dataset": DATASET,
+        "table": TABLE,
+    });
+    let Value::Object(extra) = details else { panic!("scenario details are an object") };
+    plan.as_object_mut().expect("the plan is an object").extend(extra);
+    plan
+}
+
+fn of_route(requests: &[RecordedRequest], route: Route) -> Vec<&RecordedRequest> {
+    requests.iter().filter(|request| request.route == Some(route)).collect()
+}
+
+fn sorted(mut rows: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
+    rows.sort_by_key(|row| Value::Object(row.clone()).to_string());
+    rows
+}
+
+#[tokio::test]
+async fn partition_loads_with_write_truncate_read_back_through_list_rows_and_get_table() {
+    let fake = FakeBigQuery::start().await;
+    // The first tables.get fails like a busy backend; the client must retry it.
+    fake.fail_next(Route::GetTable, 1, 503, "backendError");
+    let first_day: Vec<Value> =
+        (0..3).map(|i| candle("BTCUSDT", "2024-06-03", i, 67_000.5 + f64::from(i), i.into())).collect();
+    let second_day: Vec<Value> = (0..4).map(|i| candle("ETHUSDT", "2024-06-04", i, 3_500.25, i.into())).collect();
+    let rerun = vec![candle("BTCUSDT", "2024-06-03", 9, 67_100.0, 42), candle("SOLUSDT", "2024-06-03", 1439, 150.5, 7)];
+    let details = json!({
+        "first_day": first_day, "second_day": second_day, "rerun_first_day": rerun,
+        "first_partition": "20240603", "second_partition": "20240604", "page_size": 2,
+    });
+    let result = python::run(SCRIPT, &plan(&fake, "round_trip", details)).await;
+    assert_eq!(result["num_rows"], 6, "{result}");
+
+    // The rerun replaced its partition and left the other alone.
+    assert_eq!(
+        fake.partitions(PROJECT, DATASET, TABLE),
+        BTreeMap::from([("20240603".into(), 2), ("20240604".into(), 4)])
+    );
+    assert_eq!(fake.partition_rows(PROJECT, DATASET, TABLE, "20240603"), rerun.iter().map(stored).collect::<Vec<_>>());
+    assert_eq!(
+        sorted(fake.partition_rows(PROJECT, DATASET, TABLE, "20240604")),
+        sorted(second_day.iter().map(stored).collect())
+    );
+    let jobs = fake.jobs();
+    let destinations: Vec<(&str, Option<&str>, Option<&str>, u64)> = jobs
+        .iter()
+        .map(|job| {
+            (job.job_type.as_str(), job.destination.as_deref(), job.write_disposition.as_deref(), job.output_rows)
+        })
+        .collect();
+    let target = |partition: &str| format!("{PROJECT}:{DATASET}.{TABLE}${partition}");
+    let (june_3, june_4) = (target("20240603"), target("20240604"));
+    assert_eq!(
+        destinations,
+        [
+            ("LOAD", Some(june_3.as_str()), Some("WRITE_TRUNCATE"), 3),
+            ("LOAD", Some(june_4.as_str()), Some("WRITE_TRUNCATE"), 4),
+            ("LOAD", Some(june_3.as_str()), Some("WRITE_TRUNCATE"), 2),
+        ]
+    );
+    assert_eq!(result["jobs"]["rerun"], jobs[2].job_id.as_str(), "get_job found the job the client created");
+
+    let requests = fake.requests();
+    let listed: Vec<Option<String>> =
+        of_route(&requests, Route::ListJobs).iter().map(|r| r.query_param("maxResults").map(str::to_owned)).collect();
+    assert_eq!(listed, [Some("2".to_owned())], "list_jobs(max_results=2) asked for two");
+    assert!(requests.iter().all(|request| !request.authorized), "AnonymousCredentials send no Authorization");
+    let datasets: Vec<(&str, u16)> = requests
+        .iter()
+        .filter(|r| matches!(r.route, Some(Route::CreateDataset | Route::GetDataset)))
+        .map(|r| (r.method.as_str(), r.status))
+        .collect();
+    assert_eq!(datasets, [("POST", 200), ("POST", 409), ("GET", 200)], "exists_ok turns the 409 into a get");
+    let uploads = of_route(&requests, Route::InsertJob);
+    assert_eq!(uploads.len(), 3);
+    for upload in &uploads {
+        assert_eq!(
+            (upload.method.as_str(), upload.query_param("uploadType"), upload.status),
+            ("POST", Some("multipart"), 200)
+        );
+        assert!(upload.header("content-type").is_some_and(|ct| ct.starts_with("multipart/related")), "{upload:?}");
+    }
+    let gets = of_route(&requests, Route::GetTable);
+    assert_eq!((gets[0].status, gets[1].status), (503, 200), "the 503 was retried");
+    assert_eq!(gets[0].path, gets[1].path);
+    let reads = of_route(&requests, Route::ListTableData);
+    assert!(
+        reads.iter().all(|r| r.query_param("formatOptions.useInt64Timestamp") == Some("True") && r.status == 200),
+        "{reads:#?}"
+    );
+    assert!(reads.iter().any(|r| r.query_param("pageToken").is_some()), "page_size=2 pages with pageToken: {reads:#?}");
+    let decorated = |r: &&RecordedRequest| r.path.replace("%24", "$").ends_with("/tables/candles$20240603/data");
+    assert!(reads.iter().any(decorated), "the decorator reached tabledata.list: {reads:#?}");
+}
+
+#[tokio::test]
+async fn streaming_inserts_report_errors_per_row_and_store_only_accepted_rows() {
+    let fake = FakeBigQuery::start().await;
+    let good: Vec<Value> = (0..3).map(|i| candle("BTCUSDT", "2024-06-03", i, 1.5, i.into())).collect();
+    let extra = vec![candle("ETHUSDT", "2024-06-03", 1, 2.5, 1), candle("ETHUSDT", "2024-06-03", 2, 3.5, 2)];
+    let mut bad_row = candle("SOLUSDT", "2024-06-03", 5, 4.5, 3);
+    bad_row["bogus"] = json!(1);
+    let details = json!({"good": good, "row_ids": ["r0", "r1", "r2"], "extra": extra, "bad_row": bad_row});
+    let result = python::run(SCRIPT, &plan(&fake, "streaming", details)).await;
+    assert_eq!(result["stored"], 6, "{result}");
+
+    let mut bad_without_unknown = bad_row.clone();
+    bad_without_unknown.as_object_mut().expect("an object").remove("bogus");
+    let expected: Vec<Map<String, Value>> =
+        good.iter().chain(&extra).chain([&bad_without_unknown]).map(stored).collect();
+    assert_eq!(fake.rows(PROJECT, DATASET, TABLE), expected, "accepted rows only, once each, in order");
+
+    let requests = fake.requests();
+    let inserts = of_route(&requests, Route::InsertAll);
+    assert_eq!(inserts.len(), 7, "one insertAll per call: {inserts:#?}");
+    assert!(inserts.iter().all(|r| r.status == 200), "row errors are HTTP 200: {inserts:#?}");
+}
+
+#[tokio::test]
+async fn missing_and_duplicate_resources_raise_not_found_conflict_and_bad_request() {
+    let fake = FakeBigQuery::start().await;
+    let job_id = "conformance_load_1";
+    let details = json!({
+        "rows": [candle("BTCUSDT", "2024-06-03", 1, 1.5, 1)],
+        "rows_outside_partition": [candle("BTCUSDT", "2024-06-04", 1, 1.5, 1)],
+        "partition": "20240603",
+        "job_id": job_id,
+    });
+    let result = python::run(SCRIPT, &plan(&fake, "errors", details)).await;
+    let errors = result["errors"].as_object().expect("the errors seen");
+    assert_eq!(errors.len(), 13, "{result}");
+    assert!(
+        errors["rows_outside_partition"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("rather than destination partition 20240603")),
+        "{result}"
+    );
+
+    assert_eq!(fake.rows(PROJECT, DATASET, TABLE).len(), 1, "only the first load landed");
+    let jobs = fake.jobs();
+    let outcomes: Vec<(Option<&str>, u64)> =
+        jobs.iter().map(|job| (job.error_reason.as_deref(), job.output_rows)).collect();
+    assert_eq!(outcomes, [(None, 1), (Some("invalid"), 0), (Some("notFound"), 0)]);
+    assert_eq!(jobs[0].job_id, job_id);
+    let requests = fake.requests();
+    let reused: Vec<(Option<&str>, u16)> =
+        of_route(&requests, Route::InsertJob).iter().map(|r| (r.job_id.as_deref(), r.status)).collect();
+    assert_eq!(reused[..2], [(Some(job_id), 200), (Some(job_id), 409)], "the reused id was refused, not run again");
+    assert!(fake.table_exists(PROJECT, DATASET, TABLE) && fake.dataset_exists(PROJECT, DATASET));
+    assert!(
+        !fake.table_exists(PROJECT, DATASET, "never_created")
+            && !fake.table_exists(PROJECT, DATASET, "bad_partitioning")
+    );
+}
+
+#[tokio::test]
+async fn a_load_of_more_than_five_megabytes_goes_through_a_resumable_upload() {
+    let fake = FakeBigQuery::start().await;
+    let rows: u64 = 50_000;
+    let result = python::run(SCRIPT, &plan(&fake, "resumable", json!({"rows": rows, "partition": "20240603"}))).await;
+    let bytes = result["bytes"].as_u64().expect("the file size");
+
+    let requests = fake.requests();
+    let uploads: Vec<(&str, Option<&str>, u16)> = of_route(&requests, Route::InsertJob)
+        .iter()
+        .map(|r| (r.method.as_str(), r.query_param("uploadType"), r.status))
+        .collect();
+    assert_eq!(uploads, [("POST", Some("resumable"), 200), ("PUT", Some("resumable"), 200)]);
+    let start = of_route(&requests, Route::InsertJob)[0];
+    assert!(start.header("x-upload-content-type").is_some(), "{start:?}");
+    let put = of_route(&requests, Route::InsertJob)[1];
+    assert_eq!(put.header("content-range"), Some(format!("bytes 0-{}/{bytes}", bytes - 1).as_str()));
+    assert_eq!(put.body_bytes as u64, bytes);
+    assert!(put.query_param("upload_id").is_some(), "the PUT went to the session URL: {put:?}");
+
+    let landed = fake.partition_rows(PROJECT, DATASET, TABLE, "20240603");
+    assert_eq!(landed.len() as u64, rows);
+    // The script's rows: symbol S{i % 500}USDT, minute i % 1440 of the day, close i / 4, trade_count i.
+    let last = rows - 1;
+    let expected_last = stored(&candle(
+        &format!("S{:04}USDT", last % 500),
+        "2024-06-03",
+        (last % 1440) as u32,
+        last as f64 * 0.25,
+        last as i64,
+    ));
+    assert_eq!(landed[landed.len() - 1], expected_last);
+    assert_eq!(fake.jobs()[0].output_rows, rows);
+}
+
+#[tokio::test]
+async fn running_jobs_are_polled_until_done_and_a_failed_job_raises() {
+    let fake = FakeBigQuery::start().await;
+    fake.set_running_polls(1);
+    fake.fail_next_job("backendError");
+    let details = json!({"rows": [candle("BTCUSDT", "2024-06-03", 1, 1.5, 1)], "partition": "20240603"});
+    python::run(SCRIPT, &plan(&fake, "jobs", details)).await;
+
+    let jobs = fake.jobs();
+    let outcomes: Vec<(Option<&str>, u64, bool)> =
+        jobs.iter().map(|job| (job.error_reason.as_deref(), job.output_rows, job.done)).collect();
+    assert_eq!(outcomes, [(Some("backendError"), 0, true), (None, 1, true)]);
+    let requests = fake.requests();
+    for job in &jobs {
+        let polls: Vec<&RecordedRequest> = of_route(&requests, Route::GetJob)
+            .into_iter()
+            .filter(|r| r.job_id.as_deref() == Some(job.job_id.as_str()))
+            .collect();
+        assert_eq!(polls.len(), 2, "one RUNNING poll, then DONE: {polls:#?}");
+        assert!(polls.iter().all(|r| r.query_param("location") == Some("US") && r.status == 200), "{polls:#?}");
+    }
+    assert_eq!(fake.rows(PROJECT, DATASET, TABLE).len(), 1);
+}

@@ -1,0 +1,104 @@
+//! Reports: the JSON document (versioned schema), the Markdown summary and the self-contained HTML,
+//! from a deterministic validation with known defects. Snapshots are reviewed with `cargo insta review`;
+//! ids and times are redacted.
+
+use std::collections::BTreeMap;
+
+use fixtures::{Generator, Universe};
+use market::checks::{DayInput, Status, ValidationConfig, validate_day};
+use market::{Exchange, Interval, Symbol, TradingDay};
+use pipeline::report::{Report, StageTiming};
+
+fn day() -> TradingDay {
+    TradingDay::parse("2024-06-05").expect("valid")
+}
+
+/// A validation of two generated symbols where one candle is missing and one has a wrong vwap.
+fn report() -> Report {
+    let pairs = [
+        (Exchange::parse("bitmex").expect("ok"), Symbol::parse("XBTUSD").expect("ok")),
+        (Exchange::parse("deribit").expect("ok"), Symbol::parse("BTC-PERPETUAL").expect("ok")),
+    ];
+    let generator = Generator::new(5, Universe::default_universe().restricted_to(&pairs)).with_activity(0.05);
+    let truth = generator.day_truth(day());
+    let expected: Vec<_> = truth.candles().cloned().collect();
+    let mut landed = expected.clone();
+    landed.remove(100);
+    landed[200].vwap *= 1.02;
+    let instruments: Vec<_> =
+        generator.universe().exchanges().iter().flat_map(|e| e.symbols.iter().map(|s| s.instrument.clone())).collect();
+    let direct: Vec<(Interval, Vec<_>)> =
+        [Interval::M5, Interval::H1, Interval::D1].iter().map(|i| (*i, market::rollup(&expected, *i))).collect();
+    let validation = validate_day(
+        &DayInput {
+            day: day(),
+            configured: &pairs,
+            instruments: &instruments,
+            files: &[],
+            expected: &expected,
+            direct: &direct,
+            landed: &landed,
+            counts: &[],
+            history: &BTreeMap::new(),
+        },
+        &ValidationConfig::default(),
+    );
+    let mut report = Report::new("pipeline", day(), &validation);
+    report.stages = vec![
+        StageTiming { stage: "download".to_owned(), succeeded: true, duration_ms: 120 },
+        StageTiming { stage: "upload".to_owned(), succeeded: true, duration_ms: 80 },
+    ];
+    report
+}
+
+#[test]
+fn the_json_report_keeps_its_schema() {
+    let report = report();
+    assert_eq!(report.status, Status::Fail);
+    insta::assert_json_snapshot!("report_json", report, {
+        ".generated_at" => "[time]",
+        ".checks" => insta::sorted_redaction(),
+    });
+}
+
+#[test]
+fn the_markdown_summary_names_the_failing_checks() {
+    let markdown = report().markdown();
+    assert!(markdown.len() < 4000, "fits a Slack message: {} bytes", markdown.len());
+    insta::assert_snapshot!("report_markdown", markdown);
+}
+
+#[test]
+fn the_html_report_is_self_contained_with_its_pictures() {
+    let report = report();
+    let html = report.html();
+    for section in ["id=\"heatmap\"", "id=\"trends\"", "id=\"stages\"", "id=\"checks\""] {
+        assert!(html.contains(section), "{section} missing");
+    }
+    let heatmap_cells = html.matches("<rect ").count() - report.stages.len();
+    assert_eq!(heatmap_cells, report.records.len() * 24, "one cell per symbol and hour");
+    assert!(html.contains("vwap is"), "failing samples are shown");
+    for external in ["src=\"http", "href=\"http", "<script", "@import", "url("] {
+        assert!(!html.contains(external), "no external asset: {external}");
+    }
+    // Escaping: a check description with markup cannot break the page.
+    assert_eq!(pipeline::report::escape("<b>&\"'"), "&lt;b&gt;&amp;&quot;&#39;");
+}
+
+#[test]
+fn reports_are_written_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    pipeline::report::write_all(&report(), dir.path()).expect("written");
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut names = names;
+    names.sort();
+    assert_eq!(names, ["report.html", "report.json", "report.md"]);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).expect("read")).expect("json");
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["status"], "fail");
+}
