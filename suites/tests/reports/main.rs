@@ -102,3 +102,11 @@ fn reports_are_written_whole() {
     assert_eq!(json["schema_version"], 1);
     assert_eq!(json["status"], "fail");
 }
+
+#[test]
+fn the_documented_validation_config_is_the_default() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.config/validation.json");
+    let text = std::fs::read_to_string(&path).expect(".config/validation.json exists");
+    let documented: ValidationConfig = serde_json::from_str(&text).expect("parses with no unknown field");
+    assert_eq!(documented, ValidationConfig::default(), "keep .config/validation.json in step with the defaults");
+}
