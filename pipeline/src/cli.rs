@@ -26,7 +26,7 @@ pub const EXIT_ERROR: u8 = 3;
     name = "pipeline",
     version,
     about = "Daily crypto market-data pipeline: Tardis trades → 1-minute candles → BigQuery, validated and recorded",
-    after_help = "Examples:\n  pipeline run                      # yesterday (UTC), all configured symbols\n  pipeline run --date 2024-06-01\n  pipeline run --date 2024-06-01 --symbols 'bitmex:XBTUSD;deribit:BTC-PERPETUAL'\n  pipeline validate --date 2024-06-01 --report-dir reports/\n  pipeline validate --from 2024-06-01 --to 2024-06-30 --json\n  pipeline runs --date 2024-06-01 --json\n\nConfiguration comes from the environment (TARDIS_*, BIGQUERY_*, DATABASE_URL, PIPELINE_*); see the README.\nExit codes: 0 pass, 1 warn, 2 fail (a check failed or the run failed), 3 error (bad input or configuration)."
+    after_help = "Examples:\n  pipeline run                      # yesterday (UTC), all configured symbols\n  pipeline run --date 2024-06-01\n  pipeline run --date 2024-06-01 --symbols 'bitmex:XBTUSD;deribit:BTC-PERPETUAL'\n  pipeline validate --date 2024-06-01 --report-dir reports/\n  pipeline validate --from 2024-06-01 --to 2024-06-30 --json\n  pipeline runs --date 2024-06-01 --json\n  pipeline backfill 2024-06-01 2024-06-30                       # dry run: the plan\n  pipeline backfill 2024-06-01 2024-06-30 --parallel 4 --execute\n  pipeline backfill status\n  pipeline worker --follow --parallel 2\n  pipeline schedule                                              # the 09:00 UTC service\n  pipeline preflight --from 2024-06-01 --to 2024-06-30\n\nConfiguration comes from the environment (TARDIS_*, BIGQUERY_*, DATABASE_URL, PIPELINE_*); see the README.\nExit codes: 0 pass, 1 warn, 2 fail (a check failed or the run failed), 3 error (bad input or configuration)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -71,6 +71,39 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Backfill a range of dates (dry run unless --execute), or show the queue (`backfill status`).
+    #[command(args_conflicts_with_subcommands = true)]
+    Backfill {
+        #[command(subcommand)]
+        command: Option<BackfillCommand>,
+        #[command(flatten)]
+        args: BackfillArgs,
+    },
+    /// Work the date queue: claim dates, run them, until the queue is empty (or forever with --follow).
+    Worker {
+        /// Keep waiting for new dates when the queue is empty.
+        #[arg(long)]
+        follow: bool,
+        /// Workers in this process.
+        #[arg(long, default_value_t = 1)]
+        parallel: usize,
+        /// Identifies this worker in the queue (default: hostname and process id).
+        #[arg(long)]
+        worker_id: Option<String>,
+        /// Claim the newest date first (default: oldest first).
+        #[arg(long)]
+        newest_first: bool,
+        /// Seconds a claimed date stays reserved if this worker stops renewing it (e.g. it was killed).
+        #[arg(long, default_value_t = 600)]
+        lease: u64,
+        /// Seconds before a failed date is tried again (doubled per retry).
+        #[arg(long, default_value_t = 30)]
+        retry_delay: u64,
+    },
+    /// Run the daily scheduler (09:00 UTC, catch-up, one active per database).
+    Schedule(crate::schedule::ScheduleArgs),
+    /// Check that a date range can run now (Tardis export, BigQuery tables, database).
+    Preflight(crate::preflight::PreflightArgs),
     /// Show the recorded runs of a date.
     Runs {
         #[arg(long)]
@@ -80,6 +113,90 @@ pub enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackfillCommand {
+    /// Counts per status, success rate, rows, the last 20 jobs and every failure.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BackfillArgs {
+    /// First date, YYYY-MM-DD.
+    pub start: Option<String>,
+    /// Last date, YYYY-MM-DD (inclusive).
+    pub end: Option<String>,
+    /// Dates processed at once.
+    #[arg(long, default_value_t = 1)]
+    pub parallel: usize,
+    /// Only show the plan (the default).
+    #[arg(long, conflicts_with = "execute")]
+    pub dry_run: bool,
+    /// Run the plan.
+    #[arg(long)]
+    pub execute: bool,
+    /// Put the plan's dates in the queue and return: `pipeline worker` processes (anywhere) run them.
+    #[arg(long, conflicts_with_all = ["execute", "dry_run"])]
+    pub enqueue_only: bool,
+    /// Dates per chunk: a chunk is finished before the next starts.
+    #[arg(long, default_value_t = 7)]
+    pub chunk_days: u32,
+    /// Largest range accepted without raising this.
+    #[arg(long, default_value_t = 31)]
+    pub max_days: u32,
+    /// Run completed (and failed) dates again.
+    #[arg(long)]
+    pub force: bool,
+    /// Only these configured exchanges (comma-separated). The dates' partitions will hold only them.
+    #[arg(long, value_delimiter = ',')]
+    pub exchanges: Vec<String>,
+    /// Only these configured symbols (comma-separated). The dates' partitions will hold only them.
+    #[arg(long, value_delimiter = ',')]
+    pub symbols: Vec<String>,
+    /// Where the per-date log files go (backfill_YYYY-MM-DD.log).
+    #[arg(long, default_value = "logs")]
+    pub log_dir: PathBuf,
+    /// Who asked (recorded in the audit log; default: $USER).
+    #[arg(long)]
+    pub requested_by: Option<String>,
+    /// Process the newest date first (default: oldest first).
+    #[arg(long)]
+    pub newest_first: bool,
+    /// Seconds before a failed date is tried again (doubled per retry).
+    #[arg(long, default_value_t = 30)]
+    pub retry_delay: u64,
+    /// Seconds a claimed date stays reserved for a worker that stops renewing it (a killed process).
+    #[arg(long, default_value_t = 600)]
+    pub lease: u64,
+}
+
+/// Flips the stop switch on SIGINT or SIGTERM, so workers finish their current date and claim no more.
+fn stop_on_signals() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = crate::worker::stop_switch();
+    tokio::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate => {}
+        }
+        eprintln!("Stopping: the dates in progress finish, no new date starts (press Ctrl+C again to abort).");
+        let _ = tx.send(true);
+        // A second signal aborts at once; leases expire and another run picks the dates up.
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(130);
+    });
+    rx
 }
 
 /// A user-facing failure with its exit code.
@@ -142,6 +259,59 @@ pub async fn run_with_clock(cli: Cli, clock: &dyn Clock) -> Result<ExitCode, Fai
             let pipeline = Pipeline::connect(config).await.map_err(bad_input)?;
             validate_range(&pipeline, range, report_dir.as_deref(), json).await
         }
+        Command::Backfill { command: Some(BackfillCommand::Status { json }), .. } => {
+            let config = Config::from_env().map_err(bad_input)?;
+            let store = Store::connect(config.database_url.expose()).await.map_err(bad_input)?;
+            let stats = store.queue_stats().await.map_err(|e| Failure { code: EXIT_ERROR, error: e.into() })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats).unwrap_or_default());
+            } else {
+                print!("{}", queue_text(&stats));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backfill { command: None, args } => backfill(args, clock).await,
+        Command::Worker { follow, parallel, worker_id, newest_first, lease, retry_delay } => {
+            let config = Config::from_env().map_err(bad_input)?;
+            let pipeline = Pipeline::connect(config).await.map_err(bad_input)?;
+            let stop = stop_on_signals();
+            let base = worker_id.unwrap_or_else(default_worker_id);
+            let workers = (0..parallel.max(1)).map(|i| {
+                let options = crate::worker::WorkerOptions {
+                    worker_id: if parallel > 1 { format!("{base}-{}", i + 1) } else { base.clone() },
+                    claim: crate::store::ClaimOptions {
+                        order: if newest_first {
+                            crate::store::Order::NewestFirst
+                        } else {
+                            crate::store::Order::OldestFirst
+                        },
+                        range: None,
+                        lease: std::time::Duration::from_secs(lease.max(3)),
+                        retry_backoff: std::time::Duration::from_secs(retry_delay),
+                    },
+                    follow,
+                    idle_poll: std::time::Duration::from_secs(1),
+                    trigger: "worker".to_owned(),
+                };
+                let (pipeline, stop) = (&pipeline, stop.clone());
+                async move {
+                    crate::worker::work(pipeline, &options, stop, |event| {
+                        if let crate::worker::WorkerEvent::Finished(result) = event {
+                            println!("{}", crate::backfill::progress_line(0, 0, result).replacen("[0/0] ", "", 1));
+                        }
+                    })
+                    .await
+                }
+            });
+            let mut failed = 0;
+            for result in futures::future::join_all(workers).await {
+                let results = result.map_err(|e| Failure { code: EXIT_ERROR, error: e.into() })?;
+                failed += results.iter().filter(|r| r.status == crate::store::JobStatus::Failed).count();
+            }
+            Ok(ExitCode::from(if failed > 0 { EXIT_FAIL } else { EXIT_PASS }))
+        }
+        Command::Schedule(args) => crate::schedule::run_schedule(args).await,
+        Command::Preflight(args) => crate::preflight::run_preflight(args, clock).await,
         Command::Runs { date, json } => {
             let day = TradingDay::parse(&date).map_err(bad_input)?;
             let config = Config::from_env().map_err(bad_input)?;
@@ -187,6 +357,114 @@ pub async fn run_with_clock(cli: Cli, clock: &dyn Clock) -> Result<ExitCode, Fai
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn default_worker_id() -> String {
+    let host =
+        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "worker".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+/// `pipeline backfill START END ...`.
+async fn backfill(args: BackfillArgs, clock: &dyn Clock) -> Result<ExitCode, Failure> {
+    use crate::backfill::{BackfillRequest, describe, execute, plan, validate};
+    let (Some(start), Some(end)) = (args.start, args.end) else {
+        return Err(bad_input(anyhow::anyhow!("give START and END dates (YYYY-MM-DD), or `backfill status`")));
+    };
+    let request = BackfillRequest {
+        start,
+        end,
+        parallel: args.parallel,
+        execute: args.execute && !args.dry_run,
+        chunk_days: args.chunk_days,
+        max_days: args.max_days,
+        force: args.force,
+        exchanges: args.exchanges,
+        symbols: args.symbols,
+        log_dir: args.log_dir,
+        requested_by: args.requested_by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".to_owned()),
+        order: if args.newest_first { crate::store::Order::NewestFirst } else { crate::store::Order::OldestFirst },
+        retry_backoff: std::time::Duration::from_secs(args.retry_delay),
+        lease: std::time::Duration::from_secs(args.lease.max(3)),
+    };
+    // Everything that can be refused is refused before any connection is made or file written.
+    let mut config = Config::from_env().map_err(bad_input)?;
+    let (range, selection) = validate(&request, clock.today(), &config.selection).map_err(bad_input)?;
+    config.selection = selection.clone();
+    let pipeline = Pipeline::connect(config).await.map_err(bad_input)?;
+    let fail = |e: crate::backfill::BackfillError| Failure { code: EXIT_ERROR, error: e.into() };
+    let plan = plan(&pipeline, &request, range, &selection).await.map_err(fail)?;
+    if args.enqueue_only {
+        let enqueued = crate::backfill::enqueue(&pipeline, &request, &plan).await.map_err(fail)?;
+        println!(
+            "{enqueued} date(s) of {} → {} in the queue; start workers with `pipeline worker` to run them.",
+            range.start(),
+            range.end()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !request.execute {
+        print!("{}", describe(&plan));
+        let options =
+            serde_json::json!({"parallel": request.parallel, "force": request.force, "chunk_days": request.chunk_days});
+        pipeline
+            .store()
+            .start_backfill(&request.requested_by, range, &options, true)
+            .await
+            .map_err(|e| fail(e.into()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let summary = execute(&pipeline, &request, &plan, stop_on_signals()).await.map_err(fail)?;
+    print!("{}", summary.text());
+    Ok(ExitCode::from(if summary.interrupted {
+        130
+    } else if summary.totals.failed > 0 || summary.unfinished > 0 {
+        EXIT_FAIL
+    } else {
+        EXIT_PASS
+    }))
+}
+
+/// The text of `pipeline backfill status`.
+pub fn queue_text(stats: &crate::store::QueueStats) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "pending {}  processing {}  retry {}  completed {}  failed {}  success rate {:.1}%  candles {}",
+        stats.pending,
+        stats.processing,
+        stats.retry,
+        stats.completed,
+        stats.failed,
+        stats.success_rate * 100.0,
+        crate::backfill::thousands(u64::try_from(stats.rows).unwrap_or(0))
+    );
+    let _ = writeln!(out, "Recent:");
+    for job in &stats.recent {
+        let _ = writeln!(
+            out,
+            "  {} {:<10} retries {} {}{}",
+            job.day,
+            job.status.as_str(),
+            job.retry_count,
+            job.worker_id.as_deref().unwrap_or("-"),
+            job.completed_at.map(|t| format!(" completed {}", t.format("%Y-%m-%d %H:%M:%S"))).unwrap_or_default()
+        );
+    }
+    if !stats.failures.is_empty() {
+        let _ = writeln!(out, "Failures:");
+        for job in &stats.failures {
+            let _ = writeln!(
+                out,
+                "  {} after {} attempts: {}",
+                job.day,
+                job.retry_count,
+                job.error_message.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    out
 }
 
 /// The exit code of a validation status.

@@ -12,6 +12,7 @@
 //! | `BIGQUERY_PROJECT` | required |
 //! | `BIGQUERY_DATASET` | `market_data` |
 //! | `BIGQUERY_LOCATION` | `US` |
+//! | `BIGQUERY_TABLE_SUFFIX` | none: appended to table names, the table version (`_v2` → `candles_1m_v2`) |
 //! | `BIGQUERY_ACCESS_TOKEN` | none; else `GOOGLE_APPLICATION_CREDENTIALS`, else Application Default Credentials |
 //! | `DATABASE_URL` | required |
 //! | `PIPELINE_DATA_DIR` | `data` |
@@ -178,7 +179,7 @@ impl Config {
         let auth = if let Some(token) = nonempty("BIGQUERY_ACCESS_TOKEN") {
             BigQueryAuth::StaticToken(AccessToken::new(&token))
         } else if let Some(path) = nonempty("GOOGLE_APPLICATION_CREDENTIALS") {
-            BigQueryAuth::ServiceAccountKeyFile(PathBuf::from(path))
+            BigQueryAuth::KeyFile(PathBuf::from(path))
         } else {
             BigQueryAuth::ApplicationDefault
         };
@@ -229,6 +230,15 @@ impl Config {
             None => None,
         };
         let dataset = nonempty("BIGQUERY_DATASET").unwrap_or_else(|| "market_data".to_owned());
+        if let Some(suffix) = nonempty("BIGQUERY_TABLE_SUFFIX")
+            && !suffix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(ConfigError::Invalid {
+                name: "BIGQUERY_TABLE_SUFFIX",
+                value: suffix,
+                reason: "letters, digits and _ only".to_owned(),
+            });
+        }
         if !dataset.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(ConfigError::Invalid {
                 name: "BIGQUERY_DATASET",
@@ -257,6 +267,7 @@ impl Config {
                 poll_interval: Duration::from_secs(1),
                 job_timeout: Duration::from_secs(600),
                 page_size: 50_000,
+                table_suffix: nonempty("BIGQUERY_TABLE_SUFFIX").unwrap_or_default(),
             },
             database_url: DatabaseUrl::new(&database_url),
             data_dir: PathBuf::from(nonempty("PIPELINE_DATA_DIR").unwrap_or_else(|| "data".to_owned())),

@@ -10,7 +10,14 @@ async fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = pipeline::cli::Cli::parse();
+    // Argument errors are bad input: exit 3 like every other bad input (clap's own default is 2).
+    let cli = match pipeline::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { pipeline::cli::EXIT_ERROR } else { 0 });
+        }
+    };
     match pipeline::cli::run(cli).await {
         Ok(code) => code,
         Err(failure) => {

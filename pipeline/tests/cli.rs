@@ -32,6 +32,7 @@ fn bad_dates_are_rejected_with_exit_code_3() {
         "Start date 2024-06-30 is after end date 2024-06-01",
     );
     check(&["validate", "--date", "2099-01-01"], 3, "is not complete yet");
+    check(&["run", "--no-such-flag"], 3, "unexpected argument '--no-such-flag'");
 }
 
 #[test]

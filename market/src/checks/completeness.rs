@@ -168,7 +168,10 @@ pub fn configured_symbols_listed(
 
 /// Completeness of the arrival-time split: rows whose exchange time lies outside the date are expected
 /// at the edges of a Tardis file (late trades of the previous day); more than `max_share` of a file's
-/// rows outside the date means the file is not the date it claims to be.
+/// rows outside the date, and more than [`OUTSIDE_ROWS_FLOOR`] of them, means the file is not the date it
+/// claims to be. (The floor keeps a quiet symbol's few late trades from looking like a large share.)
+pub const OUTSIDE_ROWS_FLOOR: u64 = 50;
+
 pub fn rows_inside_date(files: &[FileProfile], max_share: f64) -> CheckOutcome {
     let mut out = CheckOutcome::new(
         "completeness.rows_inside_date",
@@ -178,7 +181,7 @@ pub fn rows_inside_date(files: &[FileProfile], max_share: f64) -> CheckOutcome {
     );
     for file in files {
         let outside = file.rows_before_day + file.rows_after_day;
-        if file.rows == 0 || (outside as f64) <= max_share * file.rows as f64 {
+        if outside <= OUTSIDE_ROWS_FLOOR || (outside as f64) <= max_share * file.rows as f64 {
             out.pass_one();
         } else {
             out.fail_one(|| {

@@ -2,7 +2,7 @@
 //! service-account key file, or Application Default Credentials. Tokens are never logged.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -35,9 +35,10 @@ impl fmt::Debug for AccessToken {
 pub enum BigQueryAuth {
     /// Sent as is: for the fakes (which accept any token) or a token from `gcloud auth print-access-token`.
     StaticToken(AccessToken),
-    /// A service-account JSON key (`GOOGLE_APPLICATION_CREDENTIALS`).
-    ServiceAccountKeyFile(PathBuf),
-    /// Application Default Credentials (gcloud user credentials or the metadata server).
+    /// A credentials file (`GOOGLE_APPLICATION_CREDENTIALS`): a service-account key, or the user
+    /// credentials `gcloud auth application-default login` writes.
+    KeyFile(PathBuf),
+    /// Application Default Credentials: gcloud's user credentials file if present, else the metadata server.
     ApplicationDefault,
 }
 
@@ -47,7 +48,51 @@ type TokenFuture = BoxFuture<'static, Result<String, BQError>>;
 #[derive(Clone)]
 pub(super) struct TokenSource(Arc<dyn Fn() -> TokenFuture + Send + Sync>);
 
+/// A token source over any yup-oauth2 authenticator (their concrete types differ only by flow).
+macro_rules! from_authenticator {
+    ($authenticator:expr) => {{
+        let authenticator = $authenticator;
+        TokenSource(Arc::new(move || {
+            let authenticator = authenticator.clone();
+            Box::pin(async move {
+                let token = authenticator.token(SCOPES).await?;
+                token.token().map(str::to_owned).ok_or(BQError::NoToken)
+            })
+        }))
+    }};
+}
+
+/// The kind of a Google credentials JSON file (`"type"`).
+async fn credentials_type(path: &Path) -> Result<String, BQError> {
+    let bytes = tokio::fs::read(path).await?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)?;
+    Ok(value.get("type").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned())
+}
+
+/// Where `gcloud auth application-default login` writes user credentials.
+fn gcloud_user_credentials() -> Option<PathBuf> {
+    let base = std::env::var_os("CLOUDSDK_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config/gcloud")))?;
+    Some(base.join("application_default_credentials.json")).filter(|p| p.is_file())
+}
+
 impl TokenSource {
+    /// A source for a credentials file: a service-account key or gcloud user credentials.
+    async fn from_file(path: &Path) -> Result<TokenSource, BQError> {
+        use gcp_bigquery_client::yup_oauth2;
+        Ok(match credentials_type(path).await?.as_str() {
+            "authorized_user" => {
+                let secret = yup_oauth2::read_authorized_user_secret(path).await?;
+                from_authenticator!(yup_oauth2::AuthorizedUserAuthenticator::builder(secret).build().await?)
+            }
+            _ => {
+                let key = yup_oauth2::read_service_account_key(path).await?;
+                from_authenticator!(yup_oauth2::ServiceAccountAuthenticator::builder(key).build().await?)
+            }
+        })
+    }
+
     pub(super) async fn build(auth: &BigQueryAuth) -> Result<TokenSource, BQError> {
         use gcp_bigquery_client::yup_oauth2;
         Ok(match auth {
@@ -58,35 +103,23 @@ impl TokenSource {
                     Box::pin(async move { Ok(token) })
                 }))
             }
-            BigQueryAuth::ServiceAccountKeyFile(path) => {
-                let key = yup_oauth2::read_service_account_key(path).await?;
-                let authenticator = yup_oauth2::ServiceAccountAuthenticator::builder(key).build().await?;
-                TokenSource(Arc::new(move || {
-                    let authenticator = authenticator.clone();
-                    Box::pin(async move {
-                        let token = authenticator.token(SCOPES).await?;
-                        token.token().map(str::to_owned).ok_or(BQError::NoToken)
-                    })
-                }))
-            }
-            BigQueryAuth::ApplicationDefault => {
-                let opts = yup_oauth2::ApplicationDefaultCredentialsFlowOpts::default();
-                let authenticator = match yup_oauth2::ApplicationDefaultCredentialsAuthenticator::builder(opts).await {
-                    yup_oauth2::authenticator::ApplicationDefaultCredentialsTypes::ServiceAccount(b) => {
-                        b.build().await?
+            BigQueryAuth::KeyFile(path) => TokenSource::from_file(path).await?,
+            // Application Default Credentials, in Google's order: the variable (handled by config as
+            // `KeyFile`), gcloud's user credentials, then the metadata server (GCE, GKE, Cloud Run).
+            BigQueryAuth::ApplicationDefault => match gcloud_user_credentials() {
+                Some(path) => TokenSource::from_file(&path).await?,
+                None => {
+                    let opts = yup_oauth2::ApplicationDefaultCredentialsFlowOpts::default();
+                    match yup_oauth2::ApplicationDefaultCredentialsAuthenticator::builder(opts).await {
+                        yup_oauth2::authenticator::ApplicationDefaultCredentialsTypes::ServiceAccount(b) => {
+                            from_authenticator!(b.build().await?)
+                        }
+                        yup_oauth2::authenticator::ApplicationDefaultCredentialsTypes::InstanceMetadata(b) => {
+                            from_authenticator!(b.build().await?)
+                        }
                     }
-                    yup_oauth2::authenticator::ApplicationDefaultCredentialsTypes::InstanceMetadata(b) => {
-                        b.build().await?
-                    }
-                };
-                TokenSource(Arc::new(move || {
-                    let authenticator = authenticator.clone();
-                    Box::pin(async move {
-                        let token = authenticator.token(SCOPES).await?;
-                        token.token().map(str::to_owned).ok_or(BQError::NoToken)
-                    })
-                }))
-            }
+                }
+            },
         })
     }
 

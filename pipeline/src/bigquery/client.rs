@@ -41,6 +41,9 @@ pub struct BigQueryConfig {
     pub job_timeout: Duration,
     /// Rows per `tabledata.list` page.
     pub page_size: u32,
+    /// Appended to every table name (`BIGQUERY_TABLE_SUFFIX`, e.g. `_v2` for `candles_1m_v2`): the table
+    /// version this pipeline writes and validates.
+    pub table_suffix: String,
 }
 
 impl BigQueryConfig {
@@ -154,6 +157,11 @@ impl BigQueryClient {
         &self.config
     }
 
+    /// The name of `def`'s table in this dataset (with the configured version suffix).
+    pub fn table_name(&self, def: &TableDef) -> String {
+        format!("{}{}", def.name, self.config.table_suffix)
+    }
+
     /// Runs one API call with retries on transient failures.
     async fn call<T, F, Fut>(&self, operation: &str, mut f: F) -> Result<T, BigQueryError>
     where
@@ -215,16 +223,17 @@ impl BigQueryClient {
     /// Creates the table unless it exists; an existing table must have the expected columns.
     pub async fn ensure_table(&self, def: &TableDef) -> Result<(), BigQueryError> {
         let (project, dataset) = (&self.config.project, &self.config.dataset);
-        match self.call("tables.get", || self.bq.table().get(project, dataset, def.name, None)).await {
+        let name = self.table_name(def);
+        match self.call("tables.get", || self.bq.table().get(project, dataset, &name, None)).await {
             Ok(table) => {
                 return def
                     .check_schema(&table.schema)
-                    .map_err(|reason| BigQueryError::Schema { table: def.name.to_owned(), reason });
+                    .map_err(|reason| BigQueryError::Schema { table: name.clone(), reason });
             }
             Err(err) if err.reason() == Some("notFound") => {}
             Err(err) => return Err(err),
         }
-        let resource = def.table(project, dataset);
+        let resource = def.table(project, dataset, &name);
         match self.call("tables.insert", || self.bq.table().create(resource.clone())).await {
             Ok(_) => Ok(()),
             Err(err) if err.reason() == Some("duplicate") => Ok(()),
@@ -262,7 +271,7 @@ impl BigQueryClient {
         let mut jobs_created = 0;
         loop {
             jobs_created += 1;
-            let job_id = format!("{}_{}_{}_{}", def.name, day.compact(), run_key, jobs_created);
+            let job_id = format!("{}_{}_{}_{}", self.table_name(def), day.compact(), run_key, jobs_created);
             self.insert_load_job(def, day, &job_id, &ndjson, mode).await?;
             let job = self.wait_for_job(&job_id).await?;
             let status = job.status.as_ref();
@@ -346,8 +355,8 @@ impl BigQueryClient {
         day: TradingDay,
         decode: impl Fn(&[String], &[gcp_bigquery_client::model::table_row::TableRow]) -> Result<Vec<T>, BigQueryError>,
     ) -> Result<Vec<T>, BigQueryError> {
-        let names = self.column_names(def.name).await?;
-        let partition = format!("{}${}", def.name, day.compact());
+        let names = self.column_names(&self.table_name(def)).await?;
+        let partition = format!("{}${}", self.table_name(def), day.compact());
         let mut out = Vec::new();
         let mut page_token = None;
         loop {
@@ -372,7 +381,7 @@ impl BigQueryClient {
 
     /// Rows stored in the partition of `day` of `def` (0 when the table does not exist).
     pub async fn partition_rows(&self, def: &TableDef, day: TradingDay) -> Result<u64, BigQueryError> {
-        let partition = format!("{}${}", def.name, day.compact());
+        let partition = format!("{}${}", self.table_name(def), day.compact());
         match self.list_page(&partition, None, 1).await {
             Ok(page) => Ok(page.total_rows.as_deref().and_then(|n| n.parse().ok()).unwrap_or(0)),
             Err(err) if err.reason() == Some("notFound") => Ok(0),

@@ -137,9 +137,9 @@ impl TableDef {
         TableSchema::new(fields)
     }
 
-    /// The table resource to create.
-    pub fn table(&self, project: &str, dataset: &str) -> Table {
-        Table::new(project, dataset, self.name, self.schema())
+    /// The table resource to create, named `name` (the definition's name plus any version suffix).
+    pub fn table(&self, project: &str, dataset: &str, name: &str) -> Table {
+        Table::new(project, dataset, name, self.schema())
             .description(self.description)
             .time_partitioning(TimePartitioning::per_day().field(self.partition_field))
             .clustering(Clustering { fields: Some(self.clustering.iter().map(|s| (*s).to_owned()).collect()) })

@@ -27,7 +27,7 @@ impl BigQueryClient {
                 "destinationTable": {
                     "projectId": config.project,
                     "datasetId": config.dataset,
-                    "tableId": format!("{}${}", def.name, day.compact()),
+                    "tableId": format!("{}${}", self.table_name(def), day.compact()),
                 },
                 "sourceFormat": "NEWLINE_DELIMITED_JSON",
                 "writeDisposition": mode.disposition(),

@@ -2,8 +2,14 @@
 //!
 //! The store records what happened; it never decides what to run. All SQL of the pipeline lives here.
 
+mod audit;
+mod queue;
 mod runs;
+mod schedule;
 mod validations;
 
+pub use audit::BackfillTotals;
+pub use queue::{ClaimOptions, Job, JobStatus, Lease, MAX_RETRIES, Order, QueueStats};
 pub use runs::{RunCounts, RunRecord, RunStatus, StageRecord, Store, StoreError};
+pub use schedule::{MigrationState, SCHEDULER_LOCK_KEY, ScheduledDate, ScheduledStatus, SchedulerLock};
 pub use validations::ScorePoint;

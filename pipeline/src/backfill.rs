@@ -1,0 +1,616 @@
+//! `pipeline backfill START END`: a range of dates, validated before anything runs, planned (dry run by
+//! default), then worked by N workers over the Postgres queue with a progress line per date, a log file
+//! per date, a summary and an audit record.
+//!
+//! Safety comes from the mechanisms underneath, not from this module: every date's partitions are
+//! replaced whole (so a rerun never duplicates rows), the queue hands a date to one worker at a time, and
+//! a killed backfill's dates are claimed again once their leases expire. Rerunning a range completes it:
+//! completed dates are skipped after checking that their partition still holds the recorded rows.
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use market::{DateRange, DayError, Exchange, Symbol, TradingDay};
+use serde::Serialize;
+
+use crate::bigquery::schema::CANDLES_1M;
+use crate::config::Selection;
+use crate::run::Pipeline;
+use crate::store::{BackfillTotals, ClaimOptions, Job, JobStatus, Order, StoreError};
+use crate::worker::{self, DateResult, WorkerEvent, WorkerOptions};
+
+/// What the operator asked for, as typed.
+#[derive(Debug, Clone)]
+pub struct BackfillRequest {
+    pub start: String,
+    pub end: String,
+    pub parallel: usize,
+    pub execute: bool,
+    pub chunk_days: u32,
+    pub max_days: u32,
+    pub force: bool,
+    pub exchanges: Vec<String>,
+    pub symbols: Vec<String>,
+    pub log_dir: PathBuf,
+    pub requested_by: String,
+    pub order: Order,
+    /// Delay before a failed date is tried again (doubled per retry).
+    pub retry_backoff: Duration,
+    pub lease: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error(transparent)]
+    Day(#[from] DayError),
+    #[error(
+        "{which} date {day} is in the future or today (today is {today} UTC): only complete days can be backfilled"
+    )]
+    NotComplete { which: &'static str, day: TradingDay, today: TradingDay },
+    #[error("range {start}..{end} has {days} days, more than --max-days {max}; split it or raise --max-days")]
+    TooLong { start: TradingDay, end: TradingDay, days: u32, max: u32 },
+    #[error("unknown exchange {name:?}: the configured exchanges are {known}")]
+    UnknownExchange { name: String, known: String },
+    #[error("unknown symbol {name:?}: the configured symbols are {known}")]
+    UnknownSymbol { name: String, known: String },
+    #[error("{what} must be between 1 and {max}, got {got}")]
+    OutOfRange { what: &'static str, got: u64, max: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write the log file {path}: {source}")]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What the plan does with one date.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Never done, pending, or to be retried.
+    Run,
+    /// Completed, and its partition still holds the recorded rows.
+    Skip { rows: u64 },
+    /// Completed, but to be done again (forced, or the partition no longer holds the recorded rows).
+    Rerun { reason: String },
+    /// Failed five times: left alone unless `--force`.
+    Excluded { error: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedDay {
+    pub day: TradingDay,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// A validated backfill, ready to show or run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub range: DateRange,
+    pub chunks: Vec<DateRange>,
+    pub days: Vec<PlannedDay>,
+    /// The pairs whose data the dates' partitions will hold.
+    pub selection: String,
+    /// Whether the selection is a subset of the configured one (the partitions will hold fewer symbols).
+    pub subset: bool,
+    pub parallel: usize,
+    /// From the mean duration of past runs.
+    pub estimate_seconds: Option<f64>,
+    pub force: bool,
+}
+
+impl Plan {
+    pub fn to_run(&self) -> impl Iterator<Item = &PlannedDay> {
+        self.days.iter().filter(|d| matches!(d.action, Action::Run | Action::Rerun { .. }))
+    }
+}
+
+/// Checks everything that can be checked without touching a database: dates, order, completeness of
+/// the days, length, parallelism, exchanges and symbols. Nothing is written when this fails.
+pub fn validate(
+    request: &BackfillRequest,
+    today: TradingDay,
+    configured: &Selection,
+) -> Result<(DateRange, Selection), BackfillError> {
+    let start = TradingDay::parse(&request.start)?;
+    let end = TradingDay::parse(&request.end)?;
+    let range = DateRange::new(start, end)?;
+    for (which, day) in [("Start", start), ("End", end)] {
+        if day >= today {
+            return Err(BackfillError::NotComplete { which, day, today });
+        }
+    }
+    if range.len() > request.max_days {
+        return Err(BackfillError::TooLong { start, end, days: range.len(), max: request.max_days });
+    }
+    for (what, got, max) in
+        [("--parallel", request.parallel as u64, 64), ("--chunk-days", u64::from(request.chunk_days), 366)]
+    {
+        if got == 0 || got > max {
+            return Err(BackfillError::OutOfRange { what, got, max });
+        }
+    }
+    let pairs = configured.pairs();
+    let known_exchanges: BTreeSet<&Exchange> = pairs.iter().map(|(e, _)| e).collect();
+    let known_list = || known_exchanges.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ");
+    let mut exchanges = BTreeSet::new();
+    for name in &request.exchanges {
+        let exchange = Exchange::parse(name)
+            .ok()
+            .filter(|e| known_exchanges.contains(e))
+            .ok_or_else(|| BackfillError::UnknownExchange { name: name.clone(), known: known_list() })?;
+        exchanges.insert(exchange);
+    }
+    let mut symbols = BTreeSet::new();
+    for name in &request.symbols {
+        let symbol = Symbol::parse(name).ok().filter(|s| pairs.iter().any(|(_, p)| p == s)).ok_or_else(|| {
+            BackfillError::UnknownSymbol {
+                name: name.clone(),
+                known: pairs.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>().join(", "),
+            }
+        })?;
+        symbols.insert(symbol);
+    }
+    let selected = pairs.into_iter().filter(|(e, s)| {
+        (exchanges.is_empty() || exchanges.contains(e)) && (symbols.is_empty() || symbols.contains(s))
+    });
+    Ok((range, Selection::from_pairs(selected)))
+}
+
+fn chunks(range: DateRange, chunk_days: u32) -> Vec<DateRange> {
+    let days: Vec<TradingDay> = range.days().collect();
+    days.chunks(chunk_days.max(1) as usize)
+        .map(|c| DateRange::new(c[0], c[c.len() - 1]).expect("chunks keep their order"))
+        .collect()
+}
+
+/// Looks at the queue and BigQuery to decide what each date needs.
+pub async fn plan(
+    pipeline: &Pipeline,
+    request: &BackfillRequest,
+    range: DateRange,
+    selection: &Selection,
+) -> Result<Plan, BackfillError> {
+    let jobs = pipeline.store().jobs(range).await?;
+    let mut days = Vec::with_capacity(range.len() as usize);
+    for day in range.days() {
+        let job: Option<&Job> = jobs.iter().find(|j| j.day == day);
+        let action = match job.map(|j| (j.status, j)) {
+            Some((JobStatus::Completed, _)) if request.force => Action::Rerun { reason: "forced".to_owned() },
+            Some((JobStatus::Completed, job)) => {
+                let recorded = job.rows.and_then(|r| u64::try_from(r).ok()).unwrap_or(0);
+                match pipeline.bigquery().partition_rows(&CANDLES_1M, day).await {
+                    Ok(rows) if rows == recorded => Action::Skip { rows },
+                    Ok(rows) => Action::Rerun { reason: format!("partition holds {rows} rows, {recorded} recorded") },
+                    Err(err) => Action::Rerun { reason: format!("partition not readable: {err}") },
+                }
+            }
+            Some((JobStatus::Failed, _)) if !request.force => {
+                Action::Excluded { error: job.and_then(|j| j.error_message.clone()).unwrap_or_default() }
+            }
+            _ => Action::Run,
+        };
+        days.push(PlannedDay { day, action });
+    }
+    let estimate_seconds = pipeline.store().mean_run_seconds().await?.map(|mean| {
+        let runs = days.iter().filter(|d| matches!(d.action, Action::Run | Action::Rerun { .. })).count() as f64;
+        mean * (runs / request.parallel.max(1) as f64).ceil()
+    });
+    Ok(Plan {
+        range,
+        chunks: chunks(range, request.chunk_days),
+        days,
+        subset: selection.pairs().len() < pipeline.config().selection.pairs().len(),
+        selection: selection.to_string(),
+        parallel: request.parallel,
+        estimate_seconds,
+        force: request.force,
+    })
+}
+
+/// The dry-run text.
+pub fn describe(plan: &Plan) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let to_run = plan.to_run().count();
+    let _ = writeln!(
+        out,
+        "Backfill plan {} → {}: {} dates in {} chunk(s), {} to run, {} worker(s){}",
+        plan.range.start(),
+        plan.range.end(),
+        plan.days.len(),
+        plan.chunks.len(),
+        to_run,
+        plan.parallel,
+        if plan.force { ", forced" } else { "" }
+    );
+    let _ = writeln!(out, "Symbols: {}", plan.selection);
+    if plan.subset {
+        let _ = writeln!(out, "Note: the dates' partitions are replaced whole and will hold only these symbols.");
+    }
+    for d in &plan.days {
+        let what = match &d.action {
+            Action::Run => "run".to_owned(),
+            Action::Skip { rows } => format!("skip (completed, {rows} candles in BigQuery)"),
+            Action::Rerun { reason } => format!("run again ({reason})"),
+            Action::Excluded { error } => format!("excluded: failed 5 times, use --force ({error})"),
+        };
+        let _ = writeln!(out, "  {}  {what}", d.day);
+    }
+    match plan.estimate_seconds {
+        Some(s) => {
+            let _ =
+                writeln!(out, "Estimated duration: {} (from the mean of past runs)", human(Duration::from_secs_f64(s)));
+        }
+        None => {
+            let _ = writeln!(out, "Estimated duration: unknown (no past runs recorded)");
+        }
+    }
+    let _ = writeln!(out, "This was a dry run: add --execute to run it.");
+    out
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// 1234567 → "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One progress line: `[3/30] 2024-06-03 ✓ 41.2s 1,234,567 trades` or `… ✗ 2.1s <cause>`.
+pub fn progress_line(done: usize, total: usize, result: &DateResult) -> String {
+    match result.status {
+        JobStatus::Completed => {
+            format!("[{done}/{total}] {} ✓ {:.1}s {} trades", result.day, result.seconds, thousands(result.trades))
+        }
+        status => {
+            let cause = result.error.as_deref().unwrap_or("lease lost").lines().next().unwrap_or_default().to_owned();
+            let again = if status == JobStatus::Retry { " (will retry)" } else { "" };
+            format!("[{done}/{total}] {} ✗ {:.1}s {cause}{again}", result.day, result.seconds)
+        }
+    }
+}
+
+fn log_path(dir: &Path, day: TradingDay) -> PathBuf {
+    dir.join(format!("backfill_{day}.log"))
+}
+
+fn append_log(dir: &Path, day: TradingDay, text: &str) -> Result<(), BackfillError> {
+    let path = log_path(dir, day);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|source| BackfillError::Log { path: path.clone(), source })?;
+    file.write_all(text.as_bytes()).map_err(|source| BackfillError::Log { path, source })
+}
+
+fn result_log(result: &DateResult) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} end {} status={} seconds={:.1} worker={}",
+        result.day,
+        Utc::now().to_rfc3339(),
+        result.status.as_str(),
+        result.seconds,
+        result.worker_id
+    );
+    if let Some(outcome) = &result.outcome {
+        let _ = writeln!(out, "  run {} ({})", outcome.run_id, outcome.status.as_str());
+        for s in &outcome.stages {
+            let mark = if s.succeeded { "ok" } else { "FAILED" };
+            let _ = writeln!(out, "  stage {} {mark} {} ms rows={}", s.stage, s.duration_ms(), s.rows.unwrap_or(0));
+            if let Some(error) = &s.error {
+                let _ = writeln!(out, "    error: {error}");
+            }
+        }
+        let c = &outcome.counts;
+        let _ = writeln!(
+            out,
+            "  files={} trades={} candles={} instruments={}",
+            c.files, c.trades, c.candles, c.instruments
+        );
+        if let Some(v) = &outcome.validation {
+            let _ = writeln!(
+                out,
+                "  validation {} completeness={:.4} quality={:.4} consistency={:.4}",
+                v.status.as_str(),
+                v.scores.completeness,
+                v.scores.quality,
+                v.scores.consistency
+            );
+        }
+    }
+    if let Some(error) = &result.error {
+        let _ = writeln!(out, "  error: {error}");
+    }
+    out
+}
+
+/// How a backfill ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub audit_id: i64,
+    pub totals: BackfillTotals,
+    pub interrupted: bool,
+    pub seconds: f64,
+    pub results: Vec<DateResult>,
+    /// Dates the range still has unfinished (interrupted or retries left).
+    pub unfinished: i64,
+}
+
+impl Summary {
+    pub fn text(&self) -> String {
+        let t = &self.totals;
+        let mean = if self.results.is_empty() {
+            0.0
+        } else {
+            self.results.iter().map(|r| r.seconds).sum::<f64>() / self.results.len() as f64
+        };
+        let mut out = format!(
+            "Backfill {}: {} succeeded, {} failed, {} skipped; {} candles written; {} in all, {:.1}s per date attempt\n",
+            if self.interrupted { "interrupted" } else { "finished" },
+            t.succeeded,
+            t.failed,
+            t.skipped,
+            thousands(t.rows),
+            human(Duration::from_secs_f64(self.seconds)),
+            mean
+        );
+        let failed: Vec<&DateResult> = self.results.iter().filter(|r| r.status == JobStatus::Failed).collect();
+        for r in failed {
+            out.push_str(&format!("  ✗ {}: {}\n", r.day, r.error.as_deref().unwrap_or_default()));
+        }
+        if self.unfinished > 0 {
+            out.push_str(&format!(
+                "{} date(s) not finished: run the same command again to complete the range.\n",
+                self.unfinished
+            ));
+        }
+        out
+    }
+}
+
+/// Puts the plan's dates in the queue (resetting those to run again) without running them, and records
+/// the backfill as `enqueued`. Returns how many dates the range has to run.
+pub async fn enqueue(pipeline: &Pipeline, request: &BackfillRequest, plan: &Plan) -> Result<usize, BackfillError> {
+    let options = serde_json::json!({"enqueue_only": true, "force": request.force, "exchanges": request.exchanges, "symbols": request.symbols});
+    let audit_id = pipeline.store().start_backfill(&request.requested_by, plan.range, &options, false).await?;
+    if plan.force {
+        pipeline.store().reset(plan.range).await?;
+    } else {
+        for d in plan.days.iter().filter(|d| matches!(d.action, Action::Rerun { .. })) {
+            pipeline.store().reset(DateRange::single(d.day)).await?;
+        }
+    }
+    pipeline.store().seed(plan.range, Some(audit_id)).await?;
+    pipeline.store().finish_backfill(audit_id, "enqueued", BackfillTotals::default()).await?;
+    Ok(plan.to_run().count())
+}
+
+/// Runs a plan: chunk by chunk, `parallel` workers on the queue, until every date of the chunk is done
+/// or the stop switch is flipped (then in-flight dates finish and nothing more is claimed).
+pub async fn execute(
+    pipeline: &Pipeline,
+    request: &BackfillRequest,
+    plan: &Plan,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Summary, BackfillError> {
+    let started = Instant::now();
+    let options = serde_json::json!({
+        "parallel": request.parallel, "chunk_days": request.chunk_days, "max_days": request.max_days,
+        "force": request.force, "exchanges": request.exchanges, "symbols": request.symbols,
+        "log_dir": request.log_dir, "order": request.order,
+    });
+    let audit_id = pipeline.store().start_backfill(&request.requested_by, plan.range, &options, false).await?;
+    std::fs::create_dir_all(&request.log_dir)
+        .map_err(|source| BackfillError::Log { path: request.log_dir.clone(), source })?;
+    let skipped =
+        plan.days.iter().filter(|d| matches!(d.action, Action::Skip { .. } | Action::Excluded { .. })).count();
+    if plan.force {
+        // Every date again, failed ones included (dates another worker holds right now are left to it).
+        pipeline.store().reset(plan.range).await?;
+    } else {
+        for d in plan.days.iter().filter(|d| matches!(d.action, Action::Rerun { .. })) {
+            pipeline.store().reset(DateRange::single(d.day)).await?;
+        }
+    }
+    pipeline.store().seed(plan.range, Some(audit_id)).await?;
+
+    let total = plan.to_run().count();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} dates, {elapsed} elapsed, ETA {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let done = Arc::new(Mutex::new(0usize));
+    let log_dir = request.log_dir.clone();
+    let mut results: Vec<DateResult> = Vec::new();
+    let mut log_error: Option<BackfillError> = None;
+    for chunk in &plan.chunks {
+        if *stop.borrow() {
+            break;
+        }
+        let workers = (0..request.parallel).map(|i| {
+            let options = WorkerOptions {
+                worker_id: format!("{}-{}-{}", request.requested_by, std::process::id(), i + 1),
+                claim: ClaimOptions {
+                    order: request.order,
+                    range: Some(*chunk),
+                    lease: request.lease,
+                    retry_backoff: request.retry_backoff,
+                },
+                follow: false,
+                idle_poll: Duration::from_millis(200).min(request.retry_backoff.max(Duration::from_millis(20))),
+                trigger: "backfill".to_owned(),
+            };
+            let (stop, done, bar, log_dir) = (stop.clone(), done.clone(), bar.clone(), log_dir.clone());
+            async move {
+                let mut errors = Vec::new();
+                let results = worker::work(pipeline, &options, stop, |event| match event {
+                    WorkerEvent::Claimed { day, worker_id } => {
+                        let line = format!("{day} start {} worker={worker_id}\n", Utc::now().to_rfc3339());
+                        if let Err(err) = append_log(&log_dir, day, &line) {
+                            errors.push(err);
+                        }
+                    }
+                    WorkerEvent::Finished(result) => {
+                        if let Err(err) = append_log(&log_dir, result.day, &result_log(result)) {
+                            errors.push(err);
+                        }
+                        let mut n = done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        if result.status != JobStatus::Retry {
+                            *n += 1;
+                        }
+                        let line = progress_line(*n, total, result);
+                        match &bar {
+                            Some(bar) => {
+                                bar.println(line);
+                                bar.set_position(*n as u64);
+                            }
+                            None => println!("{line}"),
+                        }
+                    }
+                })
+                .await;
+                (results, errors)
+            }
+        });
+        for (outcome, errors) in futures::future::join_all(workers).await {
+            results.extend(outcome?);
+            if log_error.is_none() {
+                log_error = errors.into_iter().next();
+            }
+        }
+    }
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let interrupted = *stop.borrow();
+    let succeeded: BTreeSet<TradingDay> =
+        results.iter().filter(|r| r.status == JobStatus::Completed).map(|r| r.day).collect();
+    let failed: BTreeSet<TradingDay> = results
+        .iter()
+        .filter(|r| r.status == JobStatus::Failed && !succeeded.contains(&r.day))
+        .map(|r| r.day)
+        .collect();
+    let totals = BackfillTotals {
+        succeeded: succeeded.len() as u32,
+        failed: failed.len() as u32,
+        skipped: skipped as u32,
+        rows: results.iter().filter(|r| r.status == JobStatus::Completed).map(|r| r.candles).sum(),
+    };
+    let unfinished = pipeline.store().unfinished(Some(plan.range)).await?;
+    let status = if interrupted || unfinished > 0 {
+        "interrupted"
+    } else if totals.failed > 0 {
+        "failed"
+    } else {
+        "succeeded"
+    };
+    pipeline.store().finish_backfill(audit_id, status, totals).await?;
+    if let Some(err) = log_error {
+        return Err(err);
+    }
+    Ok(Summary { audit_id, totals, interrupted, seconds: started.elapsed().as_secs_f64(), results, unfinished })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(start: &str, end: &str) -> BackfillRequest {
+        BackfillRequest {
+            start: start.to_owned(),
+            end: end.to_owned(),
+            parallel: 1,
+            execute: false,
+            chunk_days: 7,
+            max_days: 31,
+            force: false,
+            exchanges: Vec::new(),
+            symbols: Vec::new(),
+            log_dir: PathBuf::from("logs"),
+            requested_by: "test".to_owned(),
+            order: Order::OldestFirst,
+            retry_backoff: Duration::ZERO,
+            lease: Duration::from_secs(60),
+        }
+    }
+
+    #[track_caller]
+    fn check(request: &BackfillRequest, expected: Result<(u32, usize), &str>) {
+        let today = TradingDay::parse("2024-07-10").expect("valid");
+        let configured = Selection::parse("bitmex:XBTUSD,ETHUSD;deribit:BTC-PERPETUAL").expect("valid");
+        match (validate(request, today, &configured), expected) {
+            (Ok((range, selection)), Ok((days, pairs))) => {
+                assert_eq!((range.len(), selection.pairs().len()), (days, pairs))
+            }
+            (Err(err), Err(want)) => assert!(err.to_string().contains(want), "{err} does not contain {want}"),
+            (got, want) => panic!("got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn requests_are_validated_before_anything_runs() {
+        check(&request("2024-06-01", "2024-06-30"), Ok((30, 3)));
+        check(&request("2024-06-30", "2024-06-01"), Err("Start date 2024-06-30 is after end date 2024-06-01"));
+        check(&request("2024-06-1", "2024-06-30"), Err("expected YYYY-MM-DD"));
+        check(&request("2024-07-01", "2099-01-01"), Err("End date 2099-01-01 is in the future or today"));
+        check(&request("2024-07-10", "2024-07-10"), Err("Start date 2024-07-10 is in the future or today"));
+        check(&request("2024-01-01", "2024-06-30"), Err("more than --max-days 31"));
+        let mut r = request("2024-06-01", "2024-06-02");
+        r.exchanges = vec!["kraken".to_owned()];
+        check(&r, Err("unknown exchange \"kraken\": the configured exchanges are bitmex, deribit"));
+        r.exchanges = vec!["bitmex".to_owned()];
+        check(&r, Ok((2, 2)));
+        r.symbols = vec!["NOPE".to_owned()];
+        check(&r, Err("unknown symbol \"NOPE\""));
+        let mut r = request("2024-06-01", "2024-06-02");
+        r.parallel = 0;
+        check(&r, Err("--parallel must be between 1 and 64"));
+    }
+
+    #[test]
+    fn ranges_split_into_chunks_in_order() {
+        let range = DateRange::parse("2024-06-01", "2024-06-10").expect("valid");
+        let got: Vec<String> = chunks(range, 4).iter().map(|c| format!("{}..{}", c.start(), c.end())).collect();
+        assert_eq!(got, ["2024-06-01..2024-06-04", "2024-06-05..2024-06-08", "2024-06-09..2024-06-10"]);
+    }
+
+    #[test]
+    fn numbers_get_thousands_separators() {
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+    }
+}

@@ -1,0 +1,270 @@
+//! Preflight: can a date range run now? Tardis answers and its `exportedUntil` covers every date with
+//! every configured symbol listed; the BigQuery dataset and tables exist (created when missing, as the
+//! upload would); the database is migrated. `pipeline preflight` runs it on its own, the scheduler
+//! before each date.
+//!
+//! A failed check is a finding with its cause, never an `Err`. Preflight runs no stage and writes no
+//! data; it does not check what only a download can tell (a key's access to a given day's files).
+
+use std::process::ExitCode;
+
+use chrono::SecondsFormat;
+use market::{DateRange, Exchange, Symbol, TradingDay};
+
+use crate::bigquery::schema::TABLES;
+use crate::bigquery::{BigQueryClient, BigQueryConfig};
+use crate::cli::{EXIT_ERROR, EXIT_FAIL, EXIT_PASS, Failure};
+use crate::clock::Clock;
+use crate::config::{Config, Selection};
+use crate::run::Pipeline;
+use crate::store::Store;
+use crate::tardis::TardisClient;
+
+/// What a check is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckKind {
+    Database,
+    Tardis,
+    Bigquery,
+}
+
+impl CheckKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Database => "database",
+            CheckKind::Tardis => "tardis",
+            CheckKind::Bigquery => "bigquery",
+        }
+    }
+}
+
+/// One check: passed, or failed with its cause in `detail`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Check {
+    pub check: CheckKind,
+    /// What was checked within its kind: an exchange for Tardis, the dataset for BigQuery.
+    pub subject: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+impl Check {
+    fn new(check: CheckKind, subject: impl Into<String>, result: Result<String, String>) -> Check {
+        let (passed, detail) = match result {
+            Ok(detail) => (true, detail),
+            Err(cause) => (false, cause),
+        };
+        Check { check, subject: subject.into(), passed, detail }
+    }
+
+    fn label(&self) -> String {
+        if self.subject.is_empty() {
+            self.check.as_str().to_owned()
+        } else {
+            format!("{} {}", self.check.as_str(), self.subject)
+        }
+    }
+}
+
+/// Every check of one preflight.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PreflightReport {
+    pub from: TradingDay,
+    pub to: TradingDay,
+    pub passed: bool,
+    pub checks: Vec<Check>,
+}
+
+impl PreflightReport {
+    pub fn new(range: DateRange, checks: Vec<Check>) -> PreflightReport {
+        PreflightReport { from: range.start(), to: range.end(), passed: checks.iter().all(|c| c.passed), checks }
+    }
+
+    pub fn failing(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| !c.passed)
+    }
+
+    /// The failing checks in one line (`tardis bitmex: ...; bigquery: ...`), empty when all passed.
+    pub fn cause(&self) -> String {
+        self.failing().map(|c| format!("{}: {}", c.label(), c.detail)).collect::<Vec<_>>().join("; ")
+    }
+
+    /// A line per check with ✓ or ✗, then a total.
+    pub fn text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let range = if self.from == self.to { self.from.to_string() } else { format!("{}..{}", self.from, self.to) };
+        let _ = writeln!(out, "preflight {range}");
+        let width = self.checks.iter().map(|c| c.label().chars().count()).max().unwrap_or(0);
+        for check in &self.checks {
+            let mark = if check.passed { "✓" } else { "✗" };
+            let _ = writeln!(out, "  {mark} {:<width$}  {}", check.label(), check.detail);
+        }
+        let failed = self.failing().count();
+        if failed == 0 {
+            let _ = writeln!(out, "all {} checks passed", self.checks.len());
+        } else {
+            let _ = writeln!(out, "{failed} of {} checks failed", self.checks.len());
+        }
+        out
+    }
+}
+
+/// The database check: connecting applied any pending migration; this reports what is applied.
+pub async fn check_database(store: &Store) -> Check {
+    let result = match store.migration_state().await {
+        Ok(state) if state.is_current() => Ok(format!(
+            "migrated: {} of {} migrations applied (latest {})",
+            state.applied,
+            state.known,
+            state.latest.map_or_else(|| "-".to_owned(), |v| v.to_string())
+        )),
+        Ok(state) => Err(format!(
+            "{} migrations applied but this binary knows {}: run `pipeline migrate` with the newest binary",
+            state.applied, state.known
+        )),
+        Err(err) => Err(err.to_string()),
+    };
+    Check::new(CheckKind::Database, "", result)
+}
+
+/// One check per exchange: its details answer, every configured symbol is a trades dataset, and
+/// `exportedUntil` covers the whole of every date of `range`.
+pub async fn check_tardis(tardis: &TardisClient, selection: &Selection, range: DateRange) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for (exchange, symbols) in selection.exchanges() {
+        let result = tardis_exchange(tardis, exchange, symbols, range).await;
+        checks.push(Check::new(CheckKind::Tardis, exchange.as_str(), result));
+    }
+    checks
+}
+
+async fn tardis_exchange(
+    tardis: &TardisClient,
+    exchange: &Exchange,
+    symbols: &[Symbol],
+    range: DateRange,
+) -> Result<String, String> {
+    let details = tardis.exchange_details(exchange).await.map_err(|e| format!("unreachable or refused: {e}"))?;
+    let datasets = details.datasets.ok_or("the exchange details have no `datasets` section")?;
+    let unlisted: Vec<&str> = symbols
+        .iter()
+        .filter(|symbol| {
+            !datasets.symbols.iter().any(|s| s.id == symbol.as_str() && s.data_types.iter().any(|t| t == "trades"))
+        })
+        .map(Symbol::as_str)
+        .collect();
+    if !unlisted.is_empty() {
+        return Err(format!("not trades datasets on Tardis: {}", unlisted.join(", ")));
+    }
+    let Some(until) = datasets.exported_until else {
+        return Err("`datasets.exportedUntil` is missing: nothing can be said exported".to_owned());
+    };
+    let covered = |day: TradingDay| until.timestamp_micros() >= day.end_us();
+    let until_text = until.to_rfc3339_opts(SecondsFormat::Secs, true);
+    match range.days().find(|day| !covered(*day)) {
+        None => {
+            let noun = if symbols.len() == 1 { "symbol" } else { "symbols" };
+            Ok(format!("{} {noun} listed; exportedUntil {until_text} covers {}", symbols.len(), range.end()))
+        }
+        Some(first) => {
+            let missing = if first == range.end() { first.to_string() } else { format!("{first}..{}", range.end()) };
+            Err(format!("{missing} not exported yet (exportedUntil {until_text})"))
+        }
+    }
+}
+
+/// The BigQuery check: the dataset and every table exist or were created with the expected schema.
+pub async fn check_bigquery(bigquery: &BigQueryClient) -> Check {
+    let config = bigquery.config();
+    let subject = format!("{}.{}", config.project, config.dataset);
+    let result = async {
+        bigquery.ensure_dataset().await.map_err(|e| format!("dataset: {e}"))?;
+        for table in &TABLES {
+            bigquery.ensure_table(table).await.map_err(|e| format!("table {}: {e}", table.name))?;
+        }
+        let names: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+        Ok(format!("dataset and tables {} exist (created when missing)", names.join(", ")))
+    }
+    .await;
+    Check::new(CheckKind::Bigquery, subject, result)
+}
+
+/// Every check for `range` with a connected pipeline (what the scheduler runs before each date).
+pub async fn preflight(pipeline: &Pipeline, range: DateRange) -> PreflightReport {
+    let mut checks = vec![check_database(pipeline.store()).await];
+    checks.extend(check_tardis(pipeline.tardis(), &pipeline.config().selection, range).await);
+    checks.push(check_bigquery(pipeline.bigquery()).await);
+    PreflightReport::new(range, checks)
+}
+
+/// Every check for `range` from configuration alone: a database or BigQuery client that cannot even
+/// be set up is a failed check, not an error, since that is what preflight is for.
+pub async fn preflight_config(config: &Config, range: DateRange) -> Result<PreflightReport, Failure> {
+    let database = match Store::connect(config.database_url.expose()).await {
+        Ok(store) => check_database(&store).await,
+        Err(err) => Check::new(CheckKind::Database, "", Err(err.to_string())),
+    };
+    let mut checks = vec![database];
+    let tardis = TardisClient::new(config.tardis.clone())
+        .map_err(|e| Failure { code: EXIT_ERROR, error: anyhow::anyhow!("failed to set up the Tardis client: {e}") })?;
+    checks.extend(check_tardis(&tardis, &config.selection, range).await);
+    checks.push(match BigQueryClient::new(config.bigquery.clone()).await {
+        Ok(bigquery) => check_bigquery(&bigquery).await,
+        Err(err) => Check::new(CheckKind::Bigquery, bigquery_subject(&config.bigquery), Err(err.to_string())),
+    });
+    Ok(PreflightReport::new(range, checks))
+}
+
+fn bigquery_subject(config: &BigQueryConfig) -> String {
+    format!("{}.{}", config.project, config.dataset)
+}
+
+/// `pipeline preflight`: what the user typed.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Examples:\n  pipeline preflight                                 # yesterday (UTC)\n  pipeline preflight --date 2024-06-03\n  pipeline preflight --from 2024-06-01 --to 2024-06-30 --json\n\nExit codes: 0 every check passed, 2 a check failed (each ✗ line says why), 3 bad input or configuration."
+)]
+pub struct PreflightArgs {
+    /// One date, YYYY-MM-DD (default: yesterday, UTC).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub date: Option<String>,
+    /// First date of a range.
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// Last date of a range.
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Print the checks as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl PreflightArgs {
+    /// The range to check: `--date`, `--from`/`--to`, or yesterday; only complete days.
+    pub fn range(&self, clock: &dyn Clock) -> Result<DateRange, market::DayError> {
+        let range = match (&self.date, &self.from, &self.to) {
+            (Some(date), _, _) => DateRange::single(TradingDay::parse(date)?),
+            (None, Some(from), Some(to)) => DateRange::parse(from, to)?,
+            _ => DateRange::single(clock.yesterday()),
+        };
+        range.end().ensure_complete(clock.today())?;
+        Ok(range)
+    }
+}
+
+/// Runs `pipeline preflight`: a line per check (or JSON); exit 0 when all pass, 2 when one fails, 3 on
+/// bad input (a malformed date, start after end, a day not over yet) or configuration.
+pub async fn run_preflight(args: PreflightArgs, clock: &dyn Clock) -> Result<ExitCode, Failure> {
+    let bad_input = |error: anyhow::Error| Failure { code: EXIT_ERROR, error };
+    let range = args.range(clock).map_err(|e| bad_input(e.into()))?;
+    let config = Config::from_env().map_err(|e| bad_input(e.into()))?;
+    let report = preflight_config(&config, range).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(ExitCode::from(if report.passed { EXIT_PASS } else { EXIT_FAIL }))
+}

@@ -1,0 +1,369 @@
+//! The date queue in Postgres: `pending → processing → completed`, or `retry` (with `retry_count`,
+//! `last_retry_at`, `error_message`) and `failed` once the retries are spent.
+//!
+//! Claims use `FOR UPDATE SKIP LOCKED`, so any number of workers, in any number of processes or machines,
+//! never hold the same date at the same time. A claim is a lease: the holder renews it (heartbeat); when a
+//! worker dies, its lease expires and the date is claimable again. Completing or failing a date requires
+//! still holding its lease (fencing), so a worker that lost its lease cannot overwrite the new holder's
+//! record. This module decides nothing about what a date's work is.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use market::{DateRange, TradingDay};
+use sqlx::Row;
+
+use super::runs::{Store, StoreError, query_error};
+
+/// After this many failed attempts a date is `failed` and left alone unless forced.
+pub const MAX_RETRIES: i32 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Pending,
+    Processing,
+    Completed,
+    Retry,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Processing => "processing",
+            JobStatus::Completed => "completed",
+            JobStatus::Retry => "retry",
+            JobStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> JobStatus {
+        match text {
+            "processing" => JobStatus::Processing,
+            "completed" => JobStatus::Completed,
+            "retry" => JobStatus::Retry,
+            "failed" => JobStatus::Failed,
+            _ => JobStatus::Pending,
+        }
+    }
+}
+
+/// Which claimable date a worker takes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Order {
+    NewestFirst,
+    OldestFirst,
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Job {
+    pub day: TradingDay,
+    pub status: JobStatus,
+    pub retry_count: i32,
+    pub last_retry_at: Option<DateTime<Utc>>,
+    pub error_message: Option<String>,
+    pub worker_id: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub rows: Option<i64>,
+    pub run_id: Option<i64>,
+}
+
+/// A held claim on one date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub day: TradingDay,
+    pub worker_id: String,
+}
+
+/// How the queue hands out work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimOptions {
+    pub order: Order,
+    /// Only dates inside this range (a backfill), or any date (`None`, a worker).
+    pub range: Option<DateRange>,
+    pub lease: Duration,
+    /// Delay before a failed date may be tried again: doubled per retry.
+    pub retry_backoff: Duration,
+}
+
+/// Counts per status, and recent activity, for `pipeline backfill status`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QueueStats {
+    pub pending: i64,
+    pub processing: i64,
+    pub completed: i64,
+    pub retry: i64,
+    pub failed: i64,
+    /// completed / (completed + failed), or 1 when nothing finished.
+    pub success_rate: f64,
+    pub rows: i64,
+    /// The 20 most recently updated jobs.
+    pub recent: Vec<Job>,
+    /// Every failed job, with its error.
+    pub failures: Vec<Job>,
+}
+
+/// Bounds standing for "any date" (Postgres cannot hold chrono's extreme dates).
+fn any_date() -> (NaiveDate, NaiveDate) {
+    (
+        NaiveDate::from_ymd_opt(1900, 1, 1).expect("a valid date"),
+        NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date"),
+    )
+}
+
+fn interval(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn job(row: &sqlx::postgres::PgRow) -> Job {
+    Job {
+        day: TradingDay::from_date(row.get::<NaiveDate, _>("day")),
+        status: JobStatus::parse(row.get::<&str, _>("status")),
+        retry_count: row.get("retry_count"),
+        last_retry_at: row.get("last_retry_at"),
+        error_message: row.get("error_message"),
+        worker_id: row.get("worker_id"),
+        lease_expires_at: row.get("lease_expires_at"),
+        started_at: row.get("started_at"),
+        completed_at: row.get("completed_at"),
+        rows: row.get("rows"),
+        run_id: row.get("run_id"),
+    }
+}
+
+const JOB_COLUMNS: &str = "day, status, retry_count, last_retry_at, error_message, worker_id, lease_expires_at, \
+                           started_at, completed_at, rows, run_id";
+
+impl Store {
+    /// Adds a pending job for every date of `range` that has none; existing jobs are untouched. Returns
+    /// how many were added.
+    pub async fn seed(&self, range: DateRange, backfill_id: Option<i64>) -> Result<u64, StoreError> {
+        let days: Vec<NaiveDate> = range.days().map(TradingDay::date).collect();
+        let done = sqlx::query(
+            "INSERT INTO backfill_jobs (day, status, backfill_id) SELECT d, 'pending', $2 FROM unnest($1::date[]) AS d
+             ON CONFLICT (day) DO NOTHING",
+        )
+        .bind(&days)
+        .bind(backfill_id)
+        .execute(self.pool())
+        .await
+        .map_err(query_error("seed jobs"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Puts the dates of `range` back to pending, whatever their state, except dates another worker holds
+    /// a live lease on (`--force`). Returns how many were reset.
+    pub async fn reset(&self, range: DateRange) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE backfill_jobs SET status = 'pending', retry_count = 0, next_attempt_at = NULL, error_message = NULL,
+               worker_id = NULL, lease_expires_at = NULL, updated_at = now()
+             WHERE day BETWEEN $1 AND $2 AND NOT (status = 'processing' AND lease_expires_at > now())",
+        )
+        .bind(range.start().date())
+        .bind(range.end().date())
+        .execute(self.pool())
+        .await
+        .map_err(query_error("reset jobs"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Claims one date: a pending one, a retry whose delay has passed, or a processing one whose lease has
+    /// expired (its worker died). `None` when nothing is claimable now.
+    pub async fn claim(&self, worker_id: &str, options: ClaimOptions) -> Result<Option<Lease>, StoreError> {
+        let order = match options.order {
+            Order::NewestFirst => "DESC",
+            Order::OldestFirst => "ASC",
+        };
+        let (from, to) = match options.range {
+            Some(r) => (r.start().date(), r.end().date()),
+            None => any_date(),
+        };
+        let sql = format!(
+            "UPDATE backfill_jobs SET status = 'processing', worker_id = $1, started_at = now(), heartbeat_at = now(),
+               lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
+             WHERE day = (
+               SELECT day FROM backfill_jobs
+               WHERE day BETWEEN $3 AND $4
+                 AND (status = 'pending'
+                      OR (status = 'retry' AND (next_attempt_at IS NULL OR next_attempt_at <= now()))
+                      OR (status = 'processing' AND lease_expires_at < now()))
+               ORDER BY day {order}
+               FOR UPDATE SKIP LOCKED
+               LIMIT 1)
+             RETURNING day"
+        );
+        let day: Option<NaiveDate> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(worker_id)
+            .bind(interval(options.lease))
+            .bind(from)
+            .bind(to)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(query_error("claim job"))?;
+        Ok(day.map(|d| Lease { day: TradingDay::from_date(d), worker_id: worker_id.to_owned() }))
+    }
+
+    /// Renews a lease. `false` when the lease was lost (it expired and another worker took the date).
+    pub async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE backfill_jobs SET heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => $3)
+             WHERE day = $1 AND worker_id = $2 AND status = 'processing'",
+        )
+        .bind(lease.day.date())
+        .bind(&lease.worker_id)
+        .bind(interval(extend))
+        .execute(self.pool())
+        .await
+        .map_err(query_error("heartbeat"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks a held date completed. `false` when the lease was lost (nothing is changed then).
+    pub async fn complete(&self, lease: &Lease, rows: u64, run_id: Option<i64>) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE backfill_jobs SET status = 'completed', completed_at = now(), rows = $3, run_id = $4,
+               error_message = NULL, lease_expires_at = NULL, updated_at = now()
+             WHERE day = $1 AND worker_id = $2 AND status = 'processing'",
+        )
+        .bind(lease.day.date())
+        .bind(&lease.worker_id)
+        .bind(i64::try_from(rows).unwrap_or(i64::MAX))
+        .bind(run_id)
+        .execute(self.pool())
+        .await
+        .map_err(query_error("complete job"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records a failed attempt of a held date: `retry` (claimable again after the backoff) until
+    /// [`MAX_RETRIES`] attempts have failed, then `failed`. Returns the new status, or `None` when the
+    /// lease was lost.
+    pub async fn fail(
+        &self,
+        lease: &Lease,
+        error: &str,
+        retry_backoff: Duration,
+    ) -> Result<Option<JobStatus>, StoreError> {
+        let status: Option<String> = sqlx::query_scalar(
+            "UPDATE backfill_jobs SET
+               retry_count = retry_count + 1,
+               status = CASE WHEN retry_count + 1 >= $4 THEN 'failed' ELSE 'retry' END,
+               last_retry_at = now(),
+               next_attempt_at = now() + make_interval(secs => $5 * power(2, retry_count)),
+               error_message = $3, lease_expires_at = NULL, updated_at = now()
+             WHERE day = $1 AND worker_id = $2 AND status = 'processing'
+             RETURNING status",
+        )
+        .bind(lease.day.date())
+        .bind(&lease.worker_id)
+        .bind(error)
+        .bind(MAX_RETRIES)
+        .bind(interval(retry_backoff))
+        .fetch_optional(self.pool())
+        .await
+        .map_err(query_error("fail job"))?;
+        Ok(status.as_deref().map(JobStatus::parse))
+    }
+
+    /// Gives a held date back untouched (a worker stopping before it started the date's work).
+    pub async fn release(&self, lease: &Lease) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE backfill_jobs SET status = 'pending', worker_id = NULL, lease_expires_at = NULL, updated_at = now()
+             WHERE day = $1 AND worker_id = $2 AND status = 'processing'",
+        )
+        .bind(lease.day.date())
+        .bind(&lease.worker_id)
+        .execute(self.pool())
+        .await
+        .map_err(query_error("release job"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn job(&self, day: TradingDay) -> Result<Option<Job>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM backfill_jobs WHERE day = $1")))
+            .bind(day.date())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(query_error("get job"))?;
+        Ok(row.as_ref().map(job))
+    }
+
+    pub async fn jobs(&self, range: DateRange) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM backfill_jobs WHERE day BETWEEN $1 AND $2 ORDER BY day"
+        )))
+        .bind(range.start().date())
+        .bind(range.end().date())
+        .fetch_all(self.pool())
+        .await
+        .map_err(query_error("list jobs"))?;
+        Ok(rows.iter().map(job).collect())
+    }
+
+    /// Whether any job of `range` is still to be done (pending, retry, or processing).
+    pub async fn unfinished(&self, range: Option<DateRange>) -> Result<i64, StoreError> {
+        let (from, to) = range.map_or_else(any_date, |r| (r.start().date(), r.end().date()));
+        sqlx::query_scalar(
+            "SELECT count(*) FROM backfill_jobs WHERE day BETWEEN $1 AND $2 AND status IN ('pending', 'retry', 'processing')",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_one(self.pool())
+        .await
+        .map_err(query_error("count unfinished"))
+    }
+
+    pub async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+        let counts = sqlx::query(
+            "SELECT status, count(*) AS n, coalesce(sum(rows), 0)::bigint AS rows FROM backfill_jobs GROUP BY status",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(query_error("queue counts"))?;
+        let mut stats = QueueStats {
+            pending: 0,
+            processing: 0,
+            completed: 0,
+            retry: 0,
+            failed: 0,
+            success_rate: 1.0,
+            rows: 0,
+            recent: Vec::new(),
+            failures: Vec::new(),
+        };
+        for row in counts {
+            let n: i64 = row.get("n");
+            stats.rows += row.get::<i64, _>("rows");
+            match JobStatus::parse(row.get::<&str, _>("status")) {
+                JobStatus::Pending => stats.pending = n,
+                JobStatus::Processing => stats.processing = n,
+                JobStatus::Completed => stats.completed = n,
+                JobStatus::Retry => stats.retry = n,
+                JobStatus::Failed => stats.failed = n,
+            }
+        }
+        if stats.completed + stats.failed > 0 {
+            stats.success_rate = stats.completed as f64 / (stats.completed + stats.failed) as f64;
+        }
+        let recent = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM backfill_jobs ORDER BY updated_at DESC, day DESC LIMIT 20"
+        )))
+        .fetch_all(self.pool())
+        .await
+        .map_err(query_error("recent jobs"))?;
+        stats.recent = recent.iter().map(job).collect();
+        let failures = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM backfill_jobs WHERE status = 'failed' ORDER BY day"
+        )))
+        .fetch_all(self.pool())
+        .await
+        .map_err(query_error("failed jobs"))?;
+        stats.failures = failures.iter().map(job).collect();
+        Ok(stats)
+    }
+}

@@ -1,0 +1,177 @@
+//! Working the date queue: claim a date, run it (renewing the lease meanwhile), record the outcome.
+//! Used by `pipeline worker`, by backfills (several workers in one process) and by the scheduler.
+//!
+//! A date counts as done only when its run succeeded and validation did not fail; anything else is a
+//! failed attempt (retried up to `MAX_RETRIES`). Stopping is cooperative: a stop request lets the
+//! current date finish (a run is safe to abandon, since partitions are replaced whole, but finishing
+//! saves the work) and claims nothing more.
+
+use std::time::{Duration, Instant};
+
+use market::TradingDay;
+use market::checks::Status;
+use tokio::sync::watch;
+
+use crate::run::{Pipeline, RunOutcome};
+use crate::store::{ClaimOptions, JobStatus, Lease, StoreError};
+
+/// How one worker behaves.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub worker_id: String,
+    pub claim: ClaimOptions,
+    /// Keep polling for work when the queue is empty (`pipeline worker --follow`).
+    pub follow: bool,
+    /// Interval between polls of an empty queue in follow mode.
+    pub idle_poll: Duration,
+    /// What the runs are recorded as (`backfill`, `worker`, `schedule`).
+    pub trigger: String,
+}
+
+/// What happened to one claimed date.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DateResult {
+    pub day: TradingDay,
+    pub worker_id: String,
+    /// The queue status after the attempt: completed, retry or failed.
+    pub status: JobStatus,
+    pub seconds: f64,
+    pub trades: u64,
+    pub candles: u64,
+    pub error: Option<String>,
+    pub outcome: Option<RunOutcome>,
+}
+
+/// What a worker reports as it goes.
+#[derive(Debug)]
+pub enum WorkerEvent<'a> {
+    /// A date was claimed and its run starts.
+    Claimed { day: TradingDay, worker_id: &'a str },
+    /// A date's attempt ended.
+    Finished(&'a DateResult),
+}
+
+/// A stop switch shared by workers: flip it to `true` to stop claiming.
+pub fn stop_switch() -> (watch::Sender<bool>, watch::Receiver<bool>) {
+    watch::channel(false)
+}
+
+/// Why a run did not complete its date, or `None` when it did.
+fn failure_of(outcome: &RunOutcome) -> Option<String> {
+    if let Some(error) = &outcome.error {
+        return Some(error.clone());
+    }
+    match &outcome.validation {
+        Some(v) if v.status >= Status::Fail => {
+            let failing: Vec<String> = v
+                .checks
+                .iter()
+                .filter(|c| c.status >= Status::Fail)
+                .map(|c| format!("{} ({} failed)", c.id, c.failed))
+                .collect();
+            Some(format!("validation failed: {}", failing.join(", ")))
+        }
+        Some(_) => None,
+        None => Some("the run did not validate".to_owned()),
+    }
+}
+
+/// Runs one held date to its end and records the result in the queue.
+pub async fn process(pipeline: &Pipeline, lease: &Lease, options: &WorkerOptions) -> Result<DateResult, StoreError> {
+    let started = Instant::now();
+    let store = pipeline.store().clone();
+    let beat = options.claim.lease / 3;
+    let heartbeat_lease = lease.clone();
+    let extend = options.claim.lease;
+    // Renew the lease while the date runs; a lost lease is logged (the completion below will then not
+    // overwrite the new holder's record).
+    let heartbeat = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(beat).await;
+            match store.heartbeat(&heartbeat_lease, extend).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(day = %heartbeat_lease.day, worker = %heartbeat_lease.worker_id, "Lease lost.");
+                    return;
+                }
+                Err(err) => tracing::warn!(error = %err, "Heartbeat failed; retrying."),
+            }
+        }
+    });
+    let outcome = pipeline.run_day(lease.day, &options.trigger).await;
+    heartbeat.abort();
+    let seconds = started.elapsed().as_secs_f64();
+    let (status, error, outcome) = match outcome {
+        Ok(outcome) => match failure_of(&outcome) {
+            None => {
+                let recorded = pipeline.store().complete(lease, outcome.counts.candles, Some(outcome.run_id)).await?;
+                (if recorded { JobStatus::Completed } else { JobStatus::Processing }, None, Some(outcome))
+            }
+            Some(error) => {
+                let status = pipeline.store().fail(lease, &error, options.claim.retry_backoff).await?;
+                (status.unwrap_or(JobStatus::Processing), Some(error), Some(outcome))
+            }
+        },
+        Err(err) => {
+            let error = format!("the run could not be recorded: {err}");
+            let status = pipeline.store().fail(lease, &error, options.claim.retry_backoff).await?;
+            (status.unwrap_or(JobStatus::Processing), Some(error), None)
+        }
+    };
+    if status == JobStatus::Processing {
+        tracing::warn!(day = %lease.day, worker = %lease.worker_id, "The lease was lost before the date was recorded; another worker owns it.");
+    }
+    Ok(DateResult {
+        day: lease.day,
+        worker_id: lease.worker_id.clone(),
+        status,
+        seconds,
+        trades: outcome.as_ref().map_or(0, |o| o.counts.trades),
+        candles: outcome.as_ref().map_or(0, |o| o.counts.candles),
+        error,
+        outcome,
+    })
+}
+
+/// Claims and processes dates until the queue has nothing claimable (or, with `follow`, until stopped).
+/// `on_event` hears of each claim and each finished date.
+pub async fn work(
+    pipeline: &Pipeline,
+    options: &WorkerOptions,
+    mut stop: watch::Receiver<bool>,
+    mut on_event: impl FnMut(WorkerEvent<'_>),
+) -> Result<Vec<DateResult>, StoreError> {
+    let mut results = Vec::new();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        match pipeline.store().claim(&options.worker_id, options.claim).await? {
+            Some(lease) => {
+                tracing::info!(day = %lease.day, worker = %options.worker_id, "Date claimed.");
+                on_event(WorkerEvent::Claimed { day: lease.day, worker_id: &options.worker_id });
+                let result = process(pipeline, &lease, options).await?;
+                on_event(WorkerEvent::Finished(&result));
+                results.push(result);
+            }
+            None if options.follow => {
+                tokio::select! {
+                    _ = tokio::time::sleep(options.idle_poll) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            None => {
+                // Retries waiting for their delay, or dates other workers hold: wait for them, so that a
+                // backfill ends only when its range is finished.
+                if pipeline.store().unfinished(options.claim.range).await? == 0 {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(options.idle_poll) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+    Ok(results)
+}

@@ -1,0 +1,90 @@
+//! Backfills and the queue: every case of the original manual test plan, the queue's state machine, and
+//! workers racing (in one process, and as separate processes killed with `kill -9`), against a real
+//! Postgres and the fakes.
+
+mod operator;
+mod processes;
+mod queue;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use harness::{World, WorldOptions};
+use market::TradingDay;
+use pipeline::backfill::BackfillRequest;
+use pipeline::store::Order;
+
+/// The last exported day of the worlds here; backfills run up to it.
+pub fn last_day() -> TradingDay {
+    TradingDay::parse("2024-06-30").expect("valid")
+}
+
+/// A small world: two symbols at a fiftieth of the normal trade rate.
+pub async fn world(seed: u64) -> World {
+    World::start(
+        WorldOptions::new(seed, last_day()).activity(0.02).pairs(&[("bitmex", "XBTUSD"), ("deribit", "ETH-PERPETUAL")]),
+    )
+    .await
+    .expect("world starts")
+}
+
+pub fn request(world: &World, start: &str, end: &str, parallel: usize) -> BackfillRequest {
+    BackfillRequest {
+        start: start.to_owned(),
+        end: end.to_owned(),
+        parallel,
+        execute: true,
+        chunk_days: 7,
+        max_days: 31,
+        force: false,
+        exchanges: Vec::new(),
+        symbols: Vec::new(),
+        log_dir: world.data_dir.path().join("logs"),
+        requested_by: "suite".to_owned(),
+        order: Order::OldestFirst,
+        retry_backoff: Duration::ZERO,
+        lease: Duration::from_secs(60),
+    }
+}
+
+/// The `pipeline` binary next to this test (built for the pipeline's own CLI tests).
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let path = exe.parent().and_then(|d| d.parent()).expect("target/<profile>").join("pipeline");
+    assert!(path.is_file(), "{} is missing: run the tests with `cargo nextest run --workspace`", path.display());
+    path
+}
+
+/// Waits for `condition` with a deadline (no fixed sleeps).
+pub async fn eventually<F, Fut>(what: &str, deadline: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = std::time::Instant::now() + deadline;
+    while !condition().await {
+        assert!(std::time::Instant::now() < until, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The load benchmark (`harness load`), smoke-run: every worker count backfills every date, and the
+/// figures it reports are consistent with each other. Its timings are measured, never judged here.
+#[tokio::test]
+async fn load_benchmark_smoke_run_backfills_every_date_with_each_worker_count() {
+    let options =
+        harness::load::LoadOptions { last_day: last_day(), dates: 2, workers: vec![1, 2], activity: 0.02, seed: 5 };
+    let lines = harness::load::run(&options).await.expect("load benchmark runs");
+    assert_eq!(lines.iter().map(|l| l.workers).collect::<Vec<_>>(), [1, 2]);
+    for line in &lines {
+        assert_eq!((line.succeeded, line.failed), (2, 0), "{line:?}");
+        assert!(line.seconds > 0.0 && line.dates_per_minute > 0.0, "{line:?}");
+        let expected = 2.0 / line.seconds * 60.0;
+        assert!((line.dates_per_minute - expected).abs() < 1e-9 * expected, "{line:?}");
+    }
+    assert!((lines[0].speed_up - 1.0).abs() < 1e-12);
+    let expected_speed_up = lines[1].dates_per_minute / lines[0].dates_per_minute;
+    assert!((lines[1].speed_up - expected_speed_up).abs() < 1e-9);
+    let table = harness::load::table(&lines);
+    assert_eq!(table.lines().count(), 3, "{table}");
+}
