@@ -14,6 +14,16 @@ if [ -z "${HARNESS_DATABASE_URL:-}" ]; then
   fi
 fi
 
+# Headless Chromium (Debian's package) for the test that renders the HTML report.
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "test.sh: installing chromium for the HTML report test" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "test.sh: chromium is missing and we are not root: the HTML rendering test will fail (apt-get install chromium)" >&2
+  fi
+fi
+
 # Python and the vendors' official clients for the conformance tests (a venv under target/, pinned).
 bash scripts/setup-python.sh
 

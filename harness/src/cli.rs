@@ -25,7 +25,7 @@ pub const EXIT_ERROR: u8 = 3;
     name = "harness",
     version,
     about = "Test harness for the daily market-data pipeline: fakes, a real Postgres, ground-truth scoring",
-    after_help = "Examples:\n  harness run                               # yesterday (UTC), seed 42, report in reports/\n  harness run --date 2024-06-01 --seed 7 --report-dir /tmp/r\n  harness mocks serve --port-tardis 9001 --port-bigquery 9050 --from 2024-06-01 --to 2024-06-30\n\nExit codes: 0 pass, 1 warn, 2 fail, 3 harness error."
+    after_help = "Examples:\n  harness run                               # yesterday (UTC), seed 42, report in reports/\n  harness run --date 2024-06-01 --seed 7 --report-dir /tmp/r\n  harness run --date 2024-06-01 --pipeline-cmd \"python3 my_pipeline.py --date {date}\"\n  harness exec -- env                       # any command with the fakes, a database and their environment\n  harness mocks serve --port-tardis 9001 --port-bigquery 9050 --from 2024-06-01 --to 2024-06-30\n\nExit codes: 0 pass, 1 warn, 2 fail, 3 harness error."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -53,12 +53,45 @@ pub enum Command {
         /// swallowed-429, last-minute-lost, stale-instruments.
         #[arg(long, value_parser = parse_defect)]
         defect: Option<pipeline::defects::Defect>,
+        #[command(flatten)]
+        external: crate::external::PipelineCommandArgs,
+    },
+    /// Start the fakes and a fresh Postgres database, run COMMAND with their environment (printed first), and
+    /// exit with its status (128 + n when signal n ended it); SIGINT and SIGTERM are forwarded to it.
+    #[command(
+        after_help = "Examples:\n  harness exec -- env\n  harness exec --from 2024-06-01 --to 2024-06-03 -- python3 my_pipeline.py --date 2024-06-02\n  harness exec --replay-dir capture -- cargo run -p pipeline -- run --date 2024-06-03"
+    )]
+    Exec(crate::external::ExecArgs),
+    /// The backfill load benchmark: a range of dates with 1, 2 and 4 workers; dates per minute and speed-up.
+    Load {
+        /// Number of dates, ending yesterday (UTC) unless --last-day.
+        #[arg(long, default_value_t = 30)]
+        dates: u32,
+        #[arg(long)]
+        last_day: Option<String>,
+        /// Worker counts to compare (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        workers: Vec<usize>,
+        #[arg(long, default_value_t = 0.2)]
+        activity: f64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// The fakes as standalone servers.
     Mocks {
         #[command(subcommand)]
         command: MocksCommand,
     },
+    /// Build the nightly message (pass/fail, scores and thresholds, failing checks, test counts, duration, report
+    /// location) and post it to the Slack webhook in SLACK_WEBHOOK_URL, or print it when that is not set. Exits
+    /// 0 even when the post fails (a redacted warning is printed): the nightly's result is the tests'.
+    #[command(
+        after_help = "Examples:\n  harness notify --report-dir reports/nightly/2024-06-03 --junit target/nextest/nightly/junit.xml --tests-exit-code 0\n  harness notify --report-dir reports --json    # print the Slack payload"
+    )]
+    Notify(crate::nightly::NotifyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +147,35 @@ fn serve_options(
 
 pub async fn main(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Notify(args) => crate::nightly::main(&args).await,
+        Command::Load { dates, last_day, workers, activity, seed, json } => {
+            let last_day = match last_day.as_deref().map(TradingDay::parse).transpose() {
+                Ok(day) => day.unwrap_or_else(|| SystemClock.yesterday()),
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return ExitCode::from(EXIT_ERROR);
+                }
+            };
+            if dates == 0 || workers.is_empty() || workers.contains(&0) {
+                eprintln!("error: --dates and every --workers count must be at least 1");
+                return ExitCode::from(EXIT_ERROR);
+            }
+            let options = crate::load::LoadOptions { last_day, dates, workers, activity, seed };
+            match crate::load::run(&options).await {
+                Ok(lines) => {
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&lines).unwrap_or_default());
+                    } else {
+                        print!("{}", crate::load::table(&lines));
+                    }
+                    ExitCode::from(if lines.iter().any(|l| l.failed > 0) { EXIT_FAIL } else { EXIT_PASS })
+                }
+                Err(err) => {
+                    eprintln!("error: {err:#}");
+                    ExitCode::from(EXIT_ERROR)
+                }
+            }
+        }
         Command::Mocks {
             command: MocksCommand::Serve { port_tardis, port_bigquery, seed, from, to, activity, replay_dir },
         } => {
@@ -133,7 +195,8 @@ pub async fn main(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Command::Run { date, seed, report_dir, activity, defect } => {
+        Command::Exec(args) => crate::external::exec_main(args).await,
+        Command::Run { date, seed, report_dir, activity, defect, external } => {
             let day = match date.as_deref().map(TradingDay::parse).transpose() {
                 Ok(day) => day.unwrap_or_else(|| SystemClock.yesterday()),
                 Err(err) => {
@@ -145,8 +208,15 @@ pub async fn main(cli: Cli) -> ExitCode {
                 eprintln!("error: --activity must be in (0, 100], got {activity}");
                 return ExitCode::from(EXIT_ERROR);
             }
-            let options = RunOptions { day, seed, activity, report_dir: None, defect };
-            let report = match run(&options).await {
+            let options = RunOptions { day, seed, activity, report_dir: None, defect, symbols: external.symbols };
+            let result = match external.pipeline_cmd {
+                Some(template) => {
+                    let timeout = std::time::Duration::from_secs(external.pipeline_timeout);
+                    crate::external::run(&options, &crate::external::PipelineCommand { template, timeout }).await
+                }
+                None => run(&options).await,
+            };
+            let report = match result {
                 Ok(report) => report,
                 Err(err) => {
                     eprintln!("error: {err:#}");

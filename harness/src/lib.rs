@@ -2,11 +2,16 @@
 //! and scores what landed against the generator's ground truth.
 
 pub mod cli;
+pub mod diagnosis;
+pub mod external;
+pub mod load;
 pub mod mocks;
+pub mod nightly;
 pub mod postgres;
 pub mod report;
 pub mod run;
 pub mod scoring;
+pub mod slack;
 pub mod world;
 
 pub use postgres::{Backend, PostgresServer, TestDatabase};

@@ -14,7 +14,7 @@ use pipeline::RunOutcome;
 use serde::Serialize;
 
 use crate::postgres::Backend;
-use crate::scoring::ExpectedCounts;
+use crate::scoring::{ExpectedCounts, SkippedCheck};
 
 /// Bumped whenever a field changes meaning or disappears (additions keep the version).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -48,6 +48,22 @@ pub struct PipelineSection {
     pub own_validation: Option<Validation>,
 }
 
+/// The external command `harness run --pipeline-cmd` ran instead of the in-process pipeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExternalSection {
+    /// The command as run through `sh -c`, with `{date}` replaced.
+    pub command: String,
+    /// Its exit status as a shell reports it: the exit code, or 128 + n when signal n ended it.
+    pub exit_code: i32,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
+    /// It ran past `--pipeline-timeout` and was stopped.
+    pub timed_out: bool,
+    pub duration_ms: i64,
+    /// Its last lines of output (stdout and stderr, interleaved as they arrived).
+    pub output_tail: Vec<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Counts {
     pub expected: ExpectedCounts,
@@ -69,6 +85,10 @@ pub struct Report {
     /// Per (exchange, symbol) completeness against the truth, with gap runs and hourly coverage.
     pub records: Vec<CompletenessRecord>,
     pub pipeline: Option<PipelineSection>,
+    /// Set when an external command was scored (`--pipeline-cmd`); `pipeline` is then absent.
+    pub external: Option<ExternalSection>,
+    /// Checks not evaluated, with the reason (e.g. the run-record check for an external command).
+    pub skipped_checks: Vec<SkippedCheck>,
     /// The deliberate defect the pipeline ran with, if any.
     pub defect: Option<String>,
     pub postgres: Backend,
@@ -145,6 +165,8 @@ impl Report {
             checks: input.validation.checks,
             records: input.validation.records,
             pipeline,
+            external: None,
+            skipped_checks: crate::scoring::skipped_checks(input.outcome),
             defect: input.defect.map(|d| d.name().to_owned()),
             postgres: input.postgres,
             started_at: input.started_at,
@@ -177,7 +199,20 @@ impl Report {
                 })
                 .collect();
         }
-        rendered.extra = serde_json::json!({"seed": self.seed, "counts": self.counts, "defect": self.defect});
+        if let Some(e) = &self.external {
+            rendered.stages = vec![pipeline::report::StageTiming {
+                stage: "external command".to_owned(),
+                succeeded: e.exit_code == 0,
+                duration_ms: e.duration_ms,
+            }];
+        }
+        rendered.extra = serde_json::json!({
+            "seed": self.seed,
+            "counts": self.counts,
+            "defect": self.defect,
+            "external": self.external,
+            "skipped_checks": self.skipped_checks,
+        });
         rendered
     }
 
@@ -193,6 +228,21 @@ impl Report {
                 let _ = writeln!(out, "  {mark} {:<12}{:>8} ms  {rows}", s.stage, s.duration_ms);
                 if let Some(error) = &s.error {
                     let _ = writeln!(out, "      {error}");
+                }
+            }
+        }
+        if let Some(e) = &self.external {
+            let how = match (e.timed_out, e.signal) {
+                (true, _) => format!("timed out after {} ms, stopped (status {})", e.duration_ms, e.exit_code),
+                (false, Some(signal)) => format!("killed by signal {signal} (status {})", e.exit_code),
+                (false, None) => format!("exited with status {}", e.exit_code),
+            };
+            let mark = if e.exit_code == 0 { "✓" } else { "✗" };
+            let _ = writeln!(out, "external command: {}", e.command);
+            let _ = writeln!(out, "  {mark} {how} in {} ms", e.duration_ms);
+            if e.exit_code != 0 {
+                for line in e.output_tail.iter().rev().take(5).rev() {
+                    let _ = writeln!(out, "      | {line}");
                 }
             }
         }
@@ -237,6 +287,9 @@ impl Report {
                 };
                 let _ = writeln!(out, "      {who}{}", sample.detail);
             }
+        }
+        for skipped in &self.skipped_checks {
+            let _ = writeln!(out, "  - {} skipped: {}", skipped.id, skipped.reason);
         }
         let _ = writeln!(out, "status: {}", self.status.as_str().to_uppercase());
         out

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use fakes::bigquery::FakeBigQuery;
+use fixtures::Universe;
 use market::{Candle, Exchange, Symbol, TradingDay};
 use serde_json::{Map, Value};
 
@@ -54,13 +55,42 @@ pub struct RunOptions {
     pub report_dir: Option<PathBuf>,
     /// Run a deliberately broken pipeline (the defect suite).
     pub defect: Option<pipeline::defects::Defect>,
+    /// Only these pairs of the generated market (`--symbols`); all of it when `None`.
+    pub symbols: Option<pipeline::Selection>,
+}
+
+impl RunOptions {
+    /// The world these options describe. Every pair of `symbols` must be one the generator knows.
+    pub fn world_options(&self) -> anyhow::Result<WorldOptions> {
+        let mut world = WorldOptions::new(self.seed, self.day).activity(self.activity).defect(self.defect);
+        if let Some(symbols) = &self.symbols {
+            world.universe = restrict_universe(&world.universe, symbols)?;
+        }
+        Ok(world)
+    }
+}
+
+/// Only the pairs of `symbols`, each of which must be in `universe` (`--symbols`).
+pub fn restrict_universe(universe: &Universe, symbols: &pipeline::Selection) -> anyhow::Result<Universe> {
+    let known = universe.pairs();
+    let unknown: Vec<String> =
+        symbols.pairs().iter().filter(|p| !known.contains(p)).map(|(e, s)| format!("{e}:{s}")).collect();
+    if !unknown.is_empty() {
+        let known: Vec<String> = known.iter().map(|(e, s)| format!("{e}:{s}")).collect();
+        anyhow::bail!(
+            "--symbols: {} not in the generated market; known pairs: {}",
+            unknown.join(", "),
+            known.join(", ")
+        );
+    }
+    Ok(universe.restricted_to(&symbols.pairs()))
 }
 
 /// Runs the pipeline in-process for one date inside a fresh world and scores it.
 pub async fn run(options: &RunOptions) -> anyhow::Result<Report> {
     use anyhow::Context;
     let started_at = Utc::now();
-    let world_options = WorldOptions::new(options.seed, options.day).activity(options.activity).defect(options.defect);
+    let world_options = options.world_options()?;
     let world = World::start(world_options).await.context("failed to start the harness world")?;
     tracing::info!(tardis = %world.tardis.uri(), bigquery = %world.bigquery.uri(), postgres = ?world.postgres().backend(), "World started.");
     let pipeline = world.pipeline().await.context("failed to connect the pipeline")?;
@@ -100,8 +130,15 @@ pub fn score_world(
         .filter(|i| i.listed_on(day))
         .map(|i| (i.exchange.to_string(), i.dataset_id.to_string(), i.price_increment, i.amount_increment))
         .collect();
-    let validation =
+    let mut validation =
         scoring::score(&truth, &landed, (&expected_list, &landed_list), outcome, market::checks::Thresholds::DEFAULT);
+    // Wrong candles: name the known mistake that explains them, if one does (first sample of the check).
+    if let Some(check) = validation.checks.iter_mut().find(|c| c.id == "consistency.candles_equal_truth")
+        && let Some(sample) = crate::diagnosis::diagnose(&world.generator, day, &landed, check.failed)
+    {
+        check.samples.insert(0, sample);
+        check.samples.truncate(market::checks::MAX_SAMPLES);
+    }
     Ok(Report::build(ReportInput {
         day,
         seed: world.generator.seed(),

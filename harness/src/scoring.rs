@@ -66,6 +66,26 @@ fn run_record_counts(expected: &ExpectedCounts, outcome: Option<&RunOutcome>) ->
     out
 }
 
+/// A check that was not evaluated, and why (listed in the report instead of scoring a vacuous pass).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SkippedCheck {
+    pub id: String,
+    pub reason: String,
+}
+
+/// Checks that need the in-process pipeline's run record. An external pipeline (`harness run --pipeline-cmd`)
+/// has none the harness can read (its records, if it keeps any, are its own), so these are skipped rather than
+/// counted as passed: what it wrote is still judged in full by every check on the landed tables.
+pub fn skipped_checks(outcome: Option<&RunOutcome>) -> Vec<SkippedCheck> {
+    match outcome {
+        Some(_) => Vec::new(),
+        None => vec![SkippedCheck {
+            id: "consistency.run_record_counts".to_owned(),
+            reason: "no run record: the pipeline ran as an external command".to_owned(),
+        }],
+    }
+}
+
 /// An instrument as it landed: (exchange, dataset symbol) with its tick and lot sizes.
 pub type LandedInstrument = (String, String, f64, f64);
 
@@ -119,14 +139,13 @@ pub fn score(
     matches.id = "consistency.candles_equal_truth".to_owned();
     matches.description =
         "landed candles equal the generator's candles (OHLC exact, sums within 1e-9 relative)".to_owned();
-    let outcomes = vec![
-        files,
-        checks::candle_coverage(&expected, landed),
-        checks::ohlc_invariants(landed),
-        matches,
-        run_record_counts(&ExpectedCounts::of(truth), outcome),
-        instruments_equal_truth(instruments.0, instruments.1),
-    ];
+    let mut outcomes =
+        vec![files, checks::candle_coverage(&expected, landed), checks::ohlc_invariants(landed), matches];
+    // Without a run record the check would pass vacuously; it is listed as skipped instead (`skipped_checks`).
+    if outcome.is_some() {
+        outcomes.push(run_record_counts(&ExpectedCounts::of(truth), outcome));
+    }
+    outcomes.push(instruments_equal_truth(instruments.0, instruments.1));
     let mut validation =
         Validation::evaluate(outcomes, &ValidationConfig { thresholds, ..ValidationConfig::default() });
     validation.records = checks::completeness_records(&expected, landed);

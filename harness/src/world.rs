@@ -155,6 +155,7 @@ impl World {
                 poll_interval: Duration::from_millis(5),
                 job_timeout: Duration::from_secs(30),
                 page_size: 10_000,
+                table_suffix: String::new(),
             },
             database_url: DatabaseUrl::new(self.database.url()),
             data_dir: self.data_dir.path().to_path_buf(),

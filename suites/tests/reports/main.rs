@@ -110,3 +110,49 @@ fn the_documented_validation_config_is_the_default() {
     let documented: ValidationConfig = serde_json::from_str(&text).expect("parses with no unknown field");
     assert_eq!(documented, ValidationConfig::default(), "keep .config/validation.json in step with the defaults");
 }
+
+/// Headless Chromium from Debian's package (scripts/test.sh installs it), with the flags this closed
+/// network needs (no background networking, no component updates).
+fn chromium(args: &[&str], profile: &std::path::Path) -> std::process::Output {
+    let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .expect("chromium is installed (scripts/test.sh installs Debian's `chromium` package)");
+    std::process::Command::new(binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+        ])
+        .args(["--disable-component-update", "--disable-sync", "--hide-scrollbars"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .expect("chromium runs")
+}
+
+#[test]
+fn the_html_report_renders_in_headless_chromium() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = report();
+    pipeline::report::write_all(&report, dir.path()).expect("written");
+    let url = format!("file://{}", dir.path().join("report.html").display());
+    let profile = dir.path().join("profile");
+    let dom = chromium(&["--dump-dom", &url], &profile);
+    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("<svg") && dom.contains("aria-label=\"completeness heatmap\""),
+        "the pictures are in the rendered page"
+    );
+    assert_eq!(dom.matches("<rect").count(), report.records.len() * 24 + report.stages.len());
+    let png = dir.path().join("report.png");
+    let shot = chromium(&["--window-size=1200,1600", &format!("--screenshot={}", png.display()), &url], &profile);
+    assert!(shot.status.success(), "{}", String::from_utf8_lossy(&shot.stderr));
+    let bytes = std::fs::read(&png).expect("a screenshot was written");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(bytes.len() > 20_000, "a page with pictures, not a blank one: {} bytes", bytes.len());
+}

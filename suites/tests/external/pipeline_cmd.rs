@@ -1,0 +1,166 @@
+//! `harness run --pipeline-cmd`: what a command wrote to the fake BigQuery, scored against ground truth with the
+//! same checks, report and exit codes as the in-process pipeline.
+
+use serde_json::Value;
+
+use crate::support::{ACTIVITY, SYMBOLS, binary, command, day, describe, output, python, workspace_root};
+
+const EXAMPLE: &str = "examples/python-pipeline/pipeline.py";
+const BROKEN: &str = "examples/python-pipeline-broken/pipeline.py";
+
+/// `harness run --pipeline-cmd COMMAND` for the suite's date and pairs: its exit code and report.json.
+async fn run(pipeline_cmd: &str) -> (Option<i32>, Value, String) {
+    run_with(pipeline_cmd, &[]).await
+}
+
+async fn run_with(pipeline_cmd: &str, extra: &[&str]) -> (Option<i32>, Value, String) {
+    let reports = tempfile::tempdir().expect("temp dir");
+    let mut harness = command(&binary("harness"));
+    harness
+        .args(["run", "--seed", "11", "--activity", ACTIVITY, "--symbols", SYMBOLS, "--date"])
+        .arg(day().to_string())
+        .arg("--report-dir")
+        .arg(reports.path())
+        .args(["--pipeline-cmd", pipeline_cmd])
+        .args(extra);
+    let out = output(harness).await;
+    let text = describe(&out);
+    let report = std::fs::read(reports.path().join("report.json"))
+        .unwrap_or_else(|err| panic!("no report.json ({err}):\n{text}"));
+    let report: Value = serde_json::from_slice(&report).expect("report.json is JSON");
+    for rendered in ["report.md", "report.html"] {
+        assert!(reports.path().join(rendered).is_file(), "{rendered} is written too");
+    }
+    (out.status.code(), report, text)
+}
+
+fn python_cmd(script: &str) -> String {
+    format!("{} {script} --date {{date}}", python().display())
+}
+
+fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == id))
+        .unwrap_or_else(|| panic!("{id} in {report:#}"))
+}
+
+fn failing(report: &Value) -> Vec<String> {
+    let checks = report["checks"].as_array().expect("checks");
+    checks.iter().filter(|c| c["failed"] != 0).map(|c| c["id"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+/// A correct pipeline: every score 1, nothing failing, the run-record check skipped (not passed) and said so.
+#[track_caller]
+fn assert_clean_pass(code: Option<i32>, report: &Value, text: &str) {
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(report["status"], "pass", "{text}");
+    for family in ["completeness", "quality", "consistency"] {
+        assert_eq!(report["scores"][family], 1.0, "{family}: {text}");
+    }
+    assert_eq!(failing(report), Vec::<String>::new(), "{text}");
+    let expected = &report["counts"]["expected"]["candles"];
+    assert!(expected.as_u64().is_some_and(|n| n > 500), "a real day of candles: {expected}");
+    assert_eq!(&report["counts"]["landed_candles"], expected);
+    assert_eq!(report["counts"]["landed_instruments"], 3);
+    assert_eq!(report["skipped_checks"][0]["id"], "consistency.run_record_counts");
+    assert!(
+        report["checks"].as_array().expect("checks").iter().all(|c| c["id"] != "consistency.run_record_counts"),
+        "a skipped check is not scored"
+    );
+    assert_eq!(report["pipeline"], Value::Null, "no in-process run");
+    assert_eq!(report["external"]["exit_code"], 0);
+    assert_eq!(check(report, "consistency.command_exit_status")["failed"], 0);
+}
+
+#[tokio::test]
+async fn the_python_example_on_the_official_clients_passes_with_every_score_at_one() {
+    let (code, report, text) = run(&python_cmd(EXAMPLE)).await;
+    assert_clean_pass(code, &report, &text);
+    assert_eq!(report["external"]["command"], python_cmd(EXAMPLE).replace("{date}", &day().to_string()));
+    assert!(
+        report["external"]["output_tail"].to_string().contains("ok: 3 files"),
+        "the command's last lines are in the report: {}",
+        report["external"]
+    );
+}
+
+#[tokio::test]
+async fn the_reference_pipeline_binary_passes_through_the_same_contract() {
+    let cmd = format!("{} run --date {{date}}", binary("pipeline").display());
+    let (code, report, text) = run(&cmd).await;
+    assert_clean_pass(code, &report, &text);
+}
+
+#[tokio::test]
+async fn the_broken_copy_fails_with_a_finding_that_names_bucketing_by_local_timestamp() {
+    let (code, report, text) = run(&python_cmd(BROKEN)).await;
+    assert_eq!(code, Some(2), "{text}");
+    assert_eq!(report["status"], "fail");
+    let matches = check(&report, "consistency.candles_equal_truth");
+    assert_eq!(matches["status"], "fail", "{matches:#}");
+    assert_eq!(
+        matches["samples"][0]["detail"],
+        "diagnosis: the landed candles are exactly what bucketing trades by local_timestamp (arrival time) instead \
+         of the exchange timestamp gives",
+        "{text}"
+    );
+    assert!(text.contains("bucketing trades by local_timestamp"), "the summary names it too:\n{text}");
+    assert_eq!(report["external"]["exit_code"], 0, "the broken pipeline believes it succeeded");
+}
+
+#[test]
+fn the_broken_copy_differs_from_the_example_by_its_one_defect() {
+    // Past each file's docstring the code must be the same but for the defect, so the copy cannot drift.
+    let code = |path: &str| {
+        let text = std::fs::read_to_string(workspace_root().join(path)).expect("committed");
+        let start = text[3..].find("\"\"\"").expect("a module docstring") + 6;
+        text[start..].lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let (good, broken) = (code(EXAMPLE), code(BROKEN));
+    assert_eq!(good.len(), broken.len(), "same lines but the defect");
+    let differences: Vec<(&String, &String)> = good.iter().zip(&broken).filter(|(a, b)| a != b).collect();
+    assert_eq!(differences.len(), 1, "{differences:#?}");
+    assert_eq!(differences[0].0.trim(), "timestamp = int(row[2])");
+    assert!(differences[0].1.contains("int(row[3])  # DEFECT"), "{}", differences[0].1);
+}
+
+#[tokio::test]
+async fn a_command_that_crashes_halfway_fails_with_findings_and_its_signal() {
+    // One symbol of three lands, then the process dies (as under the OOM killer).
+    let cmd = format!("PIPELINE_SYMBOLS=bitmex:XBTUSD {} && kill -KILL $$", python_cmd(EXAMPLE));
+    let (code, report, text) = run(&cmd).await;
+    assert_eq!(code, Some(2), "{text}");
+    assert_eq!(report["status"], "fail");
+    assert_eq!(report["external"]["signal"], 9);
+    assert_eq!(report["external"]["exit_code"], 137);
+    let landed = check(&report, "completeness.symbols_landed");
+    assert_eq!((landed["evaluated"].as_u64(), landed["failed"].as_u64()), (Some(3), Some(2)), "{landed:#}");
+    assert!(failing(&report).contains(&"consistency.candles_equal_truth".to_owned()));
+    let exit = check(&report, "consistency.command_exit_status");
+    assert!(exit["samples"][0]["detail"].as_str().is_some_and(|d| d.contains("killed by signal 9")), "{exit:#}");
+    assert!(text.contains("killed by signal 9 (status 137)"), "the summary says how it ended:\n{text}");
+}
+
+#[tokio::test]
+async fn a_command_that_lands_everything_but_exits_non_zero_warns() {
+    let cmd = format!("{} && exit 5", python_cmd(EXAMPLE));
+    let (code, report, text) = run(&cmd).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(report["status"], "warn");
+    for family in ["completeness", "quality", "consistency"] {
+        assert_eq!(report["scores"][family], 1.0, "the advisory check does not move a score: {text}");
+    }
+    assert_eq!(failing(&report), ["consistency.command_exit_status"], "{text}");
+    assert_eq!(report["external"]["exit_code"], 5);
+}
+
+#[tokio::test]
+async fn a_command_past_its_timeout_is_stopped_and_what_it_left_is_scored() {
+    let (code, report, text) = run_with("echo started; sleep 600", &["--pipeline-timeout", "1"]).await;
+    assert_eq!(code, Some(2), "nothing landed: {text}");
+    assert_eq!(report["external"]["timed_out"], true, "{text}");
+    assert_eq!(report["external"]["signal"], 15, "SIGTERM first");
+    assert_eq!(report["external"]["output_tail"], serde_json::json!(["started"]));
+    assert!(failing(&report).contains(&"completeness.symbols_landed".to_owned()), "{text}");
+}

@@ -1,0 +1,75 @@
+//! Running the binaries and the venv's Python from the workspace root, with a deadline.
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use market::TradingDay;
+
+/// A run that takes longer has hung (the slowest, the Python example, takes a few seconds).
+pub const DEADLINE: Duration = Duration::from_secs(180);
+
+pub fn day() -> TradingDay {
+    TradingDay::parse("2024-06-04").expect("valid day")
+}
+
+/// Few pairs and a low trade rate: each run is about a second.
+pub const SYMBOLS: &str = "binance-futures:BTCUSDT;bitmex:XBTUSD;deribit:ETH-PERPETUAL";
+pub const ACTIVITY: &str = "0.05";
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the suites crate sits in the workspace root").to_path_buf()
+}
+
+/// A binary of the workspace, next to this test's own executable.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(path.is_file(), "{} is missing: build it with `cargo build -p {name}`", path.display());
+    path
+}
+
+/// The venv's interpreter (the Python example needs `tardis-dev` and `google-cloud-bigquery`).
+pub fn python() -> PathBuf {
+    let root = workspace_root();
+    let python = root.join("target/conformance-venv/bin/python");
+    assert!(
+        python.is_file(),
+        "the Python venv is missing ({}): run `bash scripts/setup-python.sh` (scripts/test.sh does it)",
+        python.display()
+    );
+    let wanted = std::fs::read(root.join("suites/conformance/requirements.txt")).expect("requirements are committed");
+    let built_from = std::fs::read(root.join("target/conformance-venv/.requirements.txt")).unwrap_or_default();
+    assert!(
+        built_from == wanted,
+        "the Python venv was built from other requirements: run `bash scripts/setup-python.sh`"
+    );
+    python
+}
+
+/// A command run from the workspace root, its output collected, killed if it outlives `DEADLINE`.
+pub fn command(program: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    command
+        .current_dir(workspace_root())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .env("RUST_LOG", "warn")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    command
+}
+
+pub async fn output(mut command: tokio::process::Command) -> Output {
+    let run = command.stdout(Stdio::piped()).stderr(Stdio::piped()).output();
+    tokio::time::timeout(DEADLINE, run).await.expect("finished before the deadline").expect("the command starts")
+}
+
+pub fn describe(output: &Output) -> String {
+    format!(
+        "status {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
