@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The scheduled test run, for cron, a systemd timer or the nightly workflow (.github/workflows/nightly.yml):
+#   1. the whole test suite with the `nightly` nextest profile (scripts/test.sh sets up what it needs);
+#   2. `harness run` for yesterday (UTC), reports in reports/nightly/YYYY-MM-DD/;
+#   3. the defect self-check: `harness run --defect NAME` for a few defects, each of which the harness must fail;
+#   4. `harness notify`: the Slack message to SLACK_WEBHOOK_URL, or printed when it is not set.
+#
+#   bash scripts/nightly.sh                          # everything
+#   NIGHTLY_SKIP_TESTS=1 bash scripts/nightly.sh     # steps 2-4 only (a minute, not the whole suite)
+#
+# Variables, all optional:
+#   SLACK_WEBHOOK_URL      Slack incoming webhook; never printed. Unset: the message is printed instead.
+#   NIGHTLY_SKIP_TESTS=1   skip step 1 (the message then says "Tests: not run").
+#   NIGHTLY_DATE           the date of the harness runs (default: yesterday, UTC).
+#   NIGHTLY_REPORT_DIR     where the reports go (default: reports/nightly/<date>).
+#   NIGHTLY_DEFECTS        space-separated defects for step 3 (default: "dropped-hour duplicated-upload";
+#                          empty: no self-check). `harness run --help` lists them.
+#   NIGHTLY_SEED, NIGHTLY_ACTIVITY   the generated market (default: 42, 1.0).
+#   NIGHTLY_REPORT_URL     where people can read the reports (default: the GitHub Actions run page when run
+#                          there, else the local report.html).
+#   HARNESS_BIN            a built `harness` binary to use (default: built here with cargo).
+#
+# Exit code: 0 when the tests and the clean harness run passed (a warning passes) and every defect was caught,
+# 1 otherwise. Posting to Slack never changes it. Idempotent: a rerun replaces that date's reports. Needs no
+# terminal and no standard input.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec </dev/null
+started=$(date +%s)
+
+day="${NIGHTLY_DATE:-$(date -u -d yesterday +%F)}"
+out="${NIGHTLY_REPORT_DIR:-reports/nightly/$day}"
+defects="${NIGHTLY_DEFECTS-dropped-hour duplicated-upload}"
+seed="${NIGHTLY_SEED:-42}"
+activity="${NIGHTLY_ACTIVITY:-1.0}"
+target="${CARGO_TARGET_DIR:-target}"
+
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+# One nightly per report directory at a time (a slow night must not collide with the next one).
+exec 9>"$out/.nightly.lock"
+if ! flock -n 9; then
+  echo "nightly: another nightly is writing $out; not starting a second one" >&2
+  exit 1
+fi
+# Only what this script writes is replaced; anything else in the directory is left alone.
+rm -rf "$out/defects"
+rm -f "$out"/{report.json,report.md,report.html,harness.log,junit.xml,slack-payload.json}
+
+status=0
+
+# 1. The tests.
+tests_args=()
+if [ "${NIGHTLY_SKIP_TESTS:-0}" = 1 ]; then
+  echo "nightly: tests skipped (NIGHTLY_SKIP_TESTS=1)"
+else
+  echo "nightly: tests (nextest profile nightly)"
+  rm -f "$target/nextest/nightly/junit.xml"
+  tests_exit=0
+  bash scripts/test.sh --profile nightly || tests_exit=$?
+  if [ -f "$target/nextest/nightly/junit.xml" ]; then
+    cp "$target/nextest/nightly/junit.xml" "$out/junit.xml"
+  fi
+  tests_args=(--junit "$out/junit.xml" --tests-exit-code "$tests_exit")
+  [ "$tests_exit" = 0 ] || status=1
+fi
+
+# Postgres for the harness runs, set up as scripts/run.sh does (the tests' set-up already did it otherwise).
+if [ -z "${HARNESS_DATABASE_URL:-}" ] && [ "$(id -u)" = 0 ]; then
+  bash scripts/setup-podman.sh >&2 || echo "nightly: podman set-up failed, the harness falls back to local PostgreSQL binaries" >&2
+fi
+
+harness="${HARNESS_BIN:-}"
+if [ -z "$harness" ]; then
+  if ! cargo build --quiet --locked -p harness; then
+    echo "nightly: cannot build the harness; nothing more can run (no message either)" >&2
+    exit 1
+  fi
+  harness="$target/debug/harness"
+fi
+
+# 2. The harness for the date: 0 pass, 1 warn, 2 fail, 3 harness error.
+echo "nightly: harness run $day (seed $seed, activity $activity)"
+set +e
+"$harness" run --date "$day" --seed "$seed" --activity "$activity" --report-dir "$out" 2>&1 | tee "$out/harness.log"
+harness_exit=${PIPESTATUS[0]}
+set -e
+if [ "$harness_exit" -ge 2 ]; then
+  echo "nightly: the harness run failed (exit $harness_exit)"
+  status=1
+fi
+
+# 3. The defect self-check: a defect the harness does not fail is a harness that stopped catching bugs. Caught
+#    means exit 2 and a report (a refused argument exits 3, without one).
+defect_args=()
+for defect in $defects; do
+  dir="$out/defects/$defect"
+  mkdir -p "$dir"
+  set +e
+  "$harness" run --date "$day" --seed "$seed" --activity "$activity" --defect "$defect" --report-dir "$dir" \
+    >"$dir/harness.log" 2>&1
+  defect_exit=$?
+  set -e
+  if [ "$defect_exit" = 2 ] && [ -f "$dir/report.json" ]; then
+    echo "nightly: defect $defect caught"
+  else
+    echo "nightly: defect $defect MISSED (harness exit $defect_exit, expected 2 with a report); see $dir/harness.log"
+    status=1
+  fi
+  defect_args+=(--defect-report "$dir")
+done
+
+# 4. The message. Where the reports can be read: the run page (its artefacts) on GitHub, else the local file.
+report_url="${NIGHTLY_REPORT_URL:-}"
+if [ -z "$report_url" ] && [ -n "${GITHUB_RUN_ID:-}" ]; then
+  report_url="${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-}/actions/runs/$GITHUB_RUN_ID"
+fi
+report_url="${report_url:-$out/report.html}"
+"$harness" notify --report-dir "$out" ${tests_args[@]+"${tests_args[@]}"} ${defect_args[@]+"${defect_args[@]}"} \
+  --duration-secs "$(($(date +%s) - started))" --report-url "$report_url" --save-payload "$out/slack-payload.json" ||
+  echo "nightly: harness notify failed; the result below stands" >&2
+
+echo "nightly: reports in $out"
+if [ "$status" = 0 ]; then echo "nightly: PASS"; else echo "nightly: FAIL"; fi
+exit "$status"

@@ -1,0 +1,33 @@
+//! The automation around the suite: the GitHub workflows (parsed, and held to "they only call the scripts a
+//! person runs"), `scripts/nightly.sh` end to end in its cheap mode against a fake Slack webhook, the benchmark
+//! comparison table of `scripts/bench.sh`, and the README's promises about them.
+
+mod bench_table;
+mod nightly_script;
+mod readme;
+mod workflows;
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("workspace root")
+}
+
+fn read(relative: &str) -> String {
+    std::fs::read_to_string(root().join(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
+}
+
+/// The `harness` binary next to this test's executable (built by the workspace test command, because the
+/// harness package has integration tests of its own).
+fn harness_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let path = dir.join("harness");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p harness` (the workspace test command does)",
+        path.display()
+    );
+    path
+}

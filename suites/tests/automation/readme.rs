@@ -1,0 +1,70 @@
+//! The README's sections on CI, the nightly run, Slack and benchmarks stay true: every variable the scripts read
+//! is documented, and every `harness notify` example is a command line the harness accepts.
+
+use clap::Parser;
+use harness::nightly::NotifyArgs;
+
+use super::read;
+
+/// `NIGHTLY_*` and `BENCH_*` variables a script reads.
+fn variables(script: &str) -> Vec<String> {
+    let mut names: Vec<String> = script
+        .match_indices("${")
+        .map(|(i, _)| &script[i + 2..])
+        .map(|rest| rest.chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect::<String>())
+        .filter(|name| name.starts_with("NIGHTLY_") || name.starts_with("BENCH_"))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn every_variable_the_scripts_read_is_in_the_readme() {
+    let readme = read("README.md");
+    for script in ["scripts/nightly.sh", "scripts/bench.sh"] {
+        let names = variables(&read(script));
+        assert!(!names.is_empty(), "{script} reads variables");
+        for name in names {
+            assert!(readme.contains(&name), "{name} (read by {script}) is documented in the README");
+        }
+    }
+    for name in ["SLACK_WEBHOOK_URL", "HARNESS_BIN"] {
+        assert!(readme.contains(name), "{name}");
+    }
+}
+
+#[test]
+fn the_readme_has_a_section_per_use_with_its_commands() {
+    let readme = read("README.md");
+    for (section, command) in [
+        ("### CI", "bash .ci/run"),
+        ("### The nightly run", "bash scripts/nightly.sh"),
+        ("### Slack", "harness notify"),
+        ("### Benchmarks", "bash scripts/bench.sh"),
+    ] {
+        let start = readme.find(section).unwrap_or_else(|| panic!("README section {section:?}"));
+        let body = &readme[start..];
+        let end = body[section.len()..].find("\n### ").map_or(body.len(), |i| i + section.len());
+        assert!(body[..end].contains(command), "{section} shows `{command}`");
+    }
+}
+
+#[derive(Debug, Parser)]
+struct Notify {
+    #[command(flatten)]
+    args: NotifyArgs,
+}
+
+#[test]
+fn every_harness_notify_example_in_the_readme_parses() {
+    let readme = read("README.md");
+    let examples: Vec<&str> =
+        readme.lines().filter_map(|l| l.split_once("harness notify ").map(|(_, rest)| rest)).collect();
+    assert!(!examples.is_empty(), "the README shows `harness notify`");
+    for example in examples {
+        let line = example.split(" #").next().unwrap_or_default().trim().trim_end_matches('`');
+        let argv = std::iter::once("notify").chain(line.split_whitespace());
+        Notify::try_parse_from(argv).unwrap_or_else(|e| panic!("README example `harness notify {line}`: {e}"));
+    }
+}

@@ -1,0 +1,91 @@
+//! The nightly Slack message: what it says (`harness::slack` over `harness::nightly`), how it is posted to a
+//! webhook (a wiremock fake: retries of transient errors, none of a rejection), and `harness notify` as a
+//! process (exit code 0 whatever happens to the post; the webhook URL never printed).
+
+mod command;
+mod payload;
+mod poster;
+
+use std::path::PathBuf;
+
+use harness::nightly::{Nightly, ReportDigest, TestRun, TestSummary};
+use market::TradingDay;
+use market::checks::{CheckOutcome, Family, Status, Threshold, Thresholds};
+
+/// A date that reads well in assertions.
+fn day() -> TradingDay {
+    TradingDay::parse("2024-06-05").expect("valid day")
+}
+
+/// A check with the given outcome (the status is set as given, whatever the threshold would say).
+fn check(id: &str, status: Status, failed: u64, evaluated: u64) -> CheckOutcome {
+    let family = match id.split('.').next() {
+        Some("quality") => Family::Quality,
+        Some("consistency") => Family::Consistency,
+        _ => Family::Completeness,
+    };
+    let mut check = CheckOutcome::new(id, family, "a check", Threshold::ZERO_TOLERANCE);
+    check.count(evaluated, failed);
+    check.status = status;
+    check
+}
+
+/// A harness report over `checks`: scored like the harness scores, status the worst of them.
+fn digest(checks: Vec<CheckOutcome>) -> ReportDigest {
+    let status = checks.iter().map(|c| c.status).max().unwrap_or(Status::Pass);
+    ReportDigest {
+        schema_version: harness::report::SCHEMA_VERSION,
+        date: day(),
+        seed: 42,
+        status,
+        scores: market::checks::score(&checks),
+        thresholds: Thresholds::DEFAULT,
+        checks,
+        defect: None,
+        duration_ms: 1_900,
+    }
+}
+
+fn tests(passed: u64, failed: u64, skipped: u64) -> TestRun {
+    let failures = (0..failed).map(|i| format!("suites::stages upload::test_{i}")).collect();
+    TestRun {
+        summary: Ok(TestSummary {
+            passed,
+            failed,
+            skipped,
+            flaky: 0,
+            duration: Some(std::time::Duration::from_secs(312)),
+            failures,
+        }),
+        exit_code: Some(if failed > 0 { 100 } else { 0 }),
+    }
+}
+
+/// A green night: every check passes, every test passes.
+fn green() -> Nightly {
+    Nightly {
+        harness: Ok(digest(vec![
+            check("completeness.symbols_landed", Status::Pass, 0, 12),
+            check("quality.ohlc_invariants", Status::Pass, 0, 17_280),
+            check("consistency.candles_equal_truth", Status::Pass, 0, 17_280),
+        ])),
+        tests: Some(tests(410, 0, 1)),
+        defects: Vec::new(),
+        duration: Some(std::time::Duration::from_secs(843)),
+        report_location: Some("https://github.com/acme/market/actions/runs/7".to_owned()),
+    }
+}
+
+/// The `harness` binary next to this test's executable (built by the workspace test command, because the
+/// harness package has integration tests of its own).
+fn harness_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let path = dir.join("harness");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p harness` (the workspace test command does)",
+        path.display()
+    );
+    path
+}
