@@ -18,16 +18,7 @@ fn read(relative: &str) -> String {
     std::fs::read_to_string(root().join(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
 }
 
-/// The `harness` binary next to this test's executable (built by the workspace test command, because the
-/// harness package has integration tests of its own).
+/// The `harness` binary next to this test's executable.
 fn harness_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
-    let path = dir.join("harness");
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo build -p harness` (the workspace test command does)",
-        path.display()
-    );
-    path
+    suites::workspace_binary("harness")
 }

@@ -49,10 +49,7 @@ pub fn request(world: &World, start: &str, end: &str, parallel: usize) -> Backfi
 
 /// The `pipeline` binary next to this test (built for the pipeline's own CLI tests).
 pub fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let path = exe.parent().and_then(|d| d.parent()).expect("target/<profile>").join("pipeline");
-    assert!(path.is_file(), "{} is missing: run the tests with `cargo nextest run --workspace`", path.display());
-    path
+    suites::workspace_binary("pipeline")
 }
 
 /// Waits for `condition` with a deadline (no fixed sleeps).

@@ -1,24 +1,12 @@
 //! The `pipeline` binary driven through its documented environment contract (TARDIS_*, BIGQUERY_*,
 //! DATABASE_URL, PIPELINE_*) against a world, as an operator or an external scheduler would run it.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use harness::{World, WorldOptions};
 use market::TradingDay;
 
-/// The binary next to this test's own executable (cargo builds it for the pipeline's own CLI tests).
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo build -p {name}` (the test command does)",
-        path.display()
-    );
-    path
-}
+use suites::workspace_binary as binary;
 
 #[tokio::test]
 async fn pipeline_run_through_the_environment_contract_passes_and_records_the_run() {

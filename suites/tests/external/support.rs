@@ -17,18 +17,7 @@ pub fn day() -> TradingDay {
 pub const SYMBOLS: &str = "binance-futures:BTCUSDT;bitmex:XBTUSD;deribit:ETH-PERPETUAL";
 pub const ACTIVITY: &str = "0.05";
 
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the suites crate sits in the workspace root").to_path_buf()
-}
-
-/// A binary of the workspace, next to this test's own executable.
-pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
-    let path = dir.join(name);
-    assert!(path.is_file(), "{} is missing: build it with `cargo build -p {name}`", path.display());
-    path
-}
+pub use suites::{workspace_binary as binary, workspace_root};
 
 /// The venv's interpreter (the Python example needs `tardis-dev` and `google-cloud-bigquery`).
 pub fn python() -> PathBuf {

@@ -76,16 +76,7 @@ fn green() -> Nightly {
     }
 }
 
-/// The `harness` binary next to this test's executable (built by the workspace test command, because the
-/// harness package has integration tests of its own).
+/// The `harness` binary next to this test's executable.
 fn harness_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
-    let path = dir.join("harness");
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo build -p harness` (the workspace test command does)",
-        path.display()
-    );
-    path
+    suites::workspace_binary("harness")
 }
