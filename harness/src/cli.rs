@@ -67,13 +67,17 @@ pub enum Command {
         /// Number of dates, ending yesterday (UTC) unless --last-day.
         #[arg(long, default_value_t = 30)]
         dates: u32,
+        /// The last date of the range (YYYY-MM-DD); the fakes have exported up to it.
         #[arg(long)]
         last_day: Option<String>,
         /// Worker counts to compare (comma-separated).
         #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
         workers: Vec<usize>,
+        /// Trade rate of the generated market, as a fraction of a normal day (1.0: ~250k trades on a weekday over
+        /// the default 12 pairs).
         #[arg(long, default_value_t = 0.2)]
         activity: f64,
+        /// Seed of the generated market.
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Print JSON instead of the table.

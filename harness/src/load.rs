@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use market::{DateRange, TradingDay};
-use pipeline::backfill::{BackfillRequest, execute, plan, validate};
+use pipeline::backfill::{BackfillRequest, ProgressOutput, execute, plan, validate};
 use pipeline::store::Order;
 use serde::Serialize;
 
@@ -54,6 +54,7 @@ pub async fn run(options: &LoadOptions) -> anyhow::Result<Vec<LoadLine>> {
             order: Order::OldestFirst,
             retry_backoff: Duration::ZERO,
             lease: Duration::from_secs(300),
+            progress: ProgressOutput::Stderr,
         };
         let (range, selection) = validate(&request, options.last_day.succ(), &pipeline.config().selection)?;
         let plan = plan(&pipeline, &request, range, &selection).await?;

@@ -41,6 +41,18 @@ pub struct BackfillRequest {
     /// Delay before a failed date is tried again (doubled per retry).
     pub retry_backoff: Duration,
     pub lease: Duration,
+    /// Where the per-date progress lines go when standard error is not a terminal (on a terminal they are
+    /// printed above the progress bar).
+    pub progress: ProgressOutput,
+}
+
+/// The stream of the per-date progress lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressOutput {
+    /// The `pipeline backfill` command: the lines are its output.
+    Stdout,
+    /// A caller whose standard output is something else (`harness load` prints a table or JSON there).
+    Stderr,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -453,6 +465,7 @@ pub async fn execute(
         bar
     });
     let done = Arc::new(Mutex::new(0usize));
+    let progress = request.progress;
     let log_dir = request.log_dir.clone();
     let mut results: Vec<DateResult> = Vec::new();
     let mut log_error: Option<BackfillError> = None;
@@ -497,7 +510,8 @@ pub async fn execute(
                                 bar.println(line);
                                 bar.set_position(*n as u64);
                             }
-                            None => println!("{line}"),
+                            None if progress == ProgressOutput::Stdout => println!("{line}"),
+                            None => eprintln!("{line}"),
                         }
                     }
                 })
@@ -564,6 +578,7 @@ mod tests {
             order: Order::OldestFirst,
             retry_backoff: Duration::ZERO,
             lease: Duration::from_secs(60),
+            progress: ProgressOutput::Stdout,
         }
     }
 

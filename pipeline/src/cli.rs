@@ -386,6 +386,7 @@ async fn backfill(args: BackfillArgs, clock: &dyn Clock) -> Result<ExitCode, Fai
         order: if args.newest_first { crate::store::Order::NewestFirst } else { crate::store::Order::OldestFirst },
         retry_backoff: std::time::Duration::from_secs(args.retry_delay),
         lease: std::time::Duration::from_secs(args.lease.max(3)),
+        progress: crate::backfill::ProgressOutput::Stdout,
     };
     // Everything that can be refused is refused before any connection is made or file written.
     let mut config = Config::from_env().map_err(bad_input)?;

@@ -44,6 +44,7 @@ pub fn request(world: &World, start: &str, end: &str, parallel: usize) -> Backfi
         order: Order::OldestFirst,
         retry_backoff: Duration::ZERO,
         lease: Duration::from_secs(60),
+        progress: pipeline::backfill::ProgressOutput::Stdout,
     }
 }
 
@@ -84,4 +85,22 @@ async fn load_benchmark_smoke_run_backfills_every_date_with_each_worker_count() 
     assert!((lines[1].speed_up - expected_speed_up).abs() < 1e-9);
     let table = harness::load::table(&lines);
     assert_eq!(table.lines().count(), 3, "{table}");
+}
+
+/// `harness load --json` prints only the JSON on standard output (the per-date progress goes to stderr), so
+/// scripts can read it.
+#[test]
+fn harness_load_json_is_the_whole_standard_output() {
+    let out = std::process::Command::new(suites::workspace_binary("harness"))
+        .args(["load", "--dates", "2", "--workers", "1", "--activity", "0.02", "--seed", "6", "--json"])
+        .args(["--last-day", "2024-06-30"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("harness runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(lines[0]["workers"], 1, "{lines:#}");
+    assert_eq!((lines[0]["succeeded"].as_u64(), lines[0]["failed"].as_u64()), (Some(2), Some(0)), "{lines:#}");
+    assert!(stderr.contains("[2/2] 2024-06-30 ✓") || stderr.contains("[2/2] 2024-06-29 ✓"), "{stderr}");
 }
