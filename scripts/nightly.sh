@@ -65,8 +65,9 @@ else
   [ "$tests_exit" = 0 ] || status=1
 fi
 
-# Postgres for the harness runs, set up as scripts/run.sh does (the tests' set-up already did it otherwise).
-if [ -z "${HARNESS_DATABASE_URL:-}" ] && [ "$(id -u)" = 0 ]; then
+# Postgres for the harness runs, set up as scripts/run.sh does, when the tests (whose scripts/test.sh does the
+# same) were skipped.
+if [ "${NIGHTLY_SKIP_TESTS:-0}" = 1 ] && [ -z "${HARNESS_DATABASE_URL:-}" ] && [ "$(id -u)" = 0 ]; then
   bash scripts/setup-podman.sh >&2 || echo "nightly: podman set-up failed, the harness falls back to local PostgreSQL binaries" >&2
 fi
 

@@ -9,7 +9,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fixtures::{Generator, Universe};
 use market::checks::{DayInput, ValidationConfig, validate_day};
 use market::{Exchange, Symbol, TradingDay};
-use pipeline::candles::{self, Increments};
+use pipeline::candles;
 use pipeline::tardis::{DownloadedFile, inspect, trades_path};
 
 fn day() -> TradingDay {
@@ -35,10 +35,7 @@ fn day_of_300_symbols(c: &mut Criterion) {
     let files = files(&generator, dir.path());
     let instruments: Vec<_> =
         generator.universe().exchanges().iter().flat_map(|e| e.symbols.iter().map(|s| s.instrument.clone())).collect();
-    let increments: Increments = instruments
-        .iter()
-        .map(|i| ((i.exchange.clone(), i.dataset_id.clone()), (i.price_increment, i.amount_increment)))
-        .collect();
+    let increments = candles::increments(&instruments);
     let set = candles::build(&files, &increments).expect("candles");
     let configured: Vec<(Exchange, Symbol)> = generator.universe().pairs();
     let rows: u64 = files.iter().map(|f| f.stats.rows).sum();

@@ -30,10 +30,8 @@ use crate::cli::EXIT_ERROR;
 use crate::postgres::{PostgresServer, redact};
 use crate::report::{ExternalSection, Report};
 use crate::run::{RunOptions, restrict_universe, score_world, write_report};
-use crate::world::{DATASET, PROJECT, World};
+use crate::world::{BIGQUERY_TOKEN, DATASET, PROJECT, World};
 
-/// The token the fake BigQuery is given (it accepts any).
-const BIGQUERY_TOKEN: &str = "harness-token";
 /// Removed from the command's environment: real credentials have no business in a run against fakes, and a
 /// table suffix would send the rows to a table the harness does not score.
 pub const REMOVED_VARIABLES: [&str; 2] = ["GOOGLE_APPLICATION_CREDENTIALS", "BIGQUERY_TABLE_SUFFIX"];

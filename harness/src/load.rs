@@ -2,6 +2,7 @@
 //! 2 and 4 workers (each in a fresh world), and the dates per minute and the speed-up over one worker
 //! are reported. A benchmark, not a test: it measures, it does not judge.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use market::{DateRange, TradingDay};
@@ -9,6 +10,7 @@ use pipeline::backfill::{BackfillRequest, ProgressOutput, execute, plan, validat
 use pipeline::store::Order;
 use serde::Serialize;
 
+use crate::postgres::PostgresServer;
 use crate::world::{World, WorldOptions};
 
 #[derive(Debug, Clone)]
@@ -36,8 +38,11 @@ pub async fn run(options: &LoadOptions) -> anyhow::Result<Vec<LoadLine>> {
     let first = (1..options.dates).fold(options.last_day, |d, _| d.pred());
     let range = DateRange::new(first, options.last_day)?;
     let mut lines: Vec<LoadLine> = Vec::new();
+    // One Postgres server; each worker count gets a fresh database (and fresh fakes) on it.
+    let server = Arc::new(PostgresServer::provision().await?);
     for &workers in &options.workers {
-        let world = World::start(WorldOptions::new(options.seed, options.last_day).activity(options.activity)).await?;
+        let world_options = WorldOptions::new(options.seed, options.last_day).activity(options.activity);
+        let world = World::start_on(server.clone(), world_options).await?;
         let pipeline = world.pipeline().await?;
         let request = BackfillRequest {
             start: range.start().to_string(),

@@ -10,7 +10,7 @@ use fakes::tardis::{MockTardis, TardisOptions};
 use fixtures::{Generator, Universe};
 use market::DateRange;
 
-use crate::world::{DATASET, PROJECT};
+use crate::world::fakes_env;
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -64,17 +64,7 @@ impl Mocks {
     /// `export` lines for a shell: the pipeline's environment contract plus the variables the official
     /// clients read.
     pub fn exports(&self) -> String {
-        let vars = [
-            ("TARDIS_DATASETS_URL", self.tardis.datasets_url()),
-            ("TARDIS_API_URL", self.tardis.api_url()),
-            ("TARDIS_API_KEY", self.tardis.api_key()),
-            ("BIGQUERY_API_URL", self.bigquery.uri()),
-            ("BIGQUERY_EMULATOR_HOST", self.bigquery.uri()),
-            ("BIGQUERY_PROJECT", PROJECT.to_owned()),
-            ("BIGQUERY_DATASET", DATASET.to_owned()),
-            ("BIGQUERY_ACCESS_TOKEN", "harness-token".to_owned()),
-        ];
-        vars.iter().map(|(k, v)| format!("export {k}={v}\n")).collect()
+        fakes_env(&self.tardis, &self.bigquery).iter().map(|(k, v)| format!("export {k}={v}\n")).collect()
     }
 }
 

@@ -158,12 +158,11 @@ pub fn score_world(
 pub fn write_report(report: &Report, dir: &Path) -> anyhow::Result<PathBuf> {
     use anyhow::Context;
     let rendered = report.rendered();
-    pipeline::report::write_all(&rendered, dir)?;
     // report.json is the harness's own, richer document (counts and symbols at the top level).
-    let path = dir.join("report.json");
-    let partial = dir.join("report.json.partial");
-    let json = serde_json::to_vec_pretty(report).context("report serialisation")?;
-    std::fs::write(&partial, json).with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
+    let json = serde_json::to_string_pretty(report).context("report serialisation")?;
+    pipeline::report::write_files(
+        dir,
+        [("report.json", json), ("report.md", rendered.markdown()), ("report.html", rendered.html())],
+    )?;
+    Ok(dir.join("report.json"))
 }

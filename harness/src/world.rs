@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fakes::bigquery::FakeBigQuery;
-use fakes::tardis::{MockTardis, TardisOptions};
-use fixtures::{Generator, Universe};
+use fakes::tardis::{DatasetMatch, Fault, MockTardis, TardisOptions};
+use fixtures::{DataType, Generator, Universe};
 use market::{Exchange, Symbol, TradingDay};
 use pipeline::bigquery::{AccessToken, BigQueryAuth, BigQueryConfig};
 use pipeline::config::DatabaseUrl;
@@ -23,6 +23,23 @@ use crate::postgres::{PostgresServer, ProvisionError, TestDatabase};
 /// The BigQuery project and dataset the fakes use.
 pub const PROJECT: &str = "harness-project";
 pub const DATASET: &str = "market_data";
+/// The access token the fake BigQuery is given (it accepts any).
+pub const BIGQUERY_TOKEN: &str = "harness-token";
+
+/// The fakes' part of the environment contract, plus the variable the official BigQuery clients read
+/// (`BIGQUERY_EMULATOR_HOST`).
+pub fn fakes_env(tardis: &MockTardis, bigquery: &FakeBigQuery) -> Vec<(&'static str, String)> {
+    vec![
+        ("TARDIS_DATASETS_URL", tardis.datasets_url()),
+        ("TARDIS_API_URL", tardis.api_url()),
+        ("TARDIS_API_KEY", tardis.api_key()),
+        ("BIGQUERY_API_URL", bigquery.uri()),
+        ("BIGQUERY_EMULATOR_HOST", bigquery.uri()),
+        ("BIGQUERY_PROJECT", PROJECT.to_owned()),
+        ("BIGQUERY_DATASET", DATASET.to_owned()),
+        ("BIGQUERY_ACCESS_TOKEN", BIGQUERY_TOKEN.to_owned()),
+    ]
+}
 
 #[derive(Debug, Clone)]
 pub struct WorldOptions {
@@ -110,13 +127,9 @@ impl World {
         if options.defect == Some(Defect::Swallowed429) {
             // The defect needs a rate limit to swallow: the first file of the day answers 429 once.
             if let Some((exchange, symbol)) = generator.universe().pairs().first() {
-                let file = format!("/v1/{exchange}/trades/{}/{symbol}.csv.gz", options.exported_through.slashed());
-                wiremock::Mock::given(wiremock::matchers::path(file))
-                    .respond_with(wiremock::ResponseTemplate::new(429).insert_header("Retry-After", "1"))
-                    .up_to_n_times(1)
-                    .with_priority(1)
-                    .mount(tardis.server())
-                    .await;
+                let file =
+                    DatasetMatch::file(exchange.as_str(), DataType::Trades, symbol.as_str(), options.exported_through);
+                tardis.fail_next(file, 1, Fault::rate_limited(1));
             }
         }
         Ok(World { generator, tardis, bigquery, database, data_dir, defect: options.defect, server })
@@ -150,7 +163,7 @@ impl World {
                 project: PROJECT.to_owned(),
                 dataset: DATASET.to_owned(),
                 location: "US".to_owned(),
-                auth: BigQueryAuth::StaticToken(AccessToken::new("harness-token")),
+                auth: BigQueryAuth::StaticToken(AccessToken::new(BIGQUERY_TOKEN)),
                 retry: RetryPolicy::FAST,
                 poll_interval: Duration::from_millis(5),
                 job_timeout: Duration::from_secs(30),
@@ -173,17 +186,9 @@ impl World {
     /// The environment an external pipeline gets (the documented contract).
     pub fn env(&self) -> Vec<(String, String)> {
         let config = self.pipeline_config();
-        vec![
-            ("TARDIS_DATASETS_URL".to_owned(), self.tardis.datasets_url()),
-            ("TARDIS_API_URL".to_owned(), self.tardis.api_url()),
-            ("TARDIS_API_KEY".to_owned(), self.tardis.api_key()),
-            ("BIGQUERY_API_URL".to_owned(), self.bigquery.uri()),
-            ("BIGQUERY_EMULATOR_HOST".to_owned(), self.bigquery.uri()),
-            ("BIGQUERY_PROJECT".to_owned(), PROJECT.to_owned()),
-            ("BIGQUERY_DATASET".to_owned(), DATASET.to_owned()),
-            ("BIGQUERY_ACCESS_TOKEN".to_owned(), "harness-token".to_owned()),
-            ("DATABASE_URL".to_owned(), self.database.url().to_owned()),
-            ("PIPELINE_SYMBOLS".to_owned(), config.selection.to_string()),
-        ]
+        let mut vars = fakes_env(&self.tardis, &self.bigquery);
+        vars.push(("DATABASE_URL", self.database.url().to_owned()));
+        vars.push(("PIPELINE_SYMBOLS", config.selection.to_string()));
+        vars.into_iter().map(|(name, value)| (name.to_owned(), value)).collect()
     }
 }

@@ -295,14 +295,19 @@ pub fn thousands(n: u64) -> String {
 
 /// One progress line: `[3/30] 2024-06-03 ✓ 41.2s 1,234,567 trades` or `… ✗ 2.1s <cause>`.
 pub fn progress_line(done: usize, total: usize, result: &DateResult) -> String {
+    format!("[{done}/{total}] {}", date_line(result))
+}
+
+/// A date's result without the count: `2024-06-03 ✓ 41.2s 1,234,567 trades` or `2024-06-03 ✗ 2.1s <cause>`.
+pub fn date_line(result: &DateResult) -> String {
     match result.status {
         JobStatus::Completed => {
-            format!("[{done}/{total}] {} ✓ {:.1}s {} trades", result.day, result.seconds, thousands(result.trades))
+            format!("{} ✓ {:.1}s {} trades", result.day, result.seconds, thousands(result.trades))
         }
         status => {
             let cause = result.error.as_deref().unwrap_or("lease lost").lines().next().unwrap_or_default().to_owned();
             let again = if status == JobStatus::Retry { " (will retry)" } else { "" };
-            format!("[{done}/{total}] {} ✗ {:.1}s {cause}{again}", result.day, result.seconds)
+            format!("{} ✗ {:.1}s {cause}{again}", result.day, result.seconds)
         }
     }
 }
@@ -414,6 +419,15 @@ impl Summary {
 pub async fn enqueue(pipeline: &Pipeline, request: &BackfillRequest, plan: &Plan) -> Result<usize, BackfillError> {
     let options = serde_json::json!({"enqueue_only": true, "force": request.force, "exchanges": request.exchanges, "symbols": request.symbols});
     let audit_id = pipeline.store().start_backfill(&request.requested_by, plan.range, &options, false).await?;
+    queue_plan(pipeline, plan, audit_id).await?;
+    pipeline.store().finish_backfill(audit_id, "enqueued", BackfillTotals::default()).await?;
+    Ok(plan.to_run().count())
+}
+
+/// Puts the plan's dates in the queue under backfill `audit_id`: with `--force` every date of the range is reset
+/// to pending (failed ones included; dates another worker holds right now are left to it), otherwise only the
+/// dates the plan reruns; then the range is seeded (dates already queued are kept as they are).
+async fn queue_plan(pipeline: &Pipeline, plan: &Plan, audit_id: i64) -> Result<(), BackfillError> {
     if plan.force {
         pipeline.store().reset(plan.range).await?;
     } else {
@@ -422,8 +436,7 @@ pub async fn enqueue(pipeline: &Pipeline, request: &BackfillRequest, plan: &Plan
         }
     }
     pipeline.store().seed(plan.range, Some(audit_id)).await?;
-    pipeline.store().finish_backfill(audit_id, "enqueued", BackfillTotals::default()).await?;
-    Ok(plan.to_run().count())
+    Ok(())
 }
 
 /// Runs a plan: chunk by chunk, `parallel` workers on the queue, until every date of the chunk is done
@@ -445,15 +458,7 @@ pub async fn execute(
         .map_err(|source| BackfillError::Log { path: request.log_dir.clone(), source })?;
     let skipped =
         plan.days.iter().filter(|d| matches!(d.action, Action::Skip { .. } | Action::Excluded { .. })).count();
-    if plan.force {
-        // Every date again, failed ones included (dates another worker holds right now are left to it).
-        pipeline.store().reset(plan.range).await?;
-    } else {
-        for d in plan.days.iter().filter(|d| matches!(d.action, Action::Rerun { .. })) {
-            pipeline.store().reset(DateRange::single(d.day)).await?;
-        }
-    }
-    pipeline.store().seed(plan.range, Some(audit_id)).await?;
+    queue_plan(pipeline, plan, audit_id).await?;
 
     let total = plan.to_run().count();
     let bar = std::io::stderr().is_terminal().then(|| {

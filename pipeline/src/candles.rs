@@ -14,13 +14,21 @@ use std::io::BufReader;
 use flate2::read::GzDecoder;
 use market::candle::Placement;
 use market::checks::{FileProfile, TradeProfiler};
-use market::{Candle, CandleBuilder, Exchange, Interval, Symbol};
+use market::{Candle, CandleBuilder, Exchange, Instrument, Interval, Symbol};
 
 use crate::tardis::DownloadedFile;
 use crate::tardis::trades_csv::{self, CsvError};
 
 /// Tick and lot size per (exchange, symbol), from the instruments stage.
 pub type Increments = HashMap<(Exchange, Symbol), (f64, f64)>;
+
+/// The increments of `instruments`, keyed by the symbol their trade files carry (`dataset_id`).
+pub fn increments(instruments: &[Instrument]) -> Increments {
+    instruments
+        .iter()
+        .map(|i| ((i.exchange.clone(), i.dataset_id.clone()), (i.price_increment, i.amount_increment)))
+        .collect()
+}
 
 /// The candles of a date and what went into them.
 #[derive(Debug, Clone, PartialEq)]

@@ -174,29 +174,13 @@ pub struct BackfillArgs {
     pub lease: u64,
 }
 
-/// Flips the stop switch on SIGINT or SIGTERM, so workers finish their current date and claim no more.
-fn stop_on_signals() -> tokio::sync::watch::Receiver<bool> {
+/// The stop switch of `pipeline worker` and `pipeline backfill`, flipped by SIGINT or SIGTERM (see
+/// [`crate::worker::stop_on_signals`]; a second signal exits with 130).
+fn stop_on_signals() -> Result<tokio::sync::watch::Receiver<bool>, Failure> {
     let (tx, rx) = crate::worker::stop_switch();
-    tokio::spawn(async move {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate => {}
-        }
-        eprintln!("Stopping: the dates in progress finish, no new date starts (press Ctrl+C again to abort).");
-        let _ = tx.send(true);
-        // A second signal aborts at once; leases expire and another run picks the dates up.
-        let _ = tokio::signal::ctrl_c().await;
-        std::process::exit(130);
-    });
-    rx
+    crate::worker::stop_on_signals(tx, 130)
+        .map_err(|e| Failure { code: EXIT_ERROR, error: anyhow::anyhow!("failed to listen for SIGTERM: {e}") })?;
+    Ok(rx)
 }
 
 /// A user-facing failure with its exit code.
@@ -274,7 +258,7 @@ pub async fn run_with_clock(cli: Cli, clock: &dyn Clock) -> Result<ExitCode, Fai
         Command::Worker { follow, parallel, worker_id, newest_first, lease, retry_delay } => {
             let config = Config::from_env().map_err(bad_input)?;
             let pipeline = Pipeline::connect(config).await.map_err(bad_input)?;
-            let stop = stop_on_signals();
+            let stop = stop_on_signals()?;
             let base = worker_id.unwrap_or_else(default_worker_id);
             let workers = (0..parallel.max(1)).map(|i| {
                 let options = crate::worker::WorkerOptions {
@@ -297,7 +281,7 @@ pub async fn run_with_clock(cli: Cli, clock: &dyn Clock) -> Result<ExitCode, Fai
                 async move {
                     crate::worker::work(pipeline, &options, stop, |event| {
                         if let crate::worker::WorkerEvent::Finished(result) = event {
-                            println!("{}", crate::backfill::progress_line(0, 0, result).replacen("[0/0] ", "", 1));
+                            println!("{}", crate::backfill::date_line(result));
                         }
                     })
                     .await
@@ -360,9 +344,7 @@ pub async fn run_with_clock(cli: Cli, clock: &dyn Clock) -> Result<ExitCode, Fai
 }
 
 fn default_worker_id() -> String {
-    let host =
-        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "worker".to_owned());
-    format!("{host}-{}", std::process::id())
+    format!("{}-{}", crate::worker::hostname(), std::process::id())
 }
 
 /// `pipeline backfill START END ...`.
@@ -415,7 +397,7 @@ async fn backfill(args: BackfillArgs, clock: &dyn Clock) -> Result<ExitCode, Fai
             .map_err(|e| fail(e.into()))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let summary = execute(&pipeline, &request, &plan, stop_on_signals()).await.map_err(fail)?;
+    let summary = execute(&pipeline, &request, &plan, stop_on_signals()?).await.map_err(fail)?;
     print!("{}", summary.text());
     Ok(ExitCode::from(if summary.interrupted {
         130

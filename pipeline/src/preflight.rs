@@ -177,14 +177,13 @@ async fn tardis_exchange(
 
 /// The BigQuery check: the dataset and every table exist or were created with the expected schema.
 pub async fn check_bigquery(bigquery: &BigQueryClient) -> Check {
-    let config = bigquery.config();
-    let subject = format!("{}.{}", config.project, config.dataset);
+    let subject = bigquery_subject(bigquery.config());
     let result = async {
         bigquery.ensure_dataset().await.map_err(|e| format!("dataset: {e}"))?;
         for table in &TABLES {
-            bigquery.ensure_table(table).await.map_err(|e| format!("table {}: {e}", table.name))?;
+            bigquery.ensure_table(table).await.map_err(|e| format!("table {}: {e}", bigquery.table_name(table)))?;
         }
-        let names: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+        let names: Vec<String> = TABLES.iter().map(|t| bigquery.table_name(t)).collect();
         Ok(format!("dataset and tables {} exist (created when missing)", names.join(", ")))
     }
     .await;

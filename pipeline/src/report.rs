@@ -425,9 +425,16 @@ fn stages_svg(stages: &[StageTiming]) -> String {
 /// written whole then renamed, so a reader never sees half a report.
 pub fn write_all(report: &Report, dir: &Path) -> anyhow::Result<()> {
     use anyhow::Context;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create report directory {}", dir.display()))?;
     let json = serde_json::to_string_pretty(report).context("report serialisation")?;
-    for (name, body) in [("report.json", json), ("report.md", report.markdown()), ("report.html", report.html())] {
+    write_files(dir, [("report.json", json), ("report.md", report.markdown()), ("report.html", report.html())])
+}
+
+/// Writes each `(name, body)` into `dir` (created if missing), each file atomically: a `.partial` file, then
+/// a rename over the old one.
+pub fn write_files(dir: &Path, files: impl IntoIterator<Item = (&'static str, String)>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create report directory {}", dir.display()))?;
+    for (name, body) in files {
         let path = dir.join(name);
         let partial = dir.join(format!("{name}.partial"));
         std::fs::write(&partial, body).with_context(|| format!("cannot write {}", partial.display()))?;

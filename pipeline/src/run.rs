@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::bigquery::WriteMode;
 use crate::bigquery::schema::{CANDLES_1M, INSTRUMENTS, TABLES};
 use crate::bigquery::{BigQueryClient, BigQueryError, candle_to_json, instrument_to_json};
-use crate::candles::{self, CandleSet, Increments};
+use crate::candles::{self, CandleSet};
 use crate::config::Config;
 use crate::defects::{self, Defect};
 use crate::store::{RunCounts, RunStatus, StageRecord, Store, StoreError};
@@ -258,8 +258,21 @@ impl Pipeline {
         run_id: Option<i64>,
         trigger: &str,
     ) -> Result<Validation, ValidateError> {
-        let landed = self.bigquery.read_candles(day).await?;
         let instruments = self.bigquery.read_instruments(day).await?;
+        self.validate_against(day, set, &instruments, recorded, run_id, trigger).await
+    }
+
+    /// [`Self::validate`] with the date's instruments as read from BigQuery already.
+    async fn validate_against(
+        &self,
+        day: TradingDay,
+        set: &CandleSet,
+        instruments: &[Instrument],
+        recorded: Option<RunCounts>,
+        run_id: Option<i64>,
+        trigger: &str,
+    ) -> Result<Validation, ValidateError> {
+        let landed = self.bigquery.read_candles(day).await?;
         let config = &self.config.validation;
         let history = self.store.metric_history(day, config.anomaly_window_days).await?;
         let configured = self.config.selection.pairs();
@@ -293,7 +306,7 @@ impl Pipeline {
         let input = DayInput {
             day,
             configured: &configured,
-            instruments: &instruments,
+            instruments,
             files: &set.profiles,
             expected: &set.candles,
             direct: &set.direct,
@@ -328,11 +341,8 @@ impl Pipeline {
                 },
             }
         }
-        let instruments = self.bigquery.read_instruments(day).await.unwrap_or_default();
-        let increments: Increments = instruments
-            .iter()
-            .map(|i| ((i.exchange.clone(), i.dataset_id.clone()), (i.price_increment, i.amount_increment)))
-            .collect();
+        let instruments = self.bigquery.read_instruments(day).await?;
+        let increments = candles::increments(&instruments);
         let set = tokio::task::spawn_blocking(move || candles::build(&files, &increments))
             .await
             .map_err(|e| ValidateError::Files(e.to_string()))?
@@ -342,7 +352,7 @@ impl Pipeline {
             Some(id) => self.store.run_counts(id).await?,
             None => None,
         };
-        self.validate(day, &set, recorded, run_id, "revalidate").await
+        self.validate_against(day, &set, &instruments, recorded, run_id, "revalidate").await
     }
 
     /// Runs every stage for `day` and records the run. `Err` only when the run could not be recorded.
@@ -421,10 +431,7 @@ impl Pipeline {
         outcome.counts.files = u32::try_from(files.len()).unwrap_or(u32::MAX);
         outcome.counts.instruments = u32::try_from(instruments.len()).unwrap_or(u32::MAX);
 
-        let increments: Increments = instruments
-            .iter()
-            .map(|i| ((i.exchange.clone(), i.dataset_id.clone()), (i.price_increment, i.amount_increment)))
-            .collect();
+        let increments = candles::increments(&instruments);
         let built = stage(
             "candles",
             async move {

@@ -248,10 +248,6 @@ impl Scheduler {
         self.status.subscribe()
     }
 
-    pub fn options(&self) -> &ScheduleOptions {
-        &self.options
-    }
-
     fn set_status(&self, status: SchedulerStatus) {
         self.status.send_replace(status);
     }
@@ -548,13 +544,7 @@ pub struct ScheduleArgs {
 }
 
 fn default_scheduler_id() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "host".to_owned());
-    format!("schedule-{host}-{}", std::process::id())
+    format!("schedule-{}-{}", worker::hostname(), std::process::id())
 }
 
 impl ScheduleArgs {
@@ -597,38 +587,6 @@ pub fn pass_table(pass: &Pass) -> String {
     out
 }
 
-/// Flips `stop` on the first SIGTERM or SIGINT; a second one exits at once (code 3), like a kill: the
-/// current date's queue lease then expires and the date runs again elsewhere. (Once tokio handles a
-/// signal, its default action no longer ends the process, so the second signal must be handled too.)
-fn on_signals(stop: watch::Sender<bool>) -> Result<tokio::task::JoinHandle<()>, std::io::Error> {
-    #[cfg(unix)]
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    Ok(tokio::spawn(async move {
-        for nth in 0.. {
-            #[cfg(unix)]
-            let signal = tokio::select! {
-                _ = terminate.recv() => "SIGTERM",
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-            };
-            #[cfg(not(unix))]
-            let signal = {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
-            };
-            if nth == 0 {
-                tracing::info!(signal, "Stop requested: claiming nothing more, finishing the current date.");
-                stop.send_replace(true);
-            } else {
-                tracing::warn!(
-                    signal,
-                    "Second stop request: exiting now; the current date runs again once its lease expires."
-                );
-                std::process::exit(i32::from(EXIT_ERROR));
-            }
-        }
-    }))
-}
-
 /// Runs `pipeline schedule` with the system clock.
 pub async fn run_schedule(args: ScheduleArgs) -> Result<ExitCode, Failure> {
     run_schedule_with_clock(args, Arc::new(SystemClock)).await
@@ -642,7 +600,8 @@ pub async fn run_schedule_with_clock(args: ScheduleArgs, clock: Arc<dyn Clock>) 
     let pipeline = Pipeline::connect(config).await.map_err(|e| error(e.into()))?;
     let scheduler = Scheduler::new(pipeline, options, clock);
     let (stop_tx, stop_rx) = worker::stop_switch();
-    let signals = on_signals(stop_tx).map_err(|e| error(anyhow::anyhow!("failed to listen for SIGTERM: {e}")))?;
+    let signals = worker::stop_on_signals(stop_tx, i32::from(EXIT_ERROR))
+        .map_err(|e| error(anyhow::anyhow!("failed to listen for SIGTERM: {e}")))?;
     let code = if args.once {
         let pass = scheduler.once(stop_rx).await.map_err(|e| error(e.into()));
         signals.abort();

@@ -11,25 +11,12 @@ import datetime
 import io
 import json
 import sys
-import traceback
 
 from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-
-class Mismatch(Exception):
-    """The client saw something real BigQuery would not have answered."""
-
-
-def expect_equal(what, got, want):
-    if got != want:
-        raise Mismatch(f"{what}: got {got!r}, expected {want!r}")
-
-
-def expect(what, condition, detail=""):
-    if not condition:
-        raise Mismatch(f"{what}: {detail}" if detail else what)
+from scenario import Mismatch, expect, expect_equal, main
 
 
 def expect_error(what, exception_type, status, reason, call):
@@ -336,21 +323,5 @@ SCENARIOS = {
 }
 
 
-def main():
-    plan = json.loads(sys.argv[1])
-    scenario = SCENARIOS[plan["scenario"]]
-    try:
-        result = scenario(plan)
-    except Mismatch as mismatch:
-        print(f"MISMATCH in {plan['scenario']}: {mismatch}", file=sys.stderr)
-        return 1
-    except Exception:  # noqa: BLE001 - any client exception is a conformance failure worth its traceback
-        print(f"UNEXPECTED ERROR in {plan['scenario']}:", file=sys.stderr)
-        traceback.print_exc()
-        return 1
-    print(json.dumps({"scenario": plan["scenario"], "ok": True, **result}))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(SCENARIOS))

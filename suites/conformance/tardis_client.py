@@ -10,19 +10,11 @@ the saved files with the generator's bytes and reads the mock's request log.
 import json
 import os
 import sys
-import traceback
 import urllib.error
 
 import tardis_dev
 
-
-class Mismatch(Exception):
-    """The client saw something real Tardis would not have answered."""
-
-
-def expect_equal(what, got, want):
-    if got != want:
-        raise Mismatch(f"{what}: got {got!r}, expected {want!r}")
+from scenario import Mismatch, expect_equal, main
 
 
 def download(plan):
@@ -159,21 +151,5 @@ def errors(plan):
 SCENARIOS = {"download": download, "metadata": metadata, "filters": filters, "errors": errors}
 
 
-def main():
-    plan = json.loads(sys.argv[1])
-    scenario = SCENARIOS[plan["scenario"]]
-    try:
-        result = scenario(plan)
-    except Mismatch as mismatch:
-        print(f"MISMATCH in {plan['scenario']}: {mismatch}", file=sys.stderr)
-        return 1
-    except Exception:  # noqa: BLE001 - any client exception is a conformance failure worth its traceback
-        print(f"UNEXPECTED ERROR in {plan['scenario']}:", file=sys.stderr)
-        traceback.print_exc()
-        return 1
-    print(json.dumps({"scenario": plan["scenario"], "ok": True, **result}))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(SCENARIOS))

@@ -20,3 +20,27 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     );
     path
 }
+
+/// The Python interpreter of the pinned venv `scripts/setup-python.sh` builds (`target/conformance-venv`, with
+/// the vendors' official clients), after checking the venv was built from the current requirements. Panics with
+/// the command that fixes a missing or stale venv: the tests that need it fail, never skip.
+pub fn conformance_python() -> PathBuf {
+    let root = workspace_root();
+    let venv = root.join("target/conformance-venv");
+    let python = venv.join("bin/python");
+    assert!(
+        python.is_file(),
+        "the conformance venv is missing ({}): run `bash scripts/setup-python.sh` (scripts/test.sh does it)",
+        python.display()
+    );
+    let wanted = std::fs::read(root.join("suites/conformance/requirements.txt"))
+        .expect("suites/conformance/requirements.txt is part of the repository");
+    let built_from = std::fs::read(venv.join(".requirements.txt")).unwrap_or_default();
+    assert!(
+        built_from == wanted,
+        "the conformance venv ({}) was built from other requirements than suites/conformance/requirements.txt: \
+         run `bash scripts/setup-python.sh`",
+        venv.display()
+    );
+    python
+}

@@ -162,11 +162,6 @@ impl MockTardis {
         state.exported_until_override = Some(until);
     }
 
-    /// Changes the options of a running mock (a quiet day, an incident, a revoked key...).
-    pub fn update_options(&self, change: impl FnOnce(&mut TardisOptions)) {
-        change(&mut lock(&self.state).options);
-    }
-
     /// Answers the next `times` requests matching `target` with `fault`. Plans are consulted in the order
     /// they were added; each request uses at most one.
     pub fn fail_next(&self, target: impl Into<FaultTarget>, times: usize, fault: Fault) {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::outcome::{CheckOutcome, Family, Sample, Threshold, group_by_pair};
-use super::quality::median_mad;
+use super::quality::{median_mad, robust_z};
 use crate::{Candle, Exchange, Symbol};
 
 /// The metrics tracked per (date, exchange, symbol).
@@ -51,14 +51,12 @@ pub fn day_metrics(candles: &[Candle]) -> Vec<Metric> {
             (exchange, symbol, volume, trades, list.len())
         })
         .flat_map(|(exchange, symbol, volume, trades, count)| {
-            [("volume", volume), ("trade_count", trades as f64), ("candle_count", count as f64)].map(
-                |(metric, value)| Metric {
-                    metric: metric.to_owned(),
-                    exchange: exchange.clone(),
-                    symbol: symbol.clone(),
-                    value,
-                },
-            )
+            TRACKED.into_iter().zip([volume, trades as f64, count as f64]).map(move |(metric, value)| Metric {
+                metric: metric.to_owned(),
+                exchange: exchange.clone(),
+                symbol: symbol.clone(),
+                value,
+            })
         })
         .collect()
 }
@@ -91,14 +89,8 @@ pub fn anomalies(
         let key = (m.metric.clone(), m.exchange.clone(), m.symbol.clone());
         let Some(past) = history.get(&key).filter(|p| p.len() >= rule.min_history) else { continue };
         let Some((median, mad)) = median_mad(past) else { continue };
+        let z = robust_z(m.value, median, mad);
         let deviation = (m.value - median).abs();
-        let z = if mad > 0.0 {
-            deviation / mad
-        } else if deviation > 0.0 {
-            f64::INFINITY
-        } else {
-            0.0
-        };
         let change = if median != 0.0 {
             deviation / median.abs()
         } else if deviation > 0.0 {

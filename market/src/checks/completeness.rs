@@ -20,12 +20,7 @@ pub fn file_coverage(expected: &[(Exchange, Symbol)], present: &BTreeSet<(Exchan
         if present.contains(&(exchange.clone(), symbol.clone())) {
             out.pass_one();
         } else {
-            out.fail_one(|| Sample {
-                exchange: Some(exchange.clone()),
-                symbol: Some(symbol.clone()),
-                open_time_us: None,
-                detail: "no trades file for this symbol".to_owned(),
-            });
+            out.fail_one(|| Sample::pair(exchange, symbol, "no trades file for this symbol".to_owned()));
         }
     }
     out

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::outcome::{CheckOutcome, Family, Sample, Threshold, group_by_pair, join, sample_of};
+use super::outcome::{CheckOutcome, Family, Sample, Threshold, group_by_pair, join, order, sample_of};
 use crate::{Candle, Exchange, Instrument, Interval, Symbol, rollup};
 
 /// Consistency: each landed candle equals the expected one for its key: open, high, low and close
@@ -81,15 +81,12 @@ pub fn rollups_match(
         "1m candles rolled up to 5m, 1h and 1d equal candles built directly from the trades",
         Threshold::ZERO_TOLERANCE,
     );
-    let key = |c: &Candle| (c.exchange.clone(), c.symbol.clone(), c.open_time_us);
-    let sorted_input = landed_1m
-        .is_sorted_by(|a, b| (&a.exchange, &a.symbol, a.open_time_us) <= (&b.exchange, &b.symbol, b.open_time_us));
     let owned;
-    let sorted: &[Candle] = if sorted_input {
+    let sorted: &[Candle] = if landed_1m.is_sorted_by(|a, b| order(a, b).is_le()) {
         landed_1m
     } else {
         let mut copy = landed_1m.to_vec();
-        copy.sort_by_key(key);
+        copy.sort_by(order);
         owned = copy;
         &owned
     };

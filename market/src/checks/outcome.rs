@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::anomaly::{Baseline, Metric};
 use super::completeness::CompletenessRecord;
 use super::config::ValidationConfig;
-use crate::{Candle, CandleKey, Exchange, Symbol};
+use crate::{Candle, Exchange, Symbol};
 
 /// At most this many failing rows are kept per check.
 pub const MAX_SAMPLES: usize = 20;
@@ -150,7 +150,8 @@ pub(crate) fn sample_of(c: &Candle, detail: String) -> Sample {
     }
 }
 
-fn order(a: &Candle, b: &Candle) -> std::cmp::Ordering {
+/// Candles in key order: exchange, symbol, open time.
+pub(crate) fn order(a: &Candle, b: &Candle) -> std::cmp::Ordering {
     (&a.exchange, &a.symbol, a.open_time_us).cmp(&(&b.exchange, &b.symbol, b.open_time_us))
 }
 
@@ -212,15 +213,6 @@ pub(crate) fn group_by_pair(candles: &[Candle]) -> Vec<(&Exchange, &Symbol, Vec<
     }
     groups.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     groups
-}
-
-pub(crate) fn candle_sample(key: &CandleKey, detail: String) -> Sample {
-    Sample {
-        exchange: Some(key.exchange.clone()),
-        symbol: Some(key.symbol.clone()),
-        open_time_us: Some(key.open_time_us),
-        detail,
-    }
 }
 
 /// All checks of one date, with their scores and the overall status.

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::outcome::{CheckOutcome, Family, MAX_SAMPLES, Sample, Threshold, candle_sample, group_by_pair};
+use super::outcome::{CheckOutcome, Family, MAX_SAMPLES, Sample, Threshold, group_by_pair, sample_of};
 use crate::{Candle, Exchange, MINUTE_US, Symbol, Trade, TradingDay};
 
 /// Quality: OHLC invariants, finite values, non-negative volumes, consistent flows.
@@ -18,7 +18,7 @@ pub fn ohlc_invariants(candles: &[Candle]) -> CheckOutcome {
     for c in candles {
         match ohlc_violation(c) {
             None => out.pass_one(),
-            Some(detail) => out.fail_one(|| candle_sample(&c.key(), detail)),
+            Some(detail) => out.fail_one(|| sample_of(c, detail)),
         }
     }
     out
@@ -262,6 +262,19 @@ pub fn median_mad(values: &[f64]) -> Option<(f64, f64)> {
     Some((m, 1.4826 * median(&mut deviations)))
 }
 
+/// The robust z-score of `value` against a sample's median and scaled MAD (see [`median_mad`]): |value −
+/// median| / mad, infinite when the sample has no spread but `value` differs from it, 0 when equal.
+pub fn robust_z(value: f64, median: f64, mad: f64) -> f64 {
+    let deviation = (value - median).abs();
+    if mad > 0.0 {
+        deviation / mad
+    } else if deviation > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
+    }
+}
+
 /// Quality: 1-minute log returns of the close whose robust z-score |r − median| / (1.4826·MAD) exceeds
 /// `max_z` and whose size exceeds `min_move` (so that a symbol that barely moves does not flag its
 /// first tick). Spikes are flagged, never "fixed": exchanges do print outliers.
@@ -281,14 +294,7 @@ pub fn price_spikes(candles: &[Candle], max_z: f64, min_move: f64) -> CheckOutco
         let values: Vec<f64> = returns.iter().map(|(_, r)| *r).collect();
         let Some((median, mad)) = median_mad(&values) else { continue };
         for (at, r) in returns {
-            let deviation = (r - median).abs();
-            let z = if mad > 0.0 {
-                deviation / mad
-            } else if deviation > 0.0 {
-                f64::INFINITY
-            } else {
-                0.0
-            };
+            let z = robust_z(r, median, mad);
             if z > max_z && r.abs() > min_move {
                 out.fail_one(|| Sample {
                     exchange: Some(exchange.clone()),

@@ -11,5 +11,5 @@ mod validations;
 pub use audit::BackfillTotals;
 pub use queue::{ClaimOptions, Job, JobStatus, Lease, MAX_RETRIES, Order, QueueStats};
 pub use runs::{RunCounts, RunRecord, RunStatus, StageRecord, Store, StoreError};
-pub use schedule::{MigrationState, SCHEDULER_LOCK_KEY, ScheduledDate, ScheduledStatus, SchedulerLock};
+pub use schedule::{MigrationState, ScheduledDate, ScheduledStatus, SchedulerLock};
 pub use validations::ScorePoint;

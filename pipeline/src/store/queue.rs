@@ -270,20 +270,6 @@ impl Store {
         Ok(status.as_deref().map(JobStatus::parse))
     }
 
-    /// Gives a held date back untouched (a worker stopping before it started the date's work).
-    pub async fn release(&self, lease: &Lease) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE backfill_jobs SET status = 'pending', worker_id = NULL, lease_expires_at = NULL, updated_at = now()
-             WHERE day = $1 AND worker_id = $2 AND status = 'processing'",
-        )
-        .bind(lease.day.date())
-        .bind(&lease.worker_id)
-        .execute(self.pool())
-        .await
-        .map_err(query_error("release job"))?;
-        Ok(done.rows_affected() == 1)
-    }
-
     pub async fn job(&self, day: TradingDay) -> Result<Option<Job>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {JOB_COLUMNS} FROM backfill_jobs WHERE day = $1")))
             .bind(day.date())

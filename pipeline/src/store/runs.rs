@@ -100,7 +100,7 @@ pub struct Store {
     pool: PgPool,
 }
 
-fn as_i64(n: u64) -> i64 {
+pub(super) fn as_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 

@@ -16,7 +16,7 @@ use super::runs::{Store, StoreError, query_error};
 
 /// The advisory lock key of "the active scheduler": the bytes of `mkt-schd`. Every scheduler on a
 /// database uses it; nothing else in the pipeline takes advisory locks.
-pub const SCHEDULER_LOCK_KEY: i64 = i64::from_be_bytes(*b"mkt-schd");
+const SCHEDULER_LOCK_KEY: i64 = i64::from_be_bytes(*b"mkt-schd");
 
 /// A held scheduler lock (see the module documentation).
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use market::checks::{Scores, Validation};
 use market::{Exchange, Symbol, TradingDay};
 use sqlx::Row;
 
-use super::runs::{Store, StoreError, query_error};
+use super::runs::{Store, StoreError, as_i64, query_error};
 
 /// One stored validation, for trends.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -17,10 +17,6 @@ pub struct ScorePoint {
     pub status: String,
     pub scores: Scores,
     pub validated_at: DateTime<Utc>,
-}
-
-fn as_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 impl Store {

@@ -7,12 +7,9 @@ mod nightly_script;
 mod readme;
 mod workflows;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// The workspace root.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("workspace root")
-}
+use suites::workspace_root as root;
 
 fn read(relative: &str) -> String {
     std::fs::read_to_string(root().join(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))

@@ -2,46 +2,19 @@
 //! script run per test with a JSON plan as its argument, and the one-line JSON result it prints. It installs
 //! nothing: a missing or stale venv fails the test with the command that fixes it.
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
+use suites::{conformance_python, workspace_root};
 
 /// A script run that takes longer than this has hung (the slowest scenario waits about 5 s for a retry).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn workspace_root() -> PathBuf {
-    let suites = Path::new(env!("CARGO_MANIFEST_DIR"));
-    suites.parent().expect("the suites crate sits in the workspace root").to_path_buf()
-}
-
-/// The venv's interpreter, after checking the venv was built from the current requirements.
-fn interpreter() -> PathBuf {
-    let root = workspace_root();
-    let venv = root.join("target/conformance-venv");
-    let python = venv.join("bin/python");
-    assert!(
-        python.is_file(),
-        "the conformance venv is missing ({}): run `bash scripts/setup-python.sh` (scripts/test.sh does it)",
-        python.display()
-    );
-    let wanted = std::fs::read(root.join("suites/conformance/requirements.txt"))
-        .expect("suites/conformance/requirements.txt is part of the repository");
-    let built_from = std::fs::read(venv.join(".requirements.txt")).unwrap_or_default();
-    assert!(
-        built_from == wanted,
-        "the conformance venv ({}) was built from other requirements than suites/conformance/requirements.txt: \
-         run `bash scripts/setup-python.sh`",
-        venv.display()
-    );
-    python
-}
-
 /// Runs `suites/conformance/{script}` with `plan` and returns its JSON result. Panics with the script's output
 /// when it fails, which is how a conformance mismatch reaches the test report.
 pub async fn run(script: &str, plan: &Value) -> Value {
-    let python = interpreter();
+    let python = conformance_python();
     let path = workspace_root().join("suites/conformance").join(script);
     let mut command = tokio::process::Command::new(&python);
     command

@@ -1,6 +1,6 @@
 //! Running the binaries and the venv's Python from the workspace root, with a deadline.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
@@ -20,22 +20,7 @@ pub const ACTIVITY: &str = "0.05";
 pub use suites::{workspace_binary as binary, workspace_root};
 
 /// The venv's interpreter (the Python example needs `tardis-dev` and `google-cloud-bigquery`).
-pub fn python() -> PathBuf {
-    let root = workspace_root();
-    let python = root.join("target/conformance-venv/bin/python");
-    assert!(
-        python.is_file(),
-        "the Python venv is missing ({}): run `bash scripts/setup-python.sh` (scripts/test.sh does it)",
-        python.display()
-    );
-    let wanted = std::fs::read(root.join("suites/conformance/requirements.txt")).expect("requirements are committed");
-    let built_from = std::fs::read(root.join("target/conformance-venv/.requirements.txt")).unwrap_or_default();
-    assert!(
-        built_from == wanted,
-        "the Python venv was built from other requirements: run `bash scripts/setup-python.sh`"
-    );
-    python
-}
+pub use suites::conformance_python as python;
 
 /// A command run from the workspace root, its output collected, killed if it outlives `DEADLINE`.
 pub fn command(program: &Path) -> tokio::process::Command {
