@@ -62,7 +62,7 @@ pub async fn run(options: &LoadOptions) -> anyhow::Result<Vec<LoadLine>> {
             progress: ProgressOutput::Stderr,
         };
         let (range, selection) = validate(&request, options.last_day.succ(), &pipeline.config().selection)?;
-        let plan = plan(&pipeline, &request, range, &selection).await?;
+        let plan = plan(&pipeline, &request, range, &selection, &pipeline.config().selection).await?;
         let (_stop_tx, stop) = pipeline::worker::stop_switch();
         let started = Instant::now();
         let summary = execute(&pipeline, &request, &plan, stop).await?;

@@ -183,12 +183,14 @@ fn chunks(range: DateRange, chunk_days: u32) -> Vec<DateRange> {
         .collect()
 }
 
-/// Looks at the queue and BigQuery to decide what each date needs.
+/// Looks at the queue and BigQuery to decide what each date needs. `selection` is what [`validate`] made of
+/// the request, `configured` the selection it was validated against.
 pub async fn plan(
     pipeline: &Pipeline,
     request: &BackfillRequest,
     range: DateRange,
     selection: &Selection,
+    configured: &Selection,
 ) -> Result<Plan, BackfillError> {
     let jobs = pipeline.store().jobs(range).await?;
     let mut days = Vec::with_capacity(range.len() as usize);
@@ -219,7 +221,7 @@ pub async fn plan(
         range,
         chunks: chunks(range, request.chunk_days),
         days,
-        subset: selection.pairs().len() < pipeline.config().selection.pairs().len(),
+        subset: selection.pairs().len() < configured.pairs().len(),
         selection: selection.to_string(),
         parallel: request.parallel,
         estimate_seconds,

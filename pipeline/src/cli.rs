@@ -373,10 +373,11 @@ async fn backfill(args: BackfillArgs, clock: &dyn Clock) -> Result<ExitCode, Fai
     // Everything that can be refused is refused before any connection is made or file written.
     let mut config = Config::from_env().map_err(bad_input)?;
     let (range, selection) = validate(&request, clock.today(), &config.selection).map_err(bad_input)?;
-    config.selection = selection.clone();
+    // The pipeline runs only the selected pairs.
+    let configured = std::mem::replace(&mut config.selection, selection.clone());
     let pipeline = Pipeline::connect(config).await.map_err(bad_input)?;
     let fail = |e: crate::backfill::BackfillError| Failure { code: EXIT_ERROR, error: e.into() };
-    let plan = plan(&pipeline, &request, range, &selection).await.map_err(fail)?;
+    let plan = plan(&pipeline, &request, range, &selection, &configured).await.map_err(fail)?;
     if args.enqueue_only {
         let enqueued = crate::backfill::enqueue(&pipeline, &request, &plan).await.map_err(fail)?;
         println!(

@@ -12,7 +12,7 @@ async fn backfill(world: &harness::World, start: &str, end: &str, parallel: usiz
     let req = request(world, start, end, parallel);
     let today = crate::last_day().succ();
     let (range, selection) = validate(&req, today, &pipeline.config().selection).expect("valid request");
-    let plan = plan(&pipeline, &req, range, &selection).await.expect("plan");
+    let plan = plan(&pipeline, &req, range, &selection, &pipeline.config().selection).await.expect("plan");
     let (_tx, rx) = stop_switch();
     execute(&pipeline, &req, &plan, rx).await.expect("executed")
 }
@@ -101,7 +101,7 @@ async fn a_completed_date_whose_partition_changed_is_run_again() {
     let pipeline = world.pipeline().await.expect("pipeline");
     let req = request(&world, "2024-06-10", "2024-06-11", 1);
     let (range, selection) = validate(&req, crate::last_day().succ(), &pipeline.config().selection).expect("valid");
-    let plan = plan(&pipeline, &req, range, &selection).await.expect("plan");
+    let plan = plan(&pipeline, &req, range, &selection, &pipeline.config().selection).await.expect("plan");
     let actions: BTreeMap<String, &Action> = plan.days.iter().map(|d| (d.day.to_string(), &d.action)).collect();
     assert!(matches!(actions["2024-06-10"], Action::Skip { .. }));
     assert!(

@@ -68,6 +68,24 @@ async fn the_dry_run_is_the_default_and_prints_the_plan() {
     assert!(world.bigquery.requests().iter().all(|r| !r.path.contains("/upload/")), "and uploads nothing");
 }
 
+/// A backfill of some symbols replaces the dates' partitions with only those: the plan says so, and only then.
+#[tokio::test]
+async fn a_dry_run_of_some_symbols_warns_that_the_partitions_will_hold_only_them() {
+    let world = world(25).await;
+    let note = "Note: the dates' partitions are replaced whole and will hold only these symbols.";
+    for (symbols, warned) in [(Some("XBTUSD"), true), (None, false)] {
+        let mut command = pipeline_command(&world);
+        command.args(["backfill", "2024-06-01", "2024-06-02", "--log-dir"]).arg(world.data_dir.path().join("logs"));
+        if let Some(symbols) = symbols {
+            command.args(["--symbols", symbols]);
+        }
+        let out = command.output().expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(stdout.contains(note), warned, "{symbols:?}:\n{stdout}");
+    }
+}
+
 #[tokio::test]
 async fn a_killed_backfill_is_completed_by_running_it_again_without_duplicates() {
     let world = world(24).await;
