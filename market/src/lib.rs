@@ -20,5 +20,7 @@ pub use trade::{Side, Trade};
 
 /// Microseconds in one minute, the width of the base candle.
 pub const MINUTE_US: i64 = 60_000_000;
+/// Microseconds in one hour.
+pub const HOUR_US: i64 = 60 * MINUTE_US;
 /// Microseconds in one UTC day.
 pub const DAY_US: i64 = 86_400_000_000;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::ids;
 use super::outcome::{CheckOutcome, Family, Sample, Threshold, group_by_pair};
 use super::quality::{median_mad, robust_z};
 use crate::{Candle, Exchange, Symbol};
@@ -79,7 +80,7 @@ pub fn anomalies(
     rule: AnomalyRule,
 ) -> (CheckOutcome, Vec<Baseline>) {
     let mut out = CheckOutcome::new(
-        "quality.volume_anomalies",
+        ids::VOLUME_ANOMALIES,
         Family::Quality,
         "volume, trade count and candle count of each symbol are in line with the trailing window",
         Threshold { fail_below: 0.0, warn_below: 1.0 },

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::ids;
 use super::outcome::{CheckOutcome, Family, Sample, Threshold, group_by_pair, join, sample_of};
 use super::quality::FileProfile;
 use crate::{Candle, DAY_US, Exchange, Instrument, MINUTE_US, Symbol, TradingDay};
@@ -11,7 +12,7 @@ use crate::{Candle, DAY_US, Exchange, Instrument, MINUTE_US, Symbol, TradingDay}
 /// Completeness: every expected (exchange, symbol) file is present.
 pub fn file_coverage(expected: &[(Exchange, Symbol)], present: &BTreeSet<(Exchange, Symbol)>) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "completeness.files_present",
+        ids::FILES_PRESENT,
         Family::Completeness,
         "every configured exchange/symbol has a trades file with trades in the day",
         Threshold::WARN_ON_ANY,
@@ -30,7 +31,7 @@ pub fn file_coverage(expected: &[(Exchange, Symbol)], present: &BTreeSet<(Exchan
 /// trades. Evaluated over the union of both sets.
 pub fn candle_coverage(expected: &[Candle], actual: &[Candle]) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "completeness.candle_per_traded_minute",
+        ids::CANDLE_PER_TRADED_MINUTE,
         Family::Completeness,
         "one candle for every minute that had trades, none for minutes without",
         Threshold::ZERO_TOLERANCE,
@@ -53,8 +54,8 @@ pub struct GapRun {
     pub minutes: u64,
 }
 
-/// Completeness of one (exchange, symbol) on one date. Every field is always present: a record that
-/// misses a field once crashed a production backfill (DESIGN.md §1).
+/// Completeness of one (exchange, symbol) on one date. Every field is always present: a loosely typed record
+/// that could miss a field once crashed a production backfill of the pipeline this project replaces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompletenessRecord {
     pub exchange: Exchange,
@@ -145,7 +146,7 @@ pub fn configured_symbols_listed(
     day: TradingDay,
 ) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "completeness.configured_symbols_listed",
+        ids::CONFIGURED_SYMBOLS_LISTED,
         Family::Completeness,
         "every configured exchange/symbol is an instrument listed on the date",
         Threshold::WARN_ON_ANY,
@@ -169,7 +170,7 @@ pub const OUTSIDE_ROWS_FLOOR: u64 = 50;
 
 pub fn rows_inside_date(files: &[FileProfile], max_share: f64) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "completeness.rows_inside_date",
+        ids::ROWS_INSIDE_DATE,
         Family::Completeness,
         "rows whose exchange time lies outside the date stay a small share of each file",
         Threshold::ZERO_TOLERANCE,

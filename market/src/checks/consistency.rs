@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use super::ids;
 use super::outcome::{CheckOutcome, Family, Sample, Threshold, group_by_pair, join, order, sample_of};
 use crate::{Candle, Exchange, Instrument, Interval, Symbol, rollup};
 
@@ -12,7 +13,7 @@ use crate::{Candle, Exchange, Instrument, Interval, Symbol, rollup};
 /// one side, or landed twice, is a mismatch.
 pub fn candles_match(expected: &[Candle], actual: &[Candle], relative_tolerance: f64) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "consistency.candles_match_trades",
+        ids::CANDLES_MATCH_TRADES,
         Family::Consistency,
         "landed candles equal candles recomputed from the trades (OHLC exact, sums within tolerance)",
         Threshold::ZERO_TOLERANCE,
@@ -76,7 +77,7 @@ pub fn rollups_match(
     relative_tolerance: f64,
 ) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "consistency.rollups_match_direct",
+        ids::ROLLUPS_MATCH_DIRECT,
         Family::Consistency,
         "1m candles rolled up to 5m, 1h and 1d equal candles built directly from the trades",
         Threshold::ZERO_TOLERANCE,
@@ -121,7 +122,7 @@ pub struct CountViews {
 /// Consistency: every count agrees wherever it is recorded.
 pub fn counts_agree(counts: &[CountViews]) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "consistency.counts_agree",
+        ids::COUNTS_AGREE,
         Family::Consistency,
         "row counts agree between the download, the run record in Postgres and BigQuery",
         Threshold::ZERO_TOLERANCE,
@@ -141,7 +142,7 @@ pub fn counts_agree(counts: &[CountViews]) -> CheckOutcome {
 /// Consistency: every landed candle's (exchange, symbol) exists in the instruments uploaded for the date.
 pub fn candles_have_instruments(candles: &[Candle], instruments: &[Instrument]) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "consistency.candle_symbols_in_instruments",
+        ids::CANDLE_SYMBOLS_IN_INSTRUMENTS,
         Family::Consistency,
         "every candle's exchange/symbol is in the instruments table of the date",
         Threshold::ZERO_TOLERANCE,
@@ -169,7 +170,7 @@ pub fn cross_exchange_divergence(
     band: f64,
 ) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "consistency.cross_exchange_divergence",
+        ids::CROSS_EXCHANGE_DIVERGENCE,
         Family::Consistency,
         "each exchange's close stays near the cross-exchange median of the same underlying",
         Threshold { fail_below: 0.99, warn_below: 1.0 },

@@ -11,11 +11,11 @@ use super::config::ValidationConfig;
 use super::consistency::{
     CountViews, candles_have_instruments, candles_match, counts_agree, cross_exchange_divergence, rollups_match,
 };
-use super::outcome::Validation;
 use super::quality::{
     FileProfile, arrival_order, ohlc_invariants, price_spikes, rows_parsed, stale_prices, trades_on_grid,
     unique_trade_ids,
 };
+use super::validation::Validation;
 use crate::{Candle, Exchange, Instrument, Interval, Symbol, TradingDay};
 
 /// Everything the date's validation looks at.

@@ -17,8 +17,10 @@ mod completeness;
 mod config;
 mod consistency;
 mod day;
+pub mod ids;
 mod outcome;
 mod quality;
+mod validation;
 
 pub use anomaly::{AnomalyRule, Baseline, Metric, TRACKED, anomalies, day_metrics};
 pub use completeness::{
@@ -32,13 +34,14 @@ pub use consistency::{
 };
 pub use day::{DayInput, validate_day};
 pub use outcome::{
-    CheckOutcome, Family, MAX_SAMPLES, Sample, Scores, Status, Threshold, Thresholds, Validation, family_status,
-    overall_status, score,
+    CheckOutcome, Family, MAX_SAMPLES, Sample, Scores, Status, Threshold, Thresholds, family_status, overall_status,
+    score,
 };
 pub use quality::{
     FileProfile, Quote, TradeProfiler, arrival_order, crossed_quotes, median_mad, ohlc_invariants, on_grid,
     price_spikes, rows_parsed, stale_prices, trades_on_grid, unique_trade_ids,
 };
+pub use validation::Validation;
 
 #[cfg(test)]
 mod tests;

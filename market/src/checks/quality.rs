@@ -4,13 +4,14 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::ids;
 use super::outcome::{CheckOutcome, Family, MAX_SAMPLES, Sample, Threshold, group_by_pair, sample_of};
 use crate::{Candle, Exchange, MINUTE_US, Symbol, Trade, TradingDay};
 
 /// Quality: OHLC invariants, finite values, non-negative volumes, consistent flows.
 pub fn ohlc_invariants(candles: &[Candle]) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "quality.ohlc_invariants",
+        ids::OHLC_INVARIANTS,
         Family::Quality,
         "low ≤ open, close ≤ high; finite values; volume ≥ 0; buy + sell ≤ volume; trade count ≥ 1",
         Threshold::ZERO_TOLERANCE,
@@ -184,7 +185,7 @@ fn profile_samples(out: &mut CheckOutcome, file: &FileProfile, keep: impl Fn(&st
 /// Quality: every row of every downloaded file parsed into a valid trade.
 pub fn rows_parsed(files: &[FileProfile]) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "quality.rows_parsed",
+        ids::ROWS_PARSED,
         Family::Quality,
         "every CSV row parses into a trade with a positive price and amount",
         Threshold { fail_below: 0.999, warn_below: 1.0 },
@@ -201,7 +202,7 @@ pub fn rows_parsed(files: &[FileProfile]) -> CheckOutcome {
 /// Quality: prices sit on the instrument's tick grid and amounts on its lot grid.
 pub fn trades_on_grid(files: &[FileProfile]) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "quality.trades_on_grid",
+        ids::TRADES_ON_GRID,
         Family::Quality,
         "prices are multiples of priceIncrement and amounts of amountIncrement",
         Threshold { fail_below: 0.99, warn_below: 1.0 },
@@ -219,7 +220,7 @@ pub fn trades_on_grid(files: &[FileProfile]) -> CheckOutcome {
 /// with different ids (or without ids) are real fills, not duplicates.
 pub fn unique_trade_ids(files: &[FileProfile]) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "quality.unique_trade_ids",
+        ids::UNIQUE_TRADE_IDS,
         Family::Quality,
         "no trade id repeats within a file (rows without ids are not compared)",
         Threshold::ZERO_TOLERANCE,
@@ -234,7 +235,7 @@ pub fn unique_trade_ids(files: &[FileProfile]) -> CheckOutcome {
 /// Quality: files are ordered by arrival time, as Tardis writes them (exchange time may go backwards).
 pub fn arrival_order(files: &[FileProfile]) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "quality.arrival_order",
+        ids::ARRIVAL_ORDER,
         Family::Quality,
         "rows are in non-decreasing local_timestamp order within each file",
         Threshold::ZERO_TOLERANCE,
@@ -280,7 +281,7 @@ pub fn robust_z(value: f64, median: f64, mad: f64) -> f64 {
 /// first tick). Spikes are flagged, never "fixed": exchanges do print outliers.
 pub fn price_spikes(candles: &[Candle], max_z: f64, min_move: f64) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "quality.price_spikes",
+        ids::PRICE_SPIKES,
         Family::Quality,
         "no 1-minute close-to-close return is an outlier by robust z-score",
         Threshold { fail_below: 0.99, warn_below: 1.0 },
@@ -317,7 +318,7 @@ pub fn price_spikes(candles: &[Candle], max_z: f64, min_move: f64) -> CheckOutco
 /// other symbols of the same exchange trade in those minutes has a stale feed.
 pub fn stale_prices(candles: &[Candle], min_minutes: usize) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "quality.stale_prices",
+        ids::STALE_PRICES,
         Family::Quality,
         "no long run of an unchanged close while the exchange's other symbols trade",
         Threshold { fail_below: 0.9, warn_below: 1.0 },
@@ -376,7 +377,7 @@ pub struct Quote {
 /// Quality: quotes are not crossed (bid < ask). Locked books (bid = ask) count as crossed.
 pub fn crossed_quotes(quotes: &[Quote]) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "quality.quotes_not_crossed",
+        ids::QUOTES_NOT_CROSSED,
         Family::Quality,
         "best bid is below best ask",
         Threshold { fail_below: 0.999, warn_below: 1.0 },

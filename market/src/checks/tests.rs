@@ -333,3 +333,28 @@ fn config_overrides_a_check_threshold_and_rejects_unknown_fields() {
         "a typo is an error, not a default"
     );
 }
+
+#[test]
+fn a_day_validation_runs_every_listed_check_once_with_its_family_prefix() {
+    let landed = vec![c("bitmex", "XBTUSD", 0, 100.0), c("bitmex", "XBTUSD", 1, 101.0)];
+    let configured = [(Exchange::parse("bitmex").expect("valid"), Symbol::parse("XBTUSD").expect("valid"))];
+    let instruments = [instrument("bitmex", "XBTUSD", "BTC")];
+    let history = std::collections::BTreeMap::new();
+    let input = DayInput {
+        day: day(),
+        configured: &configured,
+        instruments: &instruments,
+        files: &[],
+        expected: &landed,
+        direct: &[],
+        landed: &landed,
+        counts: &[],
+        history: &history,
+    };
+    let validation = validate_day(&input, &ValidationConfig::default());
+    let got: Vec<&str> = validation.checks.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(got, ids::VALIDATE_DAY);
+    for check in &validation.checks {
+        assert!(check.id.starts_with(&format!("{}.", check.family.as_str())), "{} is not in its family", check.id);
+    }
+}
