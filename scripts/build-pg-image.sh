@@ -2,7 +2,7 @@
 # Builds a registry-free PostgreSQL 15 image for podman from the host's Debian postgresql-15 binaries
 # (these machines reach no container registry). The cluster is pre-initialised inside the image with
 # trust auth and durability off: it is a throwaway test database, never expose it.
-# Idempotent: re-running replaces the image. Facts and timings: research/containers.md.
+# Idempotent: re-running replaces the image (about a minute).
 set -euo pipefail
 
 IMAGE="${IMAGE:-localhost/pg-local:15}"

@@ -3,7 +3,7 @@
 # workarounds this sandbox needs, a Docker-compatible API socket for testcontainers, and a locally built
 # Postgres image. Run as root. Idempotent: a second run only checks (about 1 s).
 #
-# Why each setting (research/containers.md): root cannot raise hard rlimits here, so default ulimits are
+# Why each setting: root cannot raise hard rlimits here, so default ulimits are
 # lowered; Debian 12's crun refuses this host's hybrid cgroup layout, so runc is used; there is no
 # systemd or journald.
 set -euo pipefail

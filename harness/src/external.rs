@@ -9,32 +9,29 @@
 use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::{ExitCode, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
-use clap::Args;
 use fakes::bigquery::FakeBigQuery;
 use fakes::tardis::{MockTardis, TardisOptions};
 use fixtures::{Generator, Universe};
 use market::checks::{CheckOutcome, Family, Sample, Threshold};
 use market::{DateRange, Exchange, Symbol, TradingDay};
-use pipeline::{Clock, Selection, SystemClock};
+use pipeline::Selection;
+use pipeline::env::Environment;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::cli::EXIT_ERROR;
-use crate::postgres::{PostgresServer, redact};
+use crate::environment::{DATASET, Endpoints, PROJECT, REMOVED_VARIABLES, command_vars, describe, environment};
+use crate::postgres::PostgresServer;
 use crate::report::{ExternalSection, Report};
 use crate::run::{RunOptions, restrict_universe, score_world, write_report};
-use crate::world::{BIGQUERY_TOKEN, DATASET, PROJECT, World};
+use crate::world::World;
 
-/// Removed from the command's environment: real credentials have no business in a run against fakes, and a
-/// table suffix would send the rows to a table the harness does not score.
-pub const REMOVED_VARIABLES: [&str; 2] = ["GOOGLE_APPLICATION_CREDENTIALS", "BIGQUERY_TABLE_SUFFIX"];
 /// Lines of the command's output kept for the report.
 const TAIL_LINES: usize = 20;
 /// Between SIGTERM and SIGKILL when `--pipeline-timeout` strikes.
@@ -42,111 +39,26 @@ const KILL_GRACE: Duration = Duration::from_secs(10);
 /// How long the output of a finished command is still read (a background process it left behind may hold its
 /// pipes open forever).
 const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
-/// The advisory check that reports the command's exit status.
-pub const EXIT_STATUS_CHECK: &str = "consistency.command_exit_status";
 
-/// `harness run` options for an external pipeline (flattened into `harness run`).
-#[derive(Debug, Clone, Args)]
-pub struct PipelineCommandArgs {
-    /// Run this command instead of the in-process pipeline, through `sh -c` with `{date}` replaced by the date
-    /// and the fakes' environment; what it writes to the fake BigQuery is scored the same way.
-    #[arg(long, value_name = "COMMAND", conflicts_with = "defect")]
-    pub pipeline_cmd: Option<String>,
-    /// With --pipeline-cmd: stop the command (SIGTERM, then SIGKILL 10 s later) after this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 3600, requires = "pipeline_cmd")]
-    pub pipeline_timeout: u64,
-    /// Only these pairs of the generated market, `exchange:SYM1,SYM2;exchange2:SYM3` (default: 3 exchanges × 4
-    /// symbols); also what PIPELINE_SYMBOLS says.
-    #[arg(long, value_parser = parse_symbols)]
-    pub symbols: Option<Selection>,
+/// What the harness says before it starts a command: where the fakes, the database and the data are, the
+/// command's environment (secrets hidden) and the command line. The caller shows it.
+#[derive(Debug, Clone, Default)]
+pub struct Starting {
+    /// One line per service: `mock Tardis http://127.0.0.1:PORT (generated, seed 42, ...)`.
+    pub services: Vec<String>,
+    /// The environment, one `  NAME=value` line per variable.
+    pub environment: String,
+    /// The command line as a shell would read it.
+    pub command_line: String,
+    /// Things the user should know (a `--pipeline-cmd` without `{date}`).
+    pub warnings: Vec<String>,
 }
 
-/// `harness exec`.
-#[derive(Debug, Clone, Args)]
-pub struct ExecArgs {
-    /// Seed of the generated market.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// First day served (default: --to).
-    #[arg(long)]
-    pub from: Option<String>,
-    /// Last day served, i.e. Tardis' exportedUntil (default: yesterday, UTC).
-    #[arg(long)]
-    pub to: Option<String>,
-    /// Trade-rate multiplier of the generated market (1.0 is a realistic day).
-    #[arg(long, default_value_t = 1.0)]
-    pub activity: f64,
-    /// Only these pairs of the generated market, `exchange:SYM1,SYM2;exchange2:SYM3`; also PIPELINE_SYMBOLS.
-    #[arg(long, value_parser = parse_symbols)]
-    pub symbols: Option<Selection>,
-    /// Serve captured Tardis files from DIR instead of generated ones (layout as for `harness mocks serve
-    /// --replay-dir`); --seed, --from, --to and --activity are then ignored.
-    #[arg(long, value_name = "DIR")]
-    pub replay_dir: Option<PathBuf>,
-    /// The command and its arguments, after `--`.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
-    pub command: Vec<String>,
-}
-
-fn parse_symbols(text: &str) -> Result<Selection, String> {
-    Selection::parse(text)
-}
-
-/// What a command is given: where the fakes and the database are.
-#[derive(Debug, Clone, Copy)]
-pub struct Endpoints<'a> {
-    pub tardis: &'a MockTardis,
-    pub bigquery: &'a FakeBigQuery,
-    pub database_url: &'a str,
-    /// PIPELINE_SYMBOLS; left unset when unknown (a replay directory without trades files).
-    pub symbols: Option<&'a Selection>,
-    /// PIPELINE_DATA_DIR: a scratch directory of this run, removed with it.
-    pub data_dir: &'a Path,
-}
-
-/// The environment of an external pipeline: the documented contract (README "Configuration") plus the
-/// variables the vendors' official clients read (`BIGQUERY_EMULATOR_HOST`, `GOOGLE_CLOUD_PROJECT`), and loopback
-/// exempted from any proxy. `REMOVED_VARIABLES` are removed on top of this.
-pub fn environment(endpoints: Endpoints<'_>) -> Vec<(String, String)> {
-    let no_proxy = |name: &str| {
-        let current = std::env::var(name).unwrap_or_default();
-        if current.is_empty() { "127.0.0.1,localhost".to_owned() } else { format!("{current},127.0.0.1,localhost") }
-    };
-    let vars = [
-        ("TARDIS_DATASETS_URL", Some(endpoints.tardis.datasets_url())),
-        ("TARDIS_API_URL", Some(endpoints.tardis.api_url())),
-        ("TARDIS_API_KEY", Some(endpoints.tardis.api_key())),
-        ("BIGQUERY_API_URL", Some(endpoints.bigquery.uri())),
-        ("BIGQUERY_PROJECT", Some(PROJECT.to_owned())),
-        ("BIGQUERY_DATASET", Some(DATASET.to_owned())),
-        ("BIGQUERY_LOCATION", Some("US".to_owned())),
-        ("BIGQUERY_ACCESS_TOKEN", Some(BIGQUERY_TOKEN.to_owned())),
-        ("DATABASE_URL", Some(endpoints.database_url.to_owned())),
-        ("PIPELINE_SYMBOLS", endpoints.symbols.map(ToString::to_string)),
-        ("PIPELINE_DATA_DIR", Some(endpoints.data_dir.display().to_string())),
-        ("BIGQUERY_EMULATOR_HOST", Some(endpoints.bigquery.uri())),
-        ("GOOGLE_CLOUD_PROJECT", Some(PROJECT.to_owned())),
-        ("NO_PROXY", Some(no_proxy("NO_PROXY"))),
-        ("no_proxy", Some(no_proxy("no_proxy"))),
-    ];
-    vars.into_iter().filter_map(|(name, value)| Some((name.to_owned(), value?))).collect()
-}
-
-/// The environment as printed: one `NAME=value` line each, the database password hidden.
-pub fn describe_environment(vars: &[(String, String)]) -> String {
-    let mut out = String::new();
-    for (name, value) in vars {
-        let value = if name == "DATABASE_URL" { redact(value) } else { value.clone() };
-        out.push_str(&format!("  {name}={value}\n"));
-    }
-    out.push_str(&format!("  (unset: {})\n", REMOVED_VARIABLES.join(" ")));
-    out
-}
-
-fn command_with_environment(mut command: Command, vars: &[(String, String)]) -> Command {
-    command.envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    for name in REMOVED_VARIABLES {
-        command.env_remove(name);
+/// `command` with the environment `env` gives it (see `environment.rs`), minus [`REMOVED_VARIABLES`].
+fn command_with_environment(mut command: Command, env: &Environment) -> Command {
+    command.envs(command_vars(env));
+    for var in REMOVED_VARIABLES {
+        command.env_remove(var.name());
     }
     command
 }
@@ -168,8 +80,8 @@ fn shell_status(status: ExitStatus) -> (i32, Option<i32>) {
     match (status.code(), status.signal()) {
         (Some(code), _) => (code, None),
         (None, Some(signal)) => (128 + signal, Some(signal)),
-        // Neither happens on Unix for a waited-for child.
-        (None, None) => (EXIT_ERROR.into(), None),
+        // Neither happens on Unix for a waited-for child; report it as a failure of unknown cause.
+        (None, None) => (1, None),
     }
 }
 
@@ -308,29 +220,32 @@ impl PipelineCommand {
 /// Runs `command` for `options.day` in a fresh world and scores what it wrote, like [`crate::run::run`] does
 /// for the in-process pipeline. A command that fails (any exit status but 0, a signal, the timeout) is still
 /// scored: whatever it left behind is judged by every check, and the status is at least a warning.
-pub async fn run(options: &RunOptions, command: &PipelineCommand) -> anyhow::Result<Report> {
+pub async fn run(
+    options: &RunOptions,
+    command: &PipelineCommand,
+    on_start: &dyn Fn(&Starting),
+) -> anyhow::Result<Report> {
     let started_at = Utc::now();
     let world = World::start(options.world_options()?).await.context("failed to start the harness world")?;
     let data_dir = world.data_dir.path().join("pipeline");
     std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let selection = world.selection();
-    let vars = environment(Endpoints {
-        tardis: &world.tardis,
-        bigquery: &world.bigquery,
-        database_url: world.database.url(),
-        symbols: Some(&selection),
-        data_dir: &data_dir,
-    });
+    let mut env = world.environment();
+    env.set(pipeline::env::Var::PipelineDataDir, data_dir.display().to_string());
     let line = command.for_day(options.day);
+    let mut starting = Starting {
+        services: Vec::new(),
+        environment: describe(&env, &command_vars(&env)),
+        command_line: line.clone(),
+        warnings: Vec::new(),
+    };
     if !command.template.contains("{date}") {
-        eprintln!("harness run: warning: the command has no {{date}}; it must process {} on its own", options.day);
+        starting.warnings.push(format!("the command has no {{date}}; it must process {} on its own", options.day));
     }
-    eprint!("harness run: environment of the command:\n{}", describe_environment(&vars));
-    eprintln!("harness run: $ {line}");
+    on_start(&starting);
     let mut shell = Command::new("sh");
     // Its output goes to a log and the report: no colour codes.
     shell.arg("-c").arg(&line).env("NO_COLOR", "1");
-    let ended = supervise(command_with_environment(shell, &vars), true, Some(command.timeout))
+    let ended = supervise(command_with_environment(shell, &env), true, Some(command.timeout))
         .await
         .context("cannot run `sh -c` for --pipeline-cmd")?;
     let mut report = score_world(&world, options.day, None, started_at)?;
@@ -345,7 +260,7 @@ pub async fn run(options: &RunOptions, command: &PipelineCommand) -> anyhow::Res
 /// scheduler would see a failed run and retry or page), and never fails by itself (what landed decides that).
 pub fn exit_status_check(ended: &Ended) -> CheckOutcome {
     let mut check = CheckOutcome::new(
-        EXIT_STATUS_CHECK,
+        crate::scoring::ids::COMMAND_EXIT_STATUS,
         Family::Consistency,
         "the external command exited with status 0 (advisory: what it wrote is judged by the other checks)",
         Threshold { fail_below: 0.0, warn_below: 1.0 },
@@ -368,7 +283,7 @@ fn attach(report: &mut Report, command: &str, ended: &Ended) {
     let check = exit_status_check(ended);
     report.status = report.status.max(check.status);
     report.checks.push(check);
-    report.external = Some(ExternalSection {
+    report.sections.external = Some(ExternalSection {
         command: command.to_owned(),
         exit_code: ended.exit_code,
         signal: ended.signal,
@@ -379,13 +294,6 @@ fn attach(report: &mut Report, command: &str, ended: &Ended) {
 }
 
 // --- harness exec ----------------------------------------------------------------------------------------------
-
-/// The days `harness exec` serves: `--from`..`--to`, by default only yesterday (UTC).
-fn exec_days(args: &ExecArgs) -> Result<DateRange, market::DayError> {
-    let to = args.to.as_deref().map(TradingDay::parse).transpose()?.unwrap_or_else(|| SystemClock.yesterday());
-    let from = args.from.as_deref().map(TradingDay::parse).transpose()?.unwrap_or(to);
-    DateRange::new(from, to)
-}
 
 /// The pairs with trades files in a replay directory (`{exchange}/trades/{YYYY}/{MM}/{DD}/{SYMBOL}.csv[.gz]`).
 pub fn replay_selection(dir: &Path) -> Option<Selection> {
@@ -415,89 +323,104 @@ pub fn replay_selection(dir: &Path) -> Option<Selection> {
     (!pairs.is_empty()).then(|| Selection::from_pairs(pairs))
 }
 
-/// `harness exec`: the fakes and a fresh database, the command with their environment, its exit status (127 when
-/// it cannot be found, 126 when it cannot be executed, 3 when the harness itself cannot start).
-pub async fn exec_main(args: ExecArgs) -> ExitCode {
-    match exec(&args).await {
-        Ok(code) => ExitCode::from(code),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(EXIT_ERROR)
-        }
-    }
+/// What `harness exec` runs, against what.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub seed: u64,
+    /// The days served; Tardis' `exportedUntil` is the end of the last.
+    pub days: DateRange,
+    pub activity: f64,
+    /// Only these pairs of the generated market (also PIPELINE_SYMBOLS); all of it when `None`.
+    pub symbols: Option<Selection>,
+    /// Serve captured Tardis files from this directory instead of generated ones.
+    pub replay_dir: Option<PathBuf>,
+    /// The program and its arguments (not run through a shell).
+    pub command: Vec<String>,
 }
 
-async fn exec(args: &ExecArgs) -> anyhow::Result<u8> {
-    let days = exec_days(args)?;
-    if !(args.activity > 0.0 && args.activity <= 100.0) {
-        anyhow::bail!("--activity must be in (0, 100], got {}", args.activity);
-    }
-    let universe = match &args.symbols {
-        Some(symbols) if args.replay_dir.is_none() => restrict_universe(&Universe::default_universe(), symbols)?,
+/// How `harness exec`'s command ended, or why it never started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecOutcome {
+    Ended(Ended),
+    /// The program does not exist (a shell's 127).
+    NotFound {
+        program: String,
+        reason: String,
+    },
+    /// The program cannot be executed (a shell's 126).
+    NotExecutable {
+        program: String,
+        reason: String,
+    },
+}
+
+/// `harness exec`: the fakes and a fresh database, the command with their environment (after `on_start` has
+/// heard where everything is), until it ends. `Err` when the harness itself cannot start.
+pub async fn exec(options: &ExecOptions, on_start: &dyn Fn(&Starting)) -> anyhow::Result<ExecOutcome> {
+    let universe = match &options.symbols {
+        Some(symbols) if options.replay_dir.is_none() => restrict_universe(&Universe::default_universe(), symbols)?,
         _ => Universe::default_universe(),
     };
-    let (program, arguments) = args.command.split_first().context("no command given (put it after `--`)")?;
+    let (program, arguments) = options.command.split_first().context("no command given (put it after `--`)")?;
+    let days = options.days;
 
     let server = PostgresServer::provision().await?;
     let database = server.fresh_database().await?;
-    let (tardis, source, symbols) = match &args.replay_dir {
+    let (tardis, source, symbols) = match &options.replay_dir {
         Some(dir) => {
             let tardis = MockTardis::start_replay(None, dir, TardisOptions::exported_through(days.end()))
                 .await
                 .with_context(|| format!("cannot replay the Tardis files in {}", dir.display()))?;
-            let symbols = args.symbols.clone().or_else(|| replay_selection(dir));
+            let symbols = options.symbols.clone().or_else(|| replay_selection(dir));
             (tardis, format!("replaying {}", dir.display()), symbols)
         }
         None => {
-            let generator = Arc::new(Generator::new(args.seed, universe.clone()).with_activity(args.activity));
-            let mut options = TardisOptions::exported_through(days.end());
-            options.available_from = Some(days.start());
-            let tardis = MockTardis::start(generator, options).await;
+            let generator = Arc::new(Generator::new(options.seed, universe.clone()).with_activity(options.activity));
+            let mut tardis_options = TardisOptions::exported_through(days.end());
+            tardis_options.available_from = Some(days.start());
+            let tardis = MockTardis::start(generator, tardis_options).await;
             let described = format!(
                 "generated, seed {}, days {}..{}, activity {}",
-                args.seed,
+                options.seed,
                 days.start(),
                 days.end(),
-                args.activity
+                options.activity
             );
             (tardis, described, Some(Selection::from_pairs(universe.pairs())))
         }
     };
     let bigquery = FakeBigQuery::start().await;
     let scratch = tempfile::Builder::new().prefix("harness-exec-").tempdir().context("temporary data directory")?;
-    let vars = environment(Endpoints {
+    let env = environment(Endpoints {
         tardis: &tardis,
         bigquery: &bigquery,
-        database_url: database.url(),
+        database_url: Some(database.url()),
         symbols: symbols.as_ref(),
-        data_dir: scratch.path(),
+        data_dir: Some(scratch.path()),
     });
-    eprintln!("harness exec: mock Tardis {} ({source})", tardis.uri());
-    eprintln!("harness exec: fake BigQuery {} (project {PROJECT}, dataset {DATASET})", bigquery.uri());
-    let backend = serde_json::to_value(server.backend()).ok().and_then(|v| v.as_str().map(str::to_owned));
-    eprintln!("harness exec: Postgres ({}), database {}", backend.unwrap_or_default(), database.name());
-    eprint!("harness exec: environment:\n{}", describe_environment(&vars));
-    eprintln!("harness exec: $ {}", args.command.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "));
-
+    on_start(&Starting {
+        services: vec![
+            format!("mock Tardis {} ({source})", tardis.uri()),
+            format!("fake BigQuery {} (project {PROJECT}, dataset {DATASET})", bigquery.uri()),
+            format!("Postgres ({}), database {}", server.backend().as_str(), database.name()),
+        ],
+        environment: describe(&env, &command_vars(&env)),
+        command_line: options.command.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "),
+        warnings: Vec::new(),
+    });
     let mut command = Command::new(program);
     command.args(arguments);
-    let ended = match supervise(command_with_environment(command, &vars), false, None).await {
-        Ok(ended) => ended,
+    match supervise(command_with_environment(command, &env), false, None).await {
+        Ok(ended) => Ok(ExecOutcome::Ended(ended)),
         Err(err) => {
-            let code = match err.kind() {
-                std::io::ErrorKind::NotFound => 127,
-                std::io::ErrorKind::PermissionDenied => 126,
-                _ => return Err(anyhow::Error::new(err).context(format!("cannot run {program}"))),
-            };
-            eprintln!("harness exec: cannot run {program}: {err}");
-            return Ok(code);
+            let (program, reason) = (program.clone(), err.to_string());
+            match err.kind() {
+                std::io::ErrorKind::NotFound => Ok(ExecOutcome::NotFound { program, reason }),
+                std::io::ErrorKind::PermissionDenied => Ok(ExecOutcome::NotExecutable { program, reason }),
+                _ => Err(anyhow::Error::new(err).context(format!("cannot run {program}"))),
+            }
         }
-    };
-    match ended.signal {
-        Some(signal) => eprintln!("harness exec: killed by signal {signal} (status {})", ended.exit_code),
-        None => eprintln!("harness exec: exited with status {}", ended.exit_code),
     }
-    Ok(u8::try_from(ended.exit_code).unwrap_or(EXIT_ERROR))
 }
 
 #[cfg(test)]

@@ -2,11 +2,14 @@
 //! and scores what landed against the generator's ground truth.
 
 pub mod cli;
+pub mod defects;
 pub mod diagnosis;
+pub mod environment;
 pub mod external;
 pub mod load;
 pub mod mocks;
 pub mod nightly;
+pub mod notify;
 pub mod postgres;
 pub mod report;
 pub mod run;

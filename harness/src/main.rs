@@ -2,20 +2,13 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use harness::cli::{self, Cli};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    // Argument errors are harness errors: exit 3 as documented (clap's own default is 2).
-    match harness::cli::Cli::try_parse() {
-        Ok(cli) => harness::cli::main(cli).await,
-        Err(err) => {
-            let _ = err.print();
-            ExitCode::from(if err.use_stderr() { harness::cli::EXIT_ERROR } else { 0 })
-        }
+    pipeline::cli::init_logging("warn");
+    match pipeline::cli::parse::<Cli>() {
+        Ok(args) => pipeline::cli::finish(cli::run(args).await),
+        Err(exit) => exit.into(),
     }
 }

@@ -1,5 +1,5 @@
-//! `harness mocks serve`: both fakes as standalone servers, so any pipeline (ours from a shell, an
-//! external one, the vendors' own clients) can be pointed at them.
+//! Both fakes as standalone servers (`harness mocks serve`), so any pipeline (ours from a shell, an external
+//! one, the vendors' own clients) can be pointed at them.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -10,7 +10,9 @@ use fakes::tardis::{MockTardis, TardisOptions};
 use fixtures::{Generator, Universe};
 use market::DateRange;
 
-use crate::world::fakes_env;
+use pipeline::Selection;
+
+use crate::environment::{Endpoints, command_vars, environment, exports};
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -27,6 +29,8 @@ pub struct ServeOptions {
 pub struct Mocks {
     pub tardis: MockTardis,
     pub bigquery: FakeBigQuery,
+    /// The pairs served: the generated market's, or those of the replayed trades files (if any).
+    pub symbols: Option<Selection>,
 }
 
 fn bind(port: u16, what: &str) -> anyhow::Result<TcpListener> {
@@ -40,57 +44,39 @@ fn bind(port: u16, what: &str) -> anyhow::Result<TcpListener> {
 impl Mocks {
     pub async fn start(options: &ServeOptions) -> anyhow::Result<Mocks> {
         let listener = bind(options.port_tardis, "mock Tardis")?;
-        let tardis = match &options.replay_dir {
+        let (tardis, symbols) = match &options.replay_dir {
             Some(dir) => {
                 use anyhow::Context;
                 // The days served and exportedUntil come from the files.
                 let tardis_options = TardisOptions::exported_through(options.days.end());
-                MockTardis::start_replay(Some(listener), dir, tardis_options)
+                let tardis = MockTardis::start_replay(Some(listener), dir, tardis_options)
                     .await
-                    .with_context(|| format!("cannot replay the Tardis files in {}", dir.display()))?
+                    .with_context(|| format!("cannot replay the Tardis files in {}", dir.display()))?;
+                (tardis, crate::external::replay_selection(dir))
             }
             None => {
                 let universe = Universe::default_universe();
+                let symbols = Selection::from_pairs(universe.pairs());
                 let generator = Arc::new(Generator::new(options.seed, universe).with_activity(options.activity));
                 let mut tardis_options = TardisOptions::exported_through(options.days.end());
                 tardis_options.available_from = Some(options.days.start());
-                MockTardis::start_on(listener, generator, tardis_options).await
+                (MockTardis::start_on(listener, generator, tardis_options).await, Some(symbols))
             }
         };
         let bigquery = FakeBigQuery::start_on(bind(options.port_bigquery, "fake BigQuery")?).await;
-        Ok(Mocks { tardis, bigquery })
+        Ok(Mocks { tardis, bigquery, symbols })
     }
 
-    /// `export` lines for a shell: the pipeline's environment contract plus the variables the official
-    /// clients read.
+    /// `export` lines for a shell: the pipeline's environment contract (without a database or a data
+    /// directory, which are the user's) plus the variables the official clients read.
     pub fn exports(&self) -> String {
-        fakes_env(&self.tardis, &self.bigquery).iter().map(|(k, v)| format!("export {k}={v}\n")).collect()
+        let env = environment(Endpoints {
+            tardis: &self.tardis,
+            bigquery: &self.bigquery,
+            database_url: None,
+            symbols: self.symbols.as_ref(),
+            data_dir: None,
+        });
+        exports(&command_vars(&env))
     }
-}
-
-/// Serves until SIGINT or SIGTERM.
-pub async fn serve(options: &ServeOptions) -> anyhow::Result<()> {
-    let mocks = Mocks::start(options).await?;
-    println!(
-        "mock Tardis:   {} (datasets {}, api {})",
-        mocks.tardis.uri(),
-        mocks.tardis.datasets_url(),
-        mocks.tardis.api_url()
-    );
-    println!("fake BigQuery: {}", mocks.bigquery.uri());
-    match &options.replay_dir {
-        Some(dir) => println!("replaying:     {} (days, symbols and exportedUntil from the files)", dir.display()),
-        None => println!("days served:   {} to {} (seed {})", options.days.start(), options.days.end(), options.seed),
-    }
-    println!("# Paste into a shell:");
-    print!("{}", mocks.exports());
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
-    eprintln!("Stopping the fakes.");
-    Ok(())
 }

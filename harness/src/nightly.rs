@@ -1,28 +1,20 @@
-//! The nightly run's results as one typed summary, and `harness notify`, which reads them from disk and
-//! posts (or prints) the Slack message.
+//! The nightly run's results as one typed summary, read from the files its steps leave behind (`harness
+//! notify` turns it into the Slack message).
 //!
 //! The inputs are files the other steps of `scripts/nightly.sh` leave behind: the clean harness run's
-//! `report.json` (read through its documented fields only), nextest's JUnit report, the defect self-check's
-//! reports, plus the run's duration and where the full report is. This module runs nothing (the script
-//! does) and knows nothing of Slack's format (`slack.rs`). A missing or unreadable input is part of the
-//! message ("no JUnit report"), never a reason to stay silent.
+//! `report.json` (the workspace's one report model, read back with `pipeline::report::read`), nextest's JUnit
+//! report, the defect self-check's reports, plus the run's duration and where the full report is. This
+//! module runs nothing (the script does) and knows nothing of Slack's format (`slack.rs`). A missing or
+//! unreadable input is part of the message ("no JUnit report"), never a reason to stay silent.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use market::TradingDay;
-use market::checks::{CheckOutcome, Scores, Status, Thresholds};
-use serde::Deserialize;
+use market::checks::Status;
 
-use crate::report::Report;
-use crate::slack::{self, Poster, Webhook};
+use crate::report::{HarnessSections, Report};
 
-/// The environment variable holding the incoming-webhook URL. Only ever read, never printed.
-pub const WEBHOOK_VARIABLE: &str = "SLACK_WEBHOOK_URL";
-/// Failing checks listed in the message.
-pub const TOP_CHECKS: usize = 5;
 /// Failed tests named in the message.
 pub const TOP_TESTS: usize = 5;
 
@@ -30,72 +22,8 @@ pub const TOP_TESTS: usize = 5;
 pub enum NightlyError {
     #[error("cannot read {path}: {reason}")]
     Read { path: PathBuf, reason: String },
-    #[error("{path} is not a harness report: {reason}")]
-    NotAReport { path: PathBuf, reason: String },
-    #[error("{path} has schema_version {found}; this harness reads version {}", crate::report::SCHEMA_VERSION)]
-    Schema { path: PathBuf, found: u32 },
     #[error("{path} is not a JUnit report: {reason}")]
     NotJunit { path: PathBuf, reason: String },
-}
-
-/// The fields of `report.json` the nightly message uses. Fields added to the report later are ignored;
-/// a different `schema_version` is refused rather than misread.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ReportDigest {
-    pub schema_version: u32,
-    pub date: TradingDay,
-    pub seed: u64,
-    pub status: Status,
-    pub scores: Scores,
-    pub thresholds: Thresholds,
-    pub checks: Vec<CheckOutcome>,
-    /// The deliberate defect the pipeline ran with (`harness run --defect`), if any.
-    #[serde(default)]
-    pub defect: Option<String>,
-    pub duration_ms: i64,
-}
-
-impl From<&Report> for ReportDigest {
-    fn from(report: &Report) -> ReportDigest {
-        ReportDigest {
-            schema_version: report.schema_version,
-            date: report.date,
-            seed: report.seed,
-            status: report.status,
-            scores: report.scores,
-            thresholds: report.thresholds,
-            checks: report.checks.clone(),
-            defect: report.defect.clone(),
-            duration_ms: report.duration_ms,
-        }
-    }
-}
-
-impl ReportDigest {
-    /// Reads `dir/report.json`.
-    pub fn read(dir: &Path) -> Result<ReportDigest, NightlyError> {
-        let path = dir.join("report.json");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| NightlyError::Read { path: path.clone(), reason: e.to_string() })?;
-        // The version first, so that a future report is refused with a clear message, not a missing field.
-        #[derive(Deserialize)]
-        struct Version {
-            schema_version: u32,
-        }
-        let version: Version = serde_json::from_str(&text)
-            .map_err(|e| NightlyError::NotAReport { path: path.clone(), reason: e.to_string() })?;
-        if version.schema_version != crate::report::SCHEMA_VERSION {
-            return Err(NightlyError::Schema { path, found: version.schema_version });
-        }
-        serde_json::from_str(&text).map_err(|e| NightlyError::NotAReport { path, reason: e.to_string() })
-    }
-
-    /// Checks that do not pass, worst first: by status (error, fail, warn), then by failed count, then id.
-    pub fn not_passing(&self) -> Vec<&CheckOutcome> {
-        let mut checks: Vec<&CheckOutcome> = self.checks.iter().filter(|c| c.status != Status::Pass).collect();
-        checks.sort_by(|a, b| b.status.cmp(&a.status).then(b.failed.cmp(&a.failed)).then(a.id.cmp(&b.id)));
-        checks
-    }
 }
 
 /// What nextest reported, from its JUnit file.
@@ -208,8 +136,10 @@ impl DefectCheck {
     /// Reads a defect run's report directory; the defect's name comes from the report (else the directory).
     pub fn read(dir: &Path) -> DefectCheck {
         let fallback = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        match ReportDigest::read(dir) {
-            Ok(report) => DefectCheck { defect: report.defect.unwrap_or(fallback), outcome: Ok(report.status) },
+        match pipeline::report::read::<HarnessSections>(dir) {
+            Ok(report) => {
+                DefectCheck { defect: report.sections.defect.unwrap_or(fallback), outcome: Ok(report.status) }
+            }
             Err(err) => DefectCheck { defect: fallback, outcome: Err(err.to_string()) },
         }
     }
@@ -218,8 +148,8 @@ impl DefectCheck {
 /// Everything the nightly message says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Nightly {
-    /// The clean harness run, or why its report could not be read.
-    pub harness: Result<ReportDigest, String>,
+    /// The clean harness run's report, or why it could not be read.
+    pub harness: Result<Report, String>,
     /// `None` when the tests were not run (`NIGHTLY_SKIP_TESTS=1`).
     pub tests: Option<TestRun>,
     pub defects: Vec<DefectCheck>,
@@ -250,138 +180,6 @@ pub fn human_duration(duration: Duration) -> String {
         (0, 0, s) => format!("{s}s"),
         (0, m, s) => format!("{m}m {s:02}s"),
         (h, m, _) => format!("{h}h {m:02}m"),
-    }
-}
-
-/// Arguments of `harness notify`. The webhook comes from the environment only: a command line is visible to
-/// every user of the machine (`ps`) and ends up in CI logs.
-#[derive(Debug, Clone, clap::Args)]
-pub struct NotifyArgs {
-    /// Directory of the clean run's report.json (`harness run --report-dir DIR`).
-    #[arg(long, value_name = "DIR")]
-    pub report_dir: PathBuf,
-    /// nextest's JUnit report of the test step (e.g. target/nextest/nightly/junit.xml).
-    #[arg(long, value_name = "PATH")]
-    pub junit: Option<PathBuf>,
-    /// Exit code of the test step; non-zero fails the tests even when the JUnit report is missing.
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub tests_exit_code: Option<i32>,
-    /// Report directory of a run with a deliberate defect (`harness run --defect NAME`), which the harness
-    /// must have failed. Repeatable.
-    #[arg(long = "defect-report", value_name = "DIR")]
-    pub defect_reports: Vec<PathBuf>,
-    /// Wall time of the whole nightly run, in seconds.
-    #[arg(long, value_name = "N")]
-    pub duration_secs: Option<u64>,
-    /// Where the full report can be read: a URL (linked) or a path (default: DIR/report.html).
-    #[arg(long, value_name = "URL")]
-    pub report_url: Option<String>,
-    /// Also write the Slack payload (JSON) to this file, posted or not.
-    #[arg(long, value_name = "PATH")]
-    pub save_payload: Option<PathBuf>,
-    /// Print the Slack payload (JSON) rather than the text.
-    #[arg(long)]
-    pub json: bool,
-}
-
-impl NotifyArgs {
-    /// The nightly summary from the files the arguments name. Never fails: what cannot be read is said.
-    pub fn gather(&self) -> Nightly {
-        let tests = (self.junit.is_some() || self.tests_exit_code.is_some()).then(|| TestRun {
-            summary: match &self.junit {
-                Some(path) => TestSummary::read_junit(path).map_err(|e| e.to_string()),
-                None => Err("no JUnit report given".to_owned()),
-            },
-            exit_code: self.tests_exit_code,
-        });
-        Nightly {
-            harness: ReportDigest::read(&self.report_dir).map_err(|e| e.to_string()),
-            tests,
-            defects: self.defect_reports.iter().map(|dir| DefectCheck::read(dir)).collect(),
-            duration: self.duration_secs.map(Duration::from_secs),
-            report_location: Some(
-                self.report_url.clone().unwrap_or_else(|| self.report_dir.join("report.html").display().to_string()),
-            ),
-        }
-    }
-}
-
-/// What `notify` did with the message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    /// No webhook configured: printed only.
-    Printed,
-    Posted {
-        attempts: u32,
-    },
-    /// The post failed; the warning (already redacted) was written.
-    Failed {
-        warning: String,
-    },
-}
-
-/// `harness notify` with its environment made explicit: prints the message to `out` (the result), posts it
-/// when a webhook is given, and writes what happened to the post, and warnings, to `err` (the log). Posting problems are warnings, never errors: the
-/// nightly's result is the tests', and a Slack outage must not turn a green night red or hide a red one.
-pub async fn notify(
-    args: &NotifyArgs,
-    webhook: Option<&str>,
-    poster: &Poster,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> std::io::Result<Delivery> {
-    let nightly = args.gather();
-    let payload = slack::payload(&nightly);
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&payload).unwrap_or_default())?;
-    } else {
-        write!(out, "{}", slack::text(&nightly))?;
-    }
-    if let Some(path) = &args.save_payload {
-        let json = serde_json::to_vec_pretty(&payload).unwrap_or_default();
-        if let Err(e) = std::fs::write(path, json) {
-            writeln!(err, "warning: cannot write {}: {e}", path.display())?;
-        }
-    }
-    let Some(url) = webhook.filter(|u| !u.trim().is_empty()) else {
-        writeln!(err, "slack: {WEBHOOK_VARIABLE} is not set; the message was printed, not posted")?;
-        return Ok(Delivery::Printed);
-    };
-    let delivery = match Webhook::parse(url) {
-        Err(e) => Delivery::Failed { warning: e.to_string() },
-        Ok(webhook) => match poster.post(&webhook, &payload).await {
-            Ok(attempts) => Delivery::Posted { attempts },
-            Err(e) => Delivery::Failed { warning: e.to_string() },
-        },
-    };
-    match &delivery {
-        Delivery::Posted { attempts } => {
-            let plural = if *attempts == 1 { "" } else { "s" };
-            writeln!(err, "slack: posted ({attempts} attempt{plural})")?;
-        }
-        Delivery::Failed { warning } => writeln!(err, "warning: the Slack message was not posted: {warning}")?,
-        Delivery::Printed => {}
-    }
-    Ok(delivery)
-}
-
-/// The `harness notify` command: exit code 0 whatever happened to the post (see [`notify`]); 3 only when
-/// the output cannot be written.
-pub async fn main(args: &NotifyArgs) -> ExitCode {
-    let webhook = std::env::var(WEBHOOK_VARIABLE).ok();
-    let poster = match Poster::new(slack::RETRY) {
-        Ok(poster) => poster,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(crate::cli::EXIT_ERROR);
-        }
-    };
-    match notify(args, webhook.as_deref(), &poster, &mut std::io::stdout(), &mut std::io::stderr()).await {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: cannot write the message: {e}");
-            ExitCode::from(crate::cli::EXIT_ERROR)
-        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Postgres for the harness and the tests, in the order DESIGN.md decision 4 gives:
+//! Postgres for the harness and the tests, from the first of these that works:
 //! `HARNESS_DATABASE_URL` (an existing server), else a container through `testcontainers` (a locally
 //! built image on podman on these machines), else a throwaway cluster from the local PostgreSQL
 //! binaries. Every caller gets its own fresh database, dropped when it goes away.
@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use pipeline::env::hide_password;
 use rand::Rng;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
@@ -39,12 +40,22 @@ pub enum ProvisionError {
 }
 
 /// Which mechanism provided the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
     External,
     Container,
     LocalBinaries,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::External => "external",
+            Backend::Container => "container",
+            Backend::LocalBinaries => "local-binaries",
+        }
+    }
 }
 
 /// What keeps the server alive: dropping it removes the container or stops the cluster.
@@ -87,21 +98,10 @@ async fn check(url: &str) -> Result<(), ProvisionError> {
                 return Ok(());
             }
             Err(source) if tokio::time::Instant::now() >= deadline => {
-                return Err(ProvisionError::Unusable { url: redact(url), source });
+                return Err(ProvisionError::Unusable { url: hide_password(url), source });
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
-    }
-}
-
-/// A URL with its password hidden, for messages.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
     }
 }
 
@@ -174,7 +174,7 @@ impl PostgresServer {
 
     /// Creates an empty database for one caller; it is dropped when the returned value is.
     pub async fn fresh_database(&self) -> Result<TestDatabase, ProvisionError> {
-        let unusable = |source| ProvisionError::Unusable { url: redact(&self.admin_url), source };
+        let unusable = |source| ProvisionError::Unusable { url: hide_password(&self.admin_url), source };
         let mut conn = PgConnection::connect(&self.admin_url).await.map_err(unusable)?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         // Databases of killed runs are named with their creation time: drop the old ones.
@@ -207,7 +207,7 @@ fn drop_sql(name: &str) -> sqlx::AssertSqlSafe<String> {
 }
 
 /// Reads the published port, also on podman 4, whose Docker-compatible API reports `HostIp: ""` and so
-/// defeats `get_host_port_ipv4` (podman issue #17780; research/containers.md).
+/// defeats `get_host_port_ipv4` (podman issue #17780).
 async fn host_port(container: &ContainerAsync<GenericImage>, port: u16) -> Result<u16, String> {
     if let Ok(p) = container.get_host_port_ipv4(port).await {
         return Ok(p);

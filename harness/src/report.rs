@@ -1,25 +1,26 @@
-//! The harness report: `report.json` (versioned, documented in the README) and a readable summary.
-//!
-//! The report is data first; the summary is rendered from it, so what a person reads and what a script
-//! parses never disagree.
+//! The harness's sections of the workspace's one report model (`pipeline::report`): the ground truth the
+//! data was judged against (seed, expected and landed counts per symbol), the in-process pipeline's own
+//! validation, and the external command when one produced the data. They are flattened into `report.json`
+//! and rendered inside its Markdown, HTML and text.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 use fixtures::DayTruth;
-use market::checks::{CheckOutcome, CompletenessRecord, Scores, Status, Thresholds, Validation};
+use market::checks::Validation;
 use market::{Candle, TradingDay};
 use pipeline::RunOutcome;
-use serde::Serialize;
+use pipeline::report::{Producer, RunSection, Sections, escape};
+use serde::{Deserialize, Serialize};
 
 use crate::postgres::Backend;
-use crate::scoring::{ExpectedCounts, SkippedCheck};
+use crate::scoring::{ExpectedCounts, skipped_checks};
 
-/// Bumped whenever a field changes meaning or disappears (additions keep the version).
-pub const SCHEMA_VERSION: u32 = 1;
+/// A harness report: the common report with [`HarnessSections`].
+pub type Report = pipeline::report::Report<HarnessSections>;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SymbolLine {
     pub exchange: String,
     pub symbol: String,
@@ -29,27 +30,8 @@ pub struct SymbolLine {
     pub rows_before_day: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct StageLine {
-    pub stage: String,
-    pub succeeded: bool,
-    pub duration_ms: i64,
-    pub rows: Option<u64>,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PipelineSection {
-    pub run_id: i64,
-    pub status: String,
-    pub error: Option<String>,
-    pub stages: Vec<StageLine>,
-    /// The pipeline's own validation (from the data alone), next to the harness's truth-based scores.
-    pub own_validation: Option<Validation>,
-}
-
 /// The external command `harness run --pipeline-cmd` ran instead of the in-process pipeline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExternalSection {
     /// The command as run through `sh -c`, with `{date}` replaced.
     pub command: String,
@@ -64,31 +46,34 @@ pub struct ExternalSection {
     pub output_tail: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+impl ExternalSection {
+    /// How it ended, in words: `exited with status 5`, `killed by signal 9 (status 137)`...
+    pub fn ending(&self) -> String {
+        match (self.timed_out, self.signal) {
+            (true, _) => format!("timed out after {} ms, stopped (status {})", self.duration_ms, self.exit_code),
+            (false, Some(signal)) => format!("killed by signal {signal} (status {})", self.exit_code),
+            (false, None) => format!("exited with status {}", self.exit_code),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub expected: ExpectedCounts,
     pub landed_candles: u64,
     pub landed_instruments: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub schema_version: u32,
-    pub date: TradingDay,
+/// What the harness adds to a report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HarnessSections {
     pub seed: u64,
-    pub status: Status,
-    pub scores: Scores,
-    pub thresholds: Thresholds,
     pub counts: Counts,
     pub symbols: Vec<SymbolLine>,
-    pub checks: Vec<CheckOutcome>,
-    /// Per (exchange, symbol) completeness against the truth, with gap runs and hourly coverage.
-    pub records: Vec<CompletenessRecord>,
-    pub pipeline: Option<PipelineSection>,
-    /// Set when an external command was scored (`--pipeline-cmd`); `pipeline` is then absent.
+    /// The in-process pipeline's own validation (from the data alone), beside the truth-based checks.
+    pub pipeline_validation: Option<Validation>,
+    /// Set when an external command produced the data (`--pipeline-cmd`); `run` is then absent.
     pub external: Option<ExternalSection>,
-    /// Checks not evaluated, with the reason (e.g. the run-record check for an external command).
-    pub skipped_checks: Vec<SkippedCheck>,
     /// The deliberate defect the pipeline ran with, if any.
     pub defect: Option<String>,
     pub postgres: Backend,
@@ -96,150 +81,14 @@ pub struct Report {
     pub duration_ms: i64,
 }
 
-/// Inputs of a report.
-pub struct ReportInput<'a> {
-    pub day: TradingDay,
-    pub seed: u64,
-    pub truth: &'a DayTruth,
-    pub landed: &'a [Candle],
-    pub landed_instruments: u64,
-    pub outcome: Option<&'a RunOutcome>,
-    pub validation: Validation,
-    pub postgres: Backend,
-    pub started_at: DateTime<Utc>,
-    pub defect: Option<pipeline::defects::Defect>,
-}
-
-impl Report {
-    pub fn build(input: ReportInput<'_>) -> Report {
-        let mut landed_per_pair: BTreeMap<(String, String), u64> = BTreeMap::new();
-        for c in input.landed {
-            *landed_per_pair.entry((c.exchange.to_string(), c.symbol.to_string())).or_default() += 1;
-        }
-        let symbols = input
-            .truth
-            .files
-            .iter()
-            .map(|f| SymbolLine {
-                exchange: f.exchange.to_string(),
-                symbol: f.symbol.to_string(),
-                expected_candles: f.candles.len() as u64,
-                landed_candles: landed_per_pair
-                    .get(&(f.exchange.to_string(), f.symbol.to_string()))
-                    .copied()
-                    .unwrap_or(0),
-                generated_rows: f.rows,
-                rows_before_day: f.rows_before_day,
-            })
-            .collect();
-        let pipeline = input.outcome.map(|o| PipelineSection {
-            run_id: o.run_id,
-            status: o.status.as_str().to_owned(),
-            error: o.error.clone(),
-            stages: o
-                .stages
-                .iter()
-                .map(|s| StageLine {
-                    stage: s.stage.to_owned(),
-                    succeeded: s.succeeded,
-                    duration_ms: s.duration_ms(),
-                    rows: s.rows,
-                    error: s.error.clone(),
-                })
-                .collect(),
-            own_validation: o.validation.clone(),
-        });
-        Report {
-            schema_version: SCHEMA_VERSION,
-            date: input.day,
-            seed: input.seed,
-            status: input.validation.status,
-            scores: input.validation.scores,
-            thresholds: input.validation.thresholds,
-            counts: Counts {
-                expected: ExpectedCounts::of(input.truth),
-                landed_candles: input.landed.len() as u64,
-                landed_instruments: input.landed_instruments,
-            },
-            symbols,
-            checks: input.validation.checks,
-            records: input.validation.records,
-            pipeline,
-            external: None,
-            skipped_checks: crate::scoring::skipped_checks(input.outcome),
-            defect: input.defect.map(|d| d.name().to_owned()),
-            postgres: input.postgres,
-            started_at: input.started_at,
-            duration_ms: (Utc::now() - input.started_at).num_milliseconds(),
-        }
-    }
-
-    /// The same content in the pipeline's report shape, for Markdown and HTML.
-    pub fn rendered(&self) -> pipeline::report::Report {
-        let validation = Validation {
-            checks: self.checks.clone(),
-            scores: self.scores,
-            thresholds: self.thresholds,
-            status: self.status,
-            records: self.records.clone(),
-            baselines: Vec::new(),
-            metrics: Vec::new(),
-        };
-        let mut rendered = pipeline::report::Report::new("harness", self.date, &validation);
-        rendered.generated_at = self.started_at;
-        if let Some(p) = &self.pipeline {
-            rendered.run_id = Some(p.run_id);
-            rendered.stages = p
-                .stages
-                .iter()
-                .map(|s| pipeline::report::StageTiming {
-                    stage: s.stage.clone(),
-                    succeeded: s.succeeded,
-                    duration_ms: s.duration_ms,
-                })
-                .collect();
-        }
+impl Sections for HarnessSections {
+    fn text(&self, out: &mut String) {
+        let defect = self.defect.as_ref().map(|d| format!(", defect {d}")).unwrap_or_default();
+        let _ = writeln!(out, "  seed {}, Postgres {}{defect}", self.seed, self.postgres.as_str());
         if let Some(e) = &self.external {
-            rendered.stages = vec![pipeline::report::StageTiming {
-                stage: "external command".to_owned(),
-                succeeded: e.exit_code == 0,
-                duration_ms: e.duration_ms,
-            }];
-        }
-        rendered.extra = serde_json::json!({
-            "seed": self.seed,
-            "counts": self.counts,
-            "defect": self.defect,
-            "external": self.external,
-            "skipped_checks": self.skipped_checks,
-        });
-        rendered
-    }
-
-    /// The text printed at the end of `harness run`.
-    pub fn summary(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "harness run {} (seed {}, Postgres: {:?})", self.date, self.seed, self.postgres);
-        if let Some(p) = &self.pipeline {
-            let _ = writeln!(out, "pipeline run {}: {}", p.run_id, p.status);
-            for s in &p.stages {
-                let mark = if s.succeeded { "✓" } else { "✗" };
-                let rows = s.rows.map_or_else(String::new, |n| format!("{n:>9} rows"));
-                let _ = writeln!(out, "  {mark} {:<12}{:>8} ms  {rows}", s.stage, s.duration_ms);
-                if let Some(error) = &s.error {
-                    let _ = writeln!(out, "      {error}");
-                }
-            }
-        }
-        if let Some(e) = &self.external {
-            let how = match (e.timed_out, e.signal) {
-                (true, _) => format!("timed out after {} ms, stopped (status {})", e.duration_ms, e.exit_code),
-                (false, Some(signal)) => format!("killed by signal {signal} (status {})", e.exit_code),
-                (false, None) => format!("exited with status {}", e.exit_code),
-            };
             let mark = if e.exit_code == 0 { "✓" } else { "✗" };
             let _ = writeln!(out, "external command: {}", e.command);
-            let _ = writeln!(out, "  {mark} {how} in {} ms", e.duration_ms);
+            let _ = writeln!(out, "  {mark} {} in {} ms", e.ending(), e.duration_ms);
             if e.exit_code != 0 {
                 for line in e.output_tail.iter().rev().take(5).rev() {
                     let _ = writeln!(out, "      | {line}");
@@ -261,37 +110,109 @@ impl Report {
             "  trades in the day {}, rows before the day {}, candles expected {} landed {}, instruments {}",
             e.trades_in_day, e.rows_before_day, e.candles, self.counts.landed_candles, self.counts.landed_instruments
         );
-        let t = &self.thresholds;
+    }
+
+    fn markdown(&self, out: &mut String) {
+        let _ = writeln!(out);
+        let mut facts = vec![
+            format!("seed {}", self.seed),
+            format!("candles expected {}, landed {}", self.counts.expected.candles, self.counts.landed_candles),
+        ];
+        if let Some(defect) = &self.defect {
+            facts.push(format!("defect `{defect}`"));
+        }
+        if let Some(e) = &self.external {
+            facts.push(format!("external command {}", e.ending()));
+        }
+        let _ = writeln!(out, "Against ground truth: {}.", facts.join(" · "));
+    }
+
+    fn html(&self, out: &mut String) {
         let _ = writeln!(
             out,
-            "  scores: completeness {:.4} (fail < {}), quality {:.4} (fail < {}), consistency {:.4} (fail < {})",
-            self.scores.completeness,
-            t.completeness.fail_below,
-            self.scores.quality,
-            t.quality.fail_below,
-            self.scores.consistency,
-            t.consistency.fail_below
+            "<section id=\"truth\"><h2>Ground truth</h2><p>seed {} · Postgres {}{}</p>",
+            self.seed,
+            self.postgres.as_str(),
+            self.defect.as_ref().map(|d| format!(" · defect <code>{}</code>", escape(d))).unwrap_or_default()
         );
-        for check in self.checks.iter().filter(|c| c.failed > 0) {
-            let _ =
-                writeln!(out, "  ✗ {} {}/{} failed: {}", check.id, check.failed, check.evaluated, check.description);
-            for sample in check.samples.iter().take(5) {
-                let at = sample
-                    .open_time_us
-                    .and_then(DateTime::<Utc>::from_timestamp_micros)
-                    .map(|t| t.format(" %H:%M").to_string())
-                    .unwrap_or_default();
-                let who = match (&sample.exchange, &sample.symbol) {
-                    (Some(e), Some(s)) => format!("{e} {s}{at}: "),
-                    _ => String::new(),
-                };
-                let _ = writeln!(out, "      {who}{}", sample.detail);
-            }
+        out.push_str(
+            "<table><tr><th>exchange</th><th>symbol</th><th>expected candles</th><th>landed</th><th>rows</th></tr>\n",
+        );
+        for s in &self.symbols {
+            let class = if s.expected_candles == s.landed_candles { "pass" } else { "fail" };
+            let _ = writeln!(
+                out,
+                "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&s.exchange),
+                escape(&s.symbol),
+                s.expected_candles,
+                s.landed_candles,
+                s.generated_rows
+            );
         }
-        for skipped in &self.skipped_checks {
-            let _ = writeln!(out, "  - {} skipped: {}", skipped.id, skipped.reason);
+        out.push_str("</table></section>\n");
+        if let Some(e) = &self.external {
+            let tail: String = e.output_tail.iter().map(|l| format!("{}\n", escape(l))).collect();
+            let _ = writeln!(
+                out,
+                "<section id=\"external\"><h2>External command</h2><p><code>{}</code>: {} in {} ms</p><pre>{tail}</pre></section>",
+                escape(&e.command),
+                escape(&e.ending()),
+                e.duration_ms
+            );
         }
-        let _ = writeln!(out, "status: {}", self.status.as_str().to_uppercase());
-        out
     }
+}
+
+/// Inputs of a report.
+pub struct ReportInput<'a> {
+    pub day: TradingDay,
+    pub seed: u64,
+    pub truth: &'a DayTruth,
+    pub landed: &'a [Candle],
+    pub landed_instruments: u64,
+    pub outcome: Option<&'a RunOutcome>,
+    pub validation: Validation,
+    pub postgres: Backend,
+    pub started_at: DateTime<Utc>,
+    pub defect: Option<crate::defects::Defect>,
+}
+
+/// The report of a harness run.
+pub fn build(input: &ReportInput<'_>) -> Report {
+    let mut landed_per_pair: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for c in input.landed {
+        *landed_per_pair.entry((c.exchange.to_string(), c.symbol.to_string())).or_default() += 1;
+    }
+    let symbols = input
+        .truth
+        .files
+        .iter()
+        .map(|f| SymbolLine {
+            exchange: f.exchange.to_string(),
+            symbol: f.symbol.to_string(),
+            expected_candles: f.candles.len() as u64,
+            landed_candles: landed_per_pair.get(&(f.exchange.to_string(), f.symbol.to_string())).copied().unwrap_or(0),
+            generated_rows: f.rows,
+            rows_before_day: f.rows_before_day,
+        })
+        .collect();
+    let mut report = pipeline::report::Report::new(Producer::Harness, input.day, &input.validation);
+    report.run = input.outcome.map(RunSection::of);
+    report.skipped_checks = skipped_checks(input.outcome);
+    report.with_sections(HarnessSections {
+        seed: input.seed,
+        counts: Counts {
+            expected: ExpectedCounts::of(input.truth),
+            landed_candles: input.landed.len() as u64,
+            landed_instruments: input.landed_instruments,
+        },
+        symbols,
+        pipeline_validation: input.outcome.and_then(|o| o.validation.clone()),
+        external: None,
+        defect: input.defect.map(|d| d.name().to_owned()),
+        postgres: input.postgres,
+        started_at: input.started_at,
+        duration_ms: (Utc::now() - input.started_at).num_milliseconds(),
+    })
 }

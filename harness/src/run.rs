@@ -8,9 +8,11 @@ use fixtures::Universe;
 use market::{Candle, Exchange, Symbol, TradingDay};
 use serde_json::{Map, Value};
 
+use crate::defects::Defect;
+use crate::environment::{DATASET, PROJECT};
 use crate::report::{Report, ReportInput};
-use crate::scoring::{self, LandedInstrument};
-use crate::world::{DATASET, PROJECT, World, WorldOptions};
+use crate::scoring::{self, LandedInstrument, ids};
+use crate::world::{World, WorldOptions};
 
 /// Reads the candles stored in the fake BigQuery for `day`, straight from its storage (not through the
 /// pipeline's reader, so a reader bug cannot hide a landing bug).
@@ -54,7 +56,7 @@ pub struct RunOptions {
     pub activity: f64,
     pub report_dir: Option<PathBuf>,
     /// Run a deliberately broken pipeline (the defect suite).
-    pub defect: Option<pipeline::defects::Defect>,
+    pub defect: Option<Defect>,
     /// Only these pairs of the generated market (`--symbols`); all of it when `None`.
     pub symbols: Option<pipeline::Selection>,
 }
@@ -133,13 +135,13 @@ pub fn score_world(
     let mut validation =
         scoring::score(&truth, &landed, (&expected_list, &landed_list), outcome, market::checks::Thresholds::DEFAULT);
     // Wrong candles: name the known mistake that explains them, if one does (first sample of the check).
-    if let Some(check) = validation.checks.iter_mut().find(|c| c.id == "consistency.candles_equal_truth")
+    if let Some(check) = validation.checks.iter_mut().find(|c| c.id == ids::CANDLES_EQUAL_TRUTH)
         && let Some(sample) = crate::diagnosis::diagnose(&world.generator, day, &landed, check.failed)
     {
         check.samples.insert(0, sample);
         check.samples.truncate(market::checks::MAX_SAMPLES);
     }
-    Ok(Report::build(ReportInput {
+    Ok(crate::report::build(&ReportInput {
         day,
         seed: world.generator.seed(),
         truth: &truth,
@@ -153,16 +155,9 @@ pub fn score_world(
     }))
 }
 
-/// Writes `report.json` (the harness report) and `report.md` / `report.html` (rendered like the
-/// pipeline's reports) into `dir`, each file atomically.
-pub fn write_report(report: &Report, dir: &Path) -> anyhow::Result<PathBuf> {
-    use anyhow::Context;
-    let rendered = report.rendered();
-    // report.json is the harness's own, richer document (counts and symbols at the top level).
-    let json = serde_json::to_string_pretty(report).context("report serialisation")?;
-    pipeline::report::write_files(
-        dir,
-        [("report.json", json), ("report.md", rendered.markdown()), ("report.html", rendered.html())],
-    )?;
+/// Writes `report.json`, `report.md` and `report.html` into `dir`, each file atomically; returns the path of
+/// `report.json`.
+pub fn write_report(report: &Report, dir: &Path) -> std::io::Result<PathBuf> {
+    pipeline::report::write_all(report, dir)?;
     Ok(dir.join("report.json"))
 }

@@ -10,9 +10,20 @@ use fixtures::DayTruth;
 use market::Candle;
 use market::checks::{self, CheckOutcome, Family, Sample, Threshold, Thresholds, Validation, ValidationConfig};
 use pipeline::RunOutcome;
+use pipeline::report::SkippedCheck;
+
+/// Ids of the checks that need ground truth (the others are in `market::checks::ids`).
+pub mod ids {
+    pub const SYMBOLS_LANDED: &str = "completeness.symbols_landed";
+    pub const CANDLES_EQUAL_TRUTH: &str = "consistency.candles_equal_truth";
+    pub const RUN_RECORD_COUNTS: &str = "consistency.run_record_counts";
+    pub const INSTRUMENTS_EQUAL_TRUTH: &str = "consistency.instruments_equal_truth";
+    /// Advisory: how an external command ended (`harness run --pipeline-cmd`).
+    pub const COMMAND_EXIT_STATUS: &str = "consistency.command_exit_status";
+}
 
 /// Rows of the run record that must equal the truth.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExpectedCounts {
     pub files: u64,
     pub trades_in_day: u64,
@@ -36,7 +47,7 @@ impl ExpectedCounts {
 /// Consistency: the pipeline's run record counts what was generated.
 fn run_record_counts(expected: &ExpectedCounts, outcome: Option<&RunOutcome>) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "consistency.run_record_counts",
+        ids::RUN_RECORD_COUNTS,
         Family::Consistency,
         "files, trades, candles and boundary rows in the run record equal the generated truth",
         Threshold::ZERO_TOLERANCE,
@@ -66,13 +77,6 @@ fn run_record_counts(expected: &ExpectedCounts, outcome: Option<&RunOutcome>) ->
     out
 }
 
-/// A check that was not evaluated, and why (listed in the report instead of scoring a vacuous pass).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct SkippedCheck {
-    pub id: String,
-    pub reason: String,
-}
-
 /// Checks that need the in-process pipeline's run record. An external pipeline (`harness run --pipeline-cmd`)
 /// has none the harness can read (its records, if it keeps any, are its own), so these are skipped rather than
 /// counted as passed: what it wrote is still judged in full by every check on the landed tables.
@@ -80,7 +84,7 @@ pub fn skipped_checks(outcome: Option<&RunOutcome>) -> Vec<SkippedCheck> {
     match outcome {
         Some(_) => Vec::new(),
         None => vec![SkippedCheck {
-            id: "consistency.run_record_counts".to_owned(),
+            id: ids::RUN_RECORD_COUNTS.to_owned(),
             reason: "no run record: the pipeline ran as an external command".to_owned(),
         }],
     }
@@ -92,7 +96,7 @@ pub type LandedInstrument = (String, String, f64, f64);
 /// Consistency: the instruments snapshot of the date is exactly the generated instruments listed on it.
 fn instruments_equal_truth(expected: &[LandedInstrument], landed: &[LandedInstrument]) -> CheckOutcome {
     let mut out = CheckOutcome::new(
-        "consistency.instruments_equal_truth",
+        ids::INSTRUMENTS_EQUAL_TRUTH,
         Family::Consistency,
         "the date's instruments partition holds every listed instrument once, with its tick and lot sizes",
         Threshold::ZERO_TOLERANCE,
@@ -133,10 +137,10 @@ pub fn score(
     let landed_pairs: BTreeSet<_> = landed.iter().map(|c| (c.exchange.clone(), c.symbol.clone())).collect();
 
     let mut files = checks::file_coverage(&expected_pairs, &landed_pairs);
-    files.id = "completeness.symbols_landed".to_owned();
+    files.id = ids::SYMBOLS_LANDED.to_owned();
     files.description = "every generated exchange/symbol with trades in the day has candles in BigQuery".to_owned();
     let mut matches = checks::candles_match(&expected, landed, 1e-9);
-    matches.id = "consistency.candles_equal_truth".to_owned();
+    matches.id = ids::CANDLES_EQUAL_TRUTH.to_owned();
     matches.description =
         "landed candles equal the generator's candles (OHLC exact, sums within 1e-9 relative)".to_owned();
     let mut outcomes =

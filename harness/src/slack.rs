@@ -2,7 +2,7 @@
 //! same content as plain text for terminals and logs) and a poster for incoming webhooks.
 //!
 //! The poster retries what is transient (HTTP 5xx, 429 with `Retry-After`, network errors) with the
-//! workspace's bounded exponential backoff, and gives up at once on anything else (a 4xx means the
+//! workspace's one retry mechanism (`pipeline::retry`), and gives up at once on anything else (a 4xx means the
 //! webhook or the payload is wrong; repeating it changes nothing). The webhook URL is a secret (its path
 //! is the credential): it has no `Display`, its `Debug` hides it, and every error text is built without
 //! it and scrubbed of it again before it leaves this module. What goes into the message is `nightly.rs`'s
@@ -13,14 +13,14 @@ use std::fmt;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use market::checks::{Status, family_status};
-use pipeline::retry::RetryPolicy;
+use market::checks::Status;
+use pipeline::report::{TOP_CHECKS, icon};
+use pipeline::retry::{self, Attempt, GaveUp, RetryPolicy};
 use reqwest::StatusCode;
-use reqwest::header::RETRY_AFTER;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::nightly::{Nightly, TOP_CHECKS, TOP_TESTS, TestRun, human_duration};
+use crate::nightly::{Nightly, TOP_TESTS, TestRun, human_duration};
 
 /// Retries of a post: 5 attempts, 1 s doubling to 30 s, a `Retry-After` of up to 60 s honoured.
 pub const RETRY: RetryPolicy = RetryPolicy {
@@ -111,48 +111,31 @@ impl Poster {
 
     /// Posts `payload`; returns the number of attempts it took.
     pub async fn post(&self, webhook: &Webhook, payload: &Value) -> Result<u32, SlackError> {
-        let attempts = self.policy.max_attempts.max(1);
-        let mut last = String::new();
-        for attempt in 1..=attempts {
-            let requested_wait = match self.client.post(webhook.0.clone()).json(payload).send().await {
-                Ok(response) if response.status().is_success() => return Ok(attempt),
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = response
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    let body = shorten(&webhook.redact(response.text().await.unwrap_or_default().trim()), BODY_MAX);
-                    if status == StatusCode::TOO_MANY_REQUESTS {
-                        let requested = retry_after.unwrap_or_else(|| self.policy.backoff(attempt));
-                        if self.policy.retry_after(requested).is_none() {
-                            return Err(SlackError::RateLimited {
-                                retry_after_s: requested.as_secs(),
-                                cap_s: self.policy.max_retry_after.as_secs(),
-                            });
-                        }
-                        last = format!("HTTP 429 {body}");
-                        Some(requested)
-                    } else if status.is_server_error() {
-                        last = format!("HTTP {} {body}", status.as_u16());
-                        retry_after.and_then(|wait| self.policy.retry_after(wait))
-                    } else {
-                        return Err(SlackError::Rejected { status: status.as_u16(), body });
-                    }
-                }
-                Err(error) => {
-                    last = webhook.redact(&error_chain(&error.without_url()));
-                    None
-                }
+        let posted = retry::retry(&self.policy, "slack post", |attempt| async move {
+            let response = match self.client.post(webhook.0.clone()).json(payload).send().await {
+                Ok(response) => response,
+                Err(error) => return Err(Attempt::retry(webhook.redact(&error_chain(&error.without_url())))),
             };
-            tracing::debug!(attempt, reason = %last, "Slack post not accepted.");
-            if attempt < attempts {
-                tokio::time::sleep(requested_wait.unwrap_or_else(|| self.policy.backoff(attempt))).await;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(attempt);
             }
-        }
-        Err(SlackError::GaveUp { attempts, last })
+            let after = retry::retry_after(response.headers());
+            let body = shorten(&webhook.redact(response.text().await.unwrap_or_default().trim()), BODY_MAX);
+            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                Err(Attempt::Retry { reason: format!("HTTP {} {body}", status.as_u16()), after })
+            } else {
+                Err(Attempt::Final(SlackError::Rejected { status: status.as_u16(), body }))
+            }
+        })
+        .await;
+        posted.map_err(|gave_up| match gave_up {
+            GaveUp::Final(error) => error,
+            GaveUp::Exhausted { attempts, last } => SlackError::GaveUp { attempts, last },
+            GaveUp::WaitTooLong { requested, cap, .. } => {
+                SlackError::RateLimited { retry_after_s: requested.as_secs(), cap_s: cap.as_secs() }
+            }
+        })
     }
 }
 
@@ -174,14 +157,6 @@ fn shorten(text: &str, max: usize) -> String {
     let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
     out
-}
-
-fn icon(status: Status) -> &'static str {
-    match status {
-        Status::Pass => "✅",
-        Status::Warn => "⚠️",
-        Status::Fail | Status::Error => "❌",
-    }
 }
 
 /// Slack's mrkdwn treats these three as control characters.
@@ -235,10 +210,10 @@ fn facts(nightly: &Nightly) -> Facts {
             "{} {} (seed {}, {} check{} in {})",
             icon(r.status),
             r.status.as_str(),
-            r.seed,
+            r.sections.seed,
             r.checks.len(),
             if r.checks.len() == 1 { "" } else { "s" },
-            human_duration(Duration::from_millis(u64::try_from(r.duration_ms).unwrap_or(0)))
+            human_duration(Duration::from_millis(u64::try_from(r.sections.duration_ms).unwrap_or(0)))
         ),
         Err(reason) => format!("{} no report: {reason}", icon(Status::Error)),
     };
@@ -259,13 +234,10 @@ fn facts(nightly: &Nightly) -> Facts {
     });
     let (mut scores, mut checks_title, mut checks) = (Vec::new(), String::new(), Vec::new());
     if let Ok(r) = &nightly.harness {
-        for (name, value, threshold) in [
-            ("completeness", r.scores.completeness, r.thresholds.completeness),
-            ("quality", r.scores.quality, r.thresholds.quality),
-            ("consistency", r.scores.consistency, r.thresholds.consistency),
-        ] {
-            let text = format!("{value:.4} (fail < {}, warn < {})", threshold.fail_below, threshold.warn_below);
-            scores.push((family_status(value, threshold), name, text));
+        for row in r.score_rows() {
+            let text =
+                format!("{:.4} (fail < {}, warn < {})", row.score, row.threshold.fail_below, row.threshold.warn_below);
+            scores.push((row.status, row.family.as_str(), text));
         }
         let not_passing = r.not_passing();
         checks_title = if not_passing.is_empty() {

@@ -11,35 +11,14 @@ use fakes::bigquery::FakeBigQuery;
 use fakes::tardis::{DatasetMatch, Fault, MockTardis, TardisOptions};
 use fixtures::{DataType, Generator, Universe};
 use market::{Exchange, Symbol, TradingDay};
-use pipeline::bigquery::{AccessToken, BigQueryAuth, BigQueryConfig};
-use pipeline::config::DatabaseUrl;
-use pipeline::defects::Defect;
+use pipeline::env::Environment;
 use pipeline::retry::RetryPolicy;
-use pipeline::tardis::{ApiKey, TardisConfig};
 use pipeline::{Config, Pipeline, Selection};
 
+use crate::defects::Defect;
+pub use crate::environment::{DATASET, PROJECT};
+use crate::environment::{Endpoints, environment};
 use crate::postgres::{PostgresServer, ProvisionError, TestDatabase};
-
-/// The BigQuery project and dataset the fakes use.
-pub const PROJECT: &str = "harness-project";
-pub const DATASET: &str = "market_data";
-/// The access token the fake BigQuery is given (it accepts any).
-pub const BIGQUERY_TOKEN: &str = "harness-token";
-
-/// The fakes' part of the environment contract, plus the variable the official BigQuery clients read
-/// (`BIGQUERY_EMULATOR_HOST`).
-pub fn fakes_env(tardis: &MockTardis, bigquery: &FakeBigQuery) -> Vec<(&'static str, String)> {
-    vec![
-        ("TARDIS_DATASETS_URL", tardis.datasets_url()),
-        ("TARDIS_API_URL", tardis.api_url()),
-        ("TARDIS_API_KEY", tardis.api_key()),
-        ("BIGQUERY_API_URL", bigquery.uri()),
-        ("BIGQUERY_EMULATOR_HOST", bigquery.uri()),
-        ("BIGQUERY_PROJECT", PROJECT.to_owned()),
-        ("BIGQUERY_DATASET", DATASET.to_owned()),
-        ("BIGQUERY_ACCESS_TOKEN", BIGQUERY_TOKEN.to_owned()),
-    ]
-}
 
 #[derive(Debug, Clone)]
 pub struct WorldOptions {
@@ -144,51 +123,44 @@ impl World {
         Selection::from_pairs(self.generator.universe().pairs())
     }
 
-    /// Pipeline configuration pointing at this world, with fast retries and polls.
+    /// The pipeline's environment contract pointing at this world (what a pipeline process gets).
+    pub fn environment(&self) -> Environment {
+        let selection = self.selection();
+        environment(Endpoints {
+            tardis: &self.tardis,
+            bigquery: &self.bigquery,
+            database_url: Some(self.database.url()),
+            symbols: Some(&selection),
+            data_dir: Some(self.data_dir.path()),
+        })
+    }
+
+    /// The pipeline configuration of [`World::environment`], with the test overrides that make runs against
+    /// loopback fakes quick: fast retries and polls, a short job timeout, smaller pages.
     pub fn pipeline_config(&self) -> Config {
-        let url = |text: String| url::Url::parse(&text).expect("fake URLs are valid");
-        Config {
-            tardis: TardisConfig {
-                datasets_url: url(self.tardis.datasets_url()),
-                api_url: url(self.tardis.api_url()),
-                api_key: ApiKey::new(&self.tardis.api_key()),
-                concurrency: 4,
-                retry: RetryPolicy::FAST,
-                export_wait: Duration::ZERO,
-                export_poll: Duration::from_millis(10),
-                swallow_rate_limits: false,
-            },
-            bigquery: BigQueryConfig {
-                api_url: url(self.bigquery.uri()),
-                project: PROJECT.to_owned(),
-                dataset: DATASET.to_owned(),
-                location: "US".to_owned(),
-                auth: BigQueryAuth::StaticToken(AccessToken::new(BIGQUERY_TOKEN)),
-                retry: RetryPolicy::FAST,
-                poll_interval: Duration::from_millis(5),
-                job_timeout: Duration::from_secs(30),
-                page_size: 10_000,
-                table_suffix: String::new(),
-            },
-            database_url: DatabaseUrl::new(self.database.url()),
-            data_dir: self.data_dir.path().to_path_buf(),
-            selection: self.selection(),
-            validation: market::checks::ValidationConfig::default(),
-            defect: self.defect,
-        }
+        let mut config = Config::from_environment(&self.environment())
+            .expect("a world's environment holds valid URLs, names and pairs");
+        config.tardis.concurrency = 4;
+        config.tardis.retry = RetryPolicy::FAST;
+        config.tardis.export_poll = Duration::from_millis(10);
+        config.bigquery.retry = RetryPolicy::FAST;
+        config.bigquery.poll_interval = Duration::from_millis(5);
+        config.bigquery.job_timeout = Duration::from_secs(30);
+        config.bigquery.page_size = 10_000;
+        config
     }
 
-    /// A pipeline connected to this world.
+    /// A pipeline connected to this world, committing the world's defect if it has one.
     pub async fn pipeline(&self) -> Result<Pipeline, pipeline::SetupError> {
-        Pipeline::connect(self.pipeline_config()).await
+        let pipeline = Pipeline::connect(self.pipeline_config()).await?;
+        Ok(match self.defect {
+            Some(defect) => pipeline.with_hooks(defect.hooks()),
+            None => pipeline,
+        })
     }
 
-    /// The environment an external pipeline gets (the documented contract).
+    /// The environment a pipeline process gets, as `(NAME, value)` pairs (see [`World::environment`]).
     pub fn env(&self) -> Vec<(String, String)> {
-        let config = self.pipeline_config();
-        let mut vars = fakes_env(&self.tardis, &self.bigquery);
-        vars.push(("DATABASE_URL", self.database.url().to_owned()));
-        vars.push(("PIPELINE_SYMBOLS", config.selection.to_string()));
-        vars.into_iter().map(|(name, value)| (name.to_owned(), value)).collect()
+        self.environment().vars().map(|(name, value)| (name.to_owned(), value.to_owned())).collect()
     }
 }

@@ -1,6 +1,7 @@
-//! `pipeline backfill START END`: a range of dates, validated before anything runs, planned (dry run by
-//! default), then worked by N workers over the Postgres queue with a progress line per date, a log file
-//! per date, a summary and an audit record.
+//! Backfills: a range of dates, validated before anything runs, planned, then worked by N workers over the
+//! Postgres queue, with a log file per date, an audit record and a summary. Progress is reported as
+//! [`BackfillEvent`]s; showing it (lines, a progress bar) is the caller's business (`cli::backfill`,
+//! `harness load`).
 //!
 //! Safety comes from the mechanisms underneath, not from this module: every date's partitions are
 //! replaced whole (so a rerun never duplicates rows), the queue hands a date to one worker at a time, and
@@ -8,13 +9,13 @@
 //! completed dates are skipped after checking that their partition still holds the recorded rows.
 
 use std::collections::BTreeSet;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use market::{DateRange, DayError, Exchange, Symbol, TradingDay};
+use market::{DateRange, Exchange, Symbol, TradingDay};
 use serde::Serialize;
 
 use crate::bigquery::schema::CANDLES_1M;
@@ -23,52 +24,69 @@ use crate::run::Pipeline;
 use crate::store::{BackfillTotals, ClaimOptions, Job, JobStatus, Order, StoreError};
 use crate::worker::{self, DateResult, WorkerEvent, WorkerOptions};
 
-/// What the operator asked for, as typed.
-#[derive(Debug, Clone)]
+/// What the operator asked for, parsed: every field is already of its type, so validation ([`validate`])
+/// only checks what needs the clock or the configuration.
+#[derive(Debug, Clone, PartialEq)]
 pub struct BackfillRequest {
-    pub start: String,
-    pub end: String,
+    pub range: DateRange,
     pub parallel: usize,
-    pub execute: bool,
     pub chunk_days: u32,
     pub max_days: u32,
     pub force: bool,
-    pub exchanges: Vec<String>,
-    pub symbols: Vec<String>,
+    /// Only these configured exchanges (all when empty).
+    pub exchanges: Vec<Exchange>,
+    /// Only these configured symbols (all when empty).
+    pub symbols: Vec<Symbol>,
     pub log_dir: PathBuf,
     pub requested_by: String,
     pub order: Order,
     /// Delay before a failed date is tried again (doubled per retry).
     pub retry_backoff: Duration,
     pub lease: Duration,
-    /// Where the per-date progress lines go when standard error is not a terminal (on a terminal they are
-    /// printed above the progress bar).
-    pub progress: ProgressOutput,
 }
 
-/// The stream of the per-date progress lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProgressOutput {
-    /// The `pipeline backfill` command: the lines are its output.
-    Stdout,
-    /// A caller whose standard output is something else (`harness load` prints a table or JSON there).
-    Stderr,
+impl BackfillRequest {
+    /// A request for `range` with the command line's defaults (one worker, chunks of 7 dates, at most 31
+    /// dates, logs under `logs/`, a 30 s retry delay, a 600 s lease).
+    pub fn new(range: DateRange, requested_by: &str) -> BackfillRequest {
+        BackfillRequest {
+            range,
+            parallel: 1,
+            chunk_days: 7,
+            max_days: 31,
+            force: false,
+            exchanges: Vec::new(),
+            symbols: Vec::new(),
+            log_dir: PathBuf::from("logs"),
+            requested_by: requested_by.to_owned(),
+            order: Order::OldestFirst,
+            retry_backoff: Duration::from_secs(30),
+            lease: Duration::from_secs(600),
+        }
+    }
+
+    /// The options as recorded in the audit log.
+    fn audit_options(&self) -> serde_json::Value {
+        serde_json::json!({
+            "parallel": self.parallel, "chunk_days": self.chunk_days, "max_days": self.max_days,
+            "force": self.force, "exchanges": self.exchanges, "symbols": self.symbols,
+            "log_dir": self.log_dir, "order": self.order,
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackfillError {
-    #[error(transparent)]
-    Day(#[from] DayError),
     #[error(
         "{which} date {day} is in the future or today (today is {today} UTC): only complete days can be backfilled"
     )]
     NotComplete { which: &'static str, day: TradingDay, today: TradingDay },
     #[error("range {start}..{end} has {days} days, more than --max-days {max}; split it or raise --max-days")]
     TooLong { start: TradingDay, end: TradingDay, days: u32, max: u32 },
-    #[error("unknown exchange {name:?}: the configured exchanges are {known}")]
-    UnknownExchange { name: String, known: String },
-    #[error("unknown symbol {name:?}: the configured symbols are {known}")]
-    UnknownSymbol { name: String, known: String },
+    #[error("unknown exchange \"{name}\": the configured exchanges are {known}")]
+    UnknownExchange { name: Exchange, known: String },
+    #[error("unknown symbol \"{name}\": the configured symbols are {known}")]
+    UnknownSymbol { name: Symbol, known: String },
     #[error("{what} must be between 1 and {max}, got {got}")]
     OutOfRange { what: &'static str, got: u64, max: u64 },
     #[error(transparent)]
@@ -124,23 +142,22 @@ impl Plan {
     }
 }
 
-/// Checks everything that can be checked without touching a database: dates, order, completeness of
-/// the days, length, parallelism, exchanges and symbols. Nothing is written when this fails.
+/// Checks everything that can be checked without touching a database: that the days are complete, the
+/// length, parallelism, exchanges and symbols. Returns the pairs the backfill runs. Nothing is written when
+/// this fails.
 pub fn validate(
     request: &BackfillRequest,
     today: TradingDay,
     configured: &Selection,
-) -> Result<(DateRange, Selection), BackfillError> {
-    let start = TradingDay::parse(&request.start)?;
-    let end = TradingDay::parse(&request.end)?;
-    let range = DateRange::new(start, end)?;
+) -> Result<Selection, BackfillError> {
+    let (start, end) = (request.range.start(), request.range.end());
     for (which, day) in [("Start", start), ("End", end)] {
         if day >= today {
             return Err(BackfillError::NotComplete { which, day, today });
         }
     }
-    if range.len() > request.max_days {
-        return Err(BackfillError::TooLong { start, end, days: range.len(), max: request.max_days });
+    if request.range.len() > request.max_days {
+        return Err(BackfillError::TooLong { start, end, days: request.range.len(), max: request.max_days });
     }
     for (what, got, max) in
         [("--parallel", request.parallel as u64, 64), ("--chunk-days", u64::from(request.chunk_days), 366)]
@@ -151,29 +168,19 @@ pub fn validate(
     }
     let pairs = configured.pairs();
     let known_exchanges: BTreeSet<&Exchange> = pairs.iter().map(|(e, _)| e).collect();
-    let known_list = || known_exchanges.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ");
-    let mut exchanges = BTreeSet::new();
-    for name in &request.exchanges {
-        let exchange = Exchange::parse(name)
-            .ok()
-            .filter(|e| known_exchanges.contains(e))
-            .ok_or_else(|| BackfillError::UnknownExchange { name: name.clone(), known: known_list() })?;
-        exchanges.insert(exchange);
+    if let Some(name) = request.exchanges.iter().find(|e| !known_exchanges.contains(e)) {
+        let known = known_exchanges.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(BackfillError::UnknownExchange { name: name.clone(), known });
     }
-    let mut symbols = BTreeSet::new();
-    for name in &request.symbols {
-        let symbol = Symbol::parse(name).ok().filter(|s| pairs.iter().any(|(_, p)| p == s)).ok_or_else(|| {
-            BackfillError::UnknownSymbol {
-                name: name.clone(),
-                known: pairs.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>().join(", "),
-            }
-        })?;
-        symbols.insert(symbol);
+    if let Some(name) = request.symbols.iter().find(|s| !pairs.iter().any(|(_, p)| p == *s)) {
+        let known = pairs.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(BackfillError::UnknownSymbol { name: name.clone(), known });
     }
     let selected = pairs.into_iter().filter(|(e, s)| {
-        (exchanges.is_empty() || exchanges.contains(e)) && (symbols.is_empty() || symbols.contains(s))
+        (request.exchanges.is_empty() || request.exchanges.contains(e))
+            && (request.symbols.is_empty() || request.symbols.contains(s))
     });
-    Ok((range, Selection::from_pairs(selected)))
+    Ok(Selection::from_pairs(selected))
 }
 
 fn chunks(range: DateRange, chunk_days: u32) -> Vec<DateRange> {
@@ -188,10 +195,10 @@ fn chunks(range: DateRange, chunk_days: u32) -> Vec<DateRange> {
 pub async fn plan(
     pipeline: &Pipeline,
     request: &BackfillRequest,
-    range: DateRange,
     selection: &Selection,
     configured: &Selection,
 ) -> Result<Plan, BackfillError> {
+    let range = request.range;
     let jobs = pipeline.store().jobs(range).await?;
     let mut days = Vec::with_capacity(range.len() as usize);
     for day in range.days() {
@@ -227,91 +234,6 @@ pub async fn plan(
         estimate_seconds,
         force: request.force,
     })
-}
-
-/// The dry-run text.
-pub fn describe(plan: &Plan) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let to_run = plan.to_run().count();
-    let _ = writeln!(
-        out,
-        "Backfill plan {} → {}: {} dates in {} chunk(s), {} to run, {} worker(s){}",
-        plan.range.start(),
-        plan.range.end(),
-        plan.days.len(),
-        plan.chunks.len(),
-        to_run,
-        plan.parallel,
-        if plan.force { ", forced" } else { "" }
-    );
-    let _ = writeln!(out, "Symbols: {}", plan.selection);
-    if plan.subset {
-        let _ = writeln!(out, "Note: the dates' partitions are replaced whole and will hold only these symbols.");
-    }
-    for d in &plan.days {
-        let what = match &d.action {
-            Action::Run => "run".to_owned(),
-            Action::Skip { rows } => format!("skip (completed, {rows} candles in BigQuery)"),
-            Action::Rerun { reason } => format!("run again ({reason})"),
-            Action::Excluded { error } => format!("excluded: failed 5 times, use --force ({error})"),
-        };
-        let _ = writeln!(out, "  {}  {what}", d.day);
-    }
-    match plan.estimate_seconds {
-        Some(s) => {
-            let _ =
-                writeln!(out, "Estimated duration: {} (from the mean of past runs)", human(Duration::from_secs_f64(s)));
-        }
-        None => {
-            let _ = writeln!(out, "Estimated duration: unknown (no past runs recorded)");
-        }
-    }
-    let _ = writeln!(out, "This was a dry run: add --execute to run it.");
-    out
-}
-
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
-}
-
-/// 1234567 → "1,234,567".
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// One progress line: `[3/30] 2024-06-03 ✓ 41.2s 1,234,567 trades` or `… ✗ 2.1s <cause>`.
-pub fn progress_line(done: usize, total: usize, result: &DateResult) -> String {
-    format!("[{done}/{total}] {}", date_line(result))
-}
-
-/// A date's result without the count: `2024-06-03 ✓ 41.2s 1,234,567 trades` or `2024-06-03 ✗ 2.1s <cause>`.
-pub fn date_line(result: &DateResult) -> String {
-    match result.status {
-        JobStatus::Completed => {
-            format!("{} ✓ {:.1}s {} trades", result.day, result.seconds, thousands(result.trades))
-        }
-        status => {
-            let cause = result.error.as_deref().unwrap_or("lease lost").lines().next().unwrap_or_default().to_owned();
-            let again = if status == JobStatus::Retry { " (will retry)" } else { "" };
-            format!("{} ✗ {:.1}s {cause}{again}", result.day, result.seconds)
-        }
-    }
 }
 
 fn log_path(dir: &Path, day: TradingDay) -> PathBuf {
@@ -384,42 +306,16 @@ pub struct Summary {
     pub unfinished: i64,
 }
 
-impl Summary {
-    pub fn text(&self) -> String {
-        let t = &self.totals;
-        let mean = if self.results.is_empty() {
-            0.0
-        } else {
-            self.results.iter().map(|r| r.seconds).sum::<f64>() / self.results.len() as f64
-        };
-        let mut out = format!(
-            "Backfill {}: {} succeeded, {} failed, {} skipped; {} candles written; {} in all, {:.1}s per date attempt\n",
-            if self.interrupted { "interrupted" } else { "finished" },
-            t.succeeded,
-            t.failed,
-            t.skipped,
-            thousands(t.rows),
-            human(Duration::from_secs_f64(self.seconds)),
-            mean
-        );
-        let failed: Vec<&DateResult> = self.results.iter().filter(|r| r.status == JobStatus::Failed).collect();
-        for r in failed {
-            out.push_str(&format!("  ✗ {}: {}\n", r.day, r.error.as_deref().unwrap_or_default()));
-        }
-        if self.unfinished > 0 {
-            out.push_str(&format!(
-                "{} date(s) not finished: run the same command again to complete the range.\n",
-                self.unfinished
-            ));
-        }
-        out
-    }
+/// Records a plan that was only shown (a dry run) in the audit log.
+pub async fn record_dry_run(pipeline: &Pipeline, request: &BackfillRequest) -> Result<i64, BackfillError> {
+    Ok(pipeline.store().start_backfill(&request.requested_by, request.range, &request.audit_options(), true).await?)
 }
 
 /// Puts the plan's dates in the queue (resetting those to run again) without running them, and records
 /// the backfill as `enqueued`. Returns how many dates the range has to run.
 pub async fn enqueue(pipeline: &Pipeline, request: &BackfillRequest, plan: &Plan) -> Result<usize, BackfillError> {
-    let options = serde_json::json!({"enqueue_only": true, "force": request.force, "exchanges": request.exchanges, "symbols": request.symbols});
+    let mut options = request.audit_options();
+    options["enqueue_only"] = serde_json::Value::Bool(true);
     let audit_id = pipeline.store().start_backfill(&request.requested_by, plan.range, &options, false).await?;
     queue_plan(pipeline, plan, audit_id).await?;
     pipeline.store().finish_backfill(audit_id, "enqueued", BackfillTotals::default()).await?;
@@ -441,21 +337,29 @@ async fn queue_plan(pipeline: &Pipeline, plan: &Plan, audit_id: i64) -> Result<(
     Ok(())
 }
 
+/// What a backfill reports as it goes.
+#[derive(Debug)]
+pub enum BackfillEvent<'a> {
+    /// A date was claimed and its run starts.
+    Started { day: TradingDay, worker_id: &'a str },
+    /// A date's attempt ended; `done` of the plan's `total` dates to run are finished (an attempt that will
+    /// be retried does not count).
+    Finished { result: &'a DateResult, done: usize, total: usize },
+}
+
 /// Runs a plan: chunk by chunk, `parallel` workers on the queue, until every date of the chunk is done
-/// or the stop switch is flipped (then in-flight dates finish and nothing more is claimed).
+/// or the stop switch is flipped (then in-flight dates finish and nothing more is claimed). Each date's
+/// attempts are appended to its log file; `on_event` hears of each start and end.
 pub async fn execute(
     pipeline: &Pipeline,
     request: &BackfillRequest,
     plan: &Plan,
     stop: tokio::sync::watch::Receiver<bool>,
+    on_event: &(dyn Fn(BackfillEvent<'_>) + Sync),
 ) -> Result<Summary, BackfillError> {
     let started = Instant::now();
-    let options = serde_json::json!({
-        "parallel": request.parallel, "chunk_days": request.chunk_days, "max_days": request.max_days,
-        "force": request.force, "exchanges": request.exchanges, "symbols": request.symbols,
-        "log_dir": request.log_dir, "order": request.order,
-    });
-    let audit_id = pipeline.store().start_backfill(&request.requested_by, plan.range, &options, false).await?;
+    let audit_id =
+        pipeline.store().start_backfill(&request.requested_by, plan.range, &request.audit_options(), false).await?;
     std::fs::create_dir_all(&request.log_dir)
         .map_err(|source| BackfillError::Log { path: request.log_dir.clone(), source })?;
     let skipped =
@@ -463,17 +367,8 @@ pub async fn execute(
     queue_plan(pipeline, plan, audit_id).await?;
 
     let total = plan.to_run().count();
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(total as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} dates, {elapsed} elapsed, ETA {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    let done = Arc::new(Mutex::new(0usize));
-    let progress = request.progress;
-    let log_dir = request.log_dir.clone();
+    let done = Mutex::new(0usize);
+    let log_dir = request.log_dir.as_path();
     let mut results: Vec<DateResult> = Vec::new();
     let mut log_error: Option<BackfillError> = None;
     for chunk in &plan.chunks {
@@ -493,33 +388,26 @@ pub async fn execute(
                 idle_poll: Duration::from_millis(200).min(request.retry_backoff.max(Duration::from_millis(20))),
                 trigger: "backfill".to_owned(),
             };
-            let (stop, done, bar, log_dir) = (stop.clone(), done.clone(), bar.clone(), log_dir.clone());
+            let (stop, done) = (stop.clone(), &done);
             async move {
                 let mut errors = Vec::new();
                 let results = worker::work(pipeline, &options, stop, |event| match event {
                     WorkerEvent::Claimed { day, worker_id } => {
                         let line = format!("{day} start {} worker={worker_id}\n", Utc::now().to_rfc3339());
-                        if let Err(err) = append_log(&log_dir, day, &line) {
+                        if let Err(err) = append_log(log_dir, day, &line) {
                             errors.push(err);
                         }
+                        on_event(BackfillEvent::Started { day, worker_id });
                     }
                     WorkerEvent::Finished(result) => {
-                        if let Err(err) = append_log(&log_dir, result.day, &result_log(result)) {
+                        if let Err(err) = append_log(log_dir, result.day, &result_log(result)) {
                             errors.push(err);
                         }
                         let mut n = done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                         if result.status != JobStatus::Retry {
                             *n += 1;
                         }
-                        let line = progress_line(*n, total, result);
-                        match &bar {
-                            Some(bar) => {
-                                bar.println(line);
-                                bar.set_position(*n as u64);
-                            }
-                            None if progress == ProgressOutput::Stdout => println!("{line}"),
-                            None => eprintln!("{line}"),
-                        }
+                        on_event(BackfillEvent::Finished { result, done: *n, total });
                     }
                 })
                 .await;
@@ -532,9 +420,6 @@ pub async fn execute(
                 log_error = errors.into_iter().next();
             }
         }
-    }
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
     }
     let interrupted = *stop.borrow();
     let succeeded: BTreeSet<TradingDay> =
@@ -570,33 +455,17 @@ mod tests {
     use super::*;
 
     fn request(start: &str, end: &str) -> BackfillRequest {
-        BackfillRequest {
-            start: start.to_owned(),
-            end: end.to_owned(),
-            parallel: 1,
-            execute: false,
-            chunk_days: 7,
-            max_days: 31,
-            force: false,
-            exchanges: Vec::new(),
-            symbols: Vec::new(),
-            log_dir: PathBuf::from("logs"),
-            requested_by: "test".to_owned(),
-            order: Order::OldestFirst,
-            retry_backoff: Duration::ZERO,
-            lease: Duration::from_secs(60),
-            progress: ProgressOutput::Stdout,
-        }
+        let mut request = BackfillRequest::new(DateRange::parse(start, end).expect("valid range"), "test");
+        request.retry_backoff = Duration::ZERO;
+        request
     }
 
     #[track_caller]
-    fn check(request: &BackfillRequest, expected: Result<(u32, usize), &str>) {
+    fn check(request: &BackfillRequest, expected: Result<usize, &str>) {
         let today = TradingDay::parse("2024-07-10").expect("valid");
         let configured = Selection::parse("bitmex:XBTUSD,ETHUSD;deribit:BTC-PERPETUAL").expect("valid");
         match (validate(request, today, &configured), expected) {
-            (Ok((range, selection)), Ok((days, pairs))) => {
-                assert_eq!((range.len(), selection.pairs().len()), (days, pairs))
-            }
+            (Ok(selection), Ok(pairs)) => assert_eq!(selection.pairs().len(), pairs),
             (Err(err), Err(want)) => assert!(err.to_string().contains(want), "{err} does not contain {want}"),
             (got, want) => panic!("got {got:?}, want {want:?}"),
         }
@@ -604,18 +473,16 @@ mod tests {
 
     #[test]
     fn requests_are_validated_before_anything_runs() {
-        check(&request("2024-06-01", "2024-06-30"), Ok((30, 3)));
-        check(&request("2024-06-30", "2024-06-01"), Err("Start date 2024-06-30 is after end date 2024-06-01"));
-        check(&request("2024-06-1", "2024-06-30"), Err("expected YYYY-MM-DD"));
+        check(&request("2024-06-01", "2024-06-30"), Ok(3));
         check(&request("2024-07-01", "2099-01-01"), Err("End date 2099-01-01 is in the future or today"));
         check(&request("2024-07-10", "2024-07-10"), Err("Start date 2024-07-10 is in the future or today"));
         check(&request("2024-01-01", "2024-06-30"), Err("more than --max-days 31"));
         let mut r = request("2024-06-01", "2024-06-02");
-        r.exchanges = vec!["kraken".to_owned()];
+        r.exchanges = vec![Exchange::parse("kraken").expect("valid name")];
         check(&r, Err("unknown exchange \"kraken\": the configured exchanges are bitmex, deribit"));
-        r.exchanges = vec!["bitmex".to_owned()];
-        check(&r, Ok((2, 2)));
-        r.symbols = vec!["NOPE".to_owned()];
+        r.exchanges = vec![Exchange::parse("bitmex").expect("valid name")];
+        check(&r, Ok(2));
+        r.symbols = vec![Symbol::parse("NOPE").expect("valid name")];
         check(&r, Err("unknown symbol \"NOPE\""));
         let mut r = request("2024-06-01", "2024-06-02");
         r.parallel = 0;
@@ -627,12 +494,5 @@ mod tests {
         let range = DateRange::parse("2024-06-01", "2024-06-10").expect("valid");
         let got: Vec<String> = chunks(range, 4).iter().map(|c| format!("{}..{}", c.start(), c.end())).collect();
         assert_eq!(got, ["2024-06-01..2024-06-04", "2024-06-05..2024-06-08", "2024-06-09..2024-06-10"]);
-    }
-
-    #[test]
-    fn numbers_get_thousands_separators() {
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
     }
 }

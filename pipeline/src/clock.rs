@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use market::TradingDay;
+use market::{DayError, TradingDay};
 use tokio::sync::watch;
 
 #[async_trait::async_trait]
@@ -26,6 +26,14 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 
     /// Returns once `now() >= t` (at once when `t` has passed).
     async fn sleep_until(&self, t: DateTime<Utc>);
+}
+
+/// `day`, or yesterday when none is given; a day that is not over yet by `clock` is refused.
+pub fn day_or_yesterday(day: Option<TradingDay>, clock: &dyn Clock) -> Result<TradingDay, DayError> {
+    match day {
+        Some(day) => day.ensure_complete(clock.today()),
+        None => Ok(clock.yesterday()),
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,25 +1,7 @@
 //! Configuration: endpoints, credentials, what to download, where to keep files, thresholds.
 //!
-//! The environment variables below are the documented contract (README "Configuration"); every default
-//! points at the real services. Parsing happens once, here; the rest of the pipeline takes `Config`.
-//!
-//! | variable | default |
-//! |---|---|
-//! | `TARDIS_DATASETS_URL` | `https://datasets.tardis.dev/v1` |
-//! | `TARDIS_API_URL` | `https://api.tardis.dev/v1` |
-//! | `TARDIS_API_KEY` | none (only the first day of a month is free) |
-//! | `BIGQUERY_API_URL` | `https://bigquery.googleapis.com` |
-//! | `BIGQUERY_PROJECT` | required |
-//! | `BIGQUERY_DATASET` | `market_data` |
-//! | `BIGQUERY_LOCATION` | `US` |
-//! | `BIGQUERY_TABLE_SUFFIX` | none: appended to table names, the table version (`_v2` → `candles_1m_v2`) |
-//! | `BIGQUERY_ACCESS_TOKEN` | none; else `GOOGLE_APPLICATION_CREDENTIALS`, else Application Default Credentials |
-//! | `DATABASE_URL` | required |
-//! | `PIPELINE_DATA_DIR` | `data` |
-//! | `PIPELINE_SYMBOLS` | the default 3 exchanges × 4 symbols |
-//! | `PIPELINE_CONCURRENCY` | `8` |
-//! | `PIPELINE_VALIDATION_CONFIG` | none: a JSON file overriding validation thresholds (`.config/validation.json`) |
-//! | `TARDIS_EXPORT_WAIT` | `0` seconds: how long to wait for Tardis to export the date before failing it |
+//! Parsed once, here, from an [`Environment`] (the variables of the contract in `env.rs`, README
+//! "Configuration"); every default points at the real services. The rest of the pipeline takes `Config`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,7 +13,7 @@ use market::{Exchange, Symbol};
 use url::Url;
 
 use crate::bigquery::{AccessToken, BigQueryAuth, BigQueryConfig};
-use crate::defects::Defect;
+use crate::env::{Environment, Var};
 use crate::retry::RetryPolicy;
 use crate::tardis::{ApiKey, TardisConfig};
 
@@ -123,15 +105,7 @@ impl DatabaseUrl {
 
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match Url::parse(&self.0) {
-            Ok(mut url) => {
-                if url.password().is_some() {
-                    let _ = url.set_password(Some("***"));
-                }
-                write!(f, "DatabaseUrl({url})")
-            }
-            Err(_) => f.write_str("DatabaseUrl(***)"),
-        }
+        write!(f, "DatabaseUrl({})", crate::env::hide_password(&self.0))
     }
 }
 
@@ -145,12 +119,11 @@ pub struct Config {
     pub selection: Selection,
     /// Thresholds and parameters of the validation checks.
     pub validation: ValidationConfig,
-    /// A deliberate defect for the harness's defect suite (`PIPELINE_DEFECT`); `None` in production.
-    pub defect: Option<Defect>,
 }
 
-fn url_var(get: &dyn Fn(&str) -> Option<String>, name: &'static str, default: &str) -> Result<Url, ConfigError> {
-    let value = get(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_owned());
+fn url_var(env: &Environment, var: Var, default: &str) -> Result<Url, ConfigError> {
+    let name = var.name();
+    let value = env.get(var).unwrap_or(default).to_owned();
     let url =
         Url::parse(value.trim()).map_err(|e| ConfigError::Url { name, value: value.clone(), reason: e.to_string() })?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -162,57 +135,58 @@ fn url_var(get: &dyn Fn(&str) -> Option<String>, name: &'static str, default: &s
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_lookup(&|name| std::env::var(name).ok())
+        Config::from_environment(&Environment::from_process())
     }
 
-    /// Reads configuration through `get` (the environment in production, a map in tests).
-    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let nonempty = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let project = nonempty("BIGQUERY_PROJECT").ok_or(ConfigError::Missing {
-            name: "BIGQUERY_PROJECT",
+    /// Reads the contract's variables from `env` (the process environment in production; what the harness
+    /// builds for its worlds).
+    pub fn from_environment(env: &Environment) -> Result<Config, ConfigError> {
+        let nonempty = |var: Var| env.get(var).map(|v| v.trim().to_owned());
+        let project = nonempty(Var::BigqueryProject).ok_or(ConfigError::Missing {
+            name: Var::BigqueryProject.name(),
             hint: "the Google Cloud project that holds the dataset",
         })?;
-        let database_url = nonempty("DATABASE_URL").ok_or(ConfigError::Missing {
-            name: "DATABASE_URL",
+        let database_url = nonempty(Var::DatabaseUrl).ok_or(ConfigError::Missing {
+            name: Var::DatabaseUrl.name(),
             hint: "a Postgres URL such as postgres://user:pass@localhost:5432/pipeline",
         })?;
-        let auth = if let Some(token) = nonempty("BIGQUERY_ACCESS_TOKEN") {
+        let auth = if let Some(token) = nonempty(Var::BigqueryAccessToken) {
             BigQueryAuth::StaticToken(AccessToken::new(&token))
-        } else if let Some(path) = nonempty("GOOGLE_APPLICATION_CREDENTIALS") {
+        } else if let Some(path) = nonempty(Var::GoogleApplicationCredentials) {
             BigQueryAuth::KeyFile(PathBuf::from(path))
         } else {
             BigQueryAuth::ApplicationDefault
         };
-        let selection = match nonempty("PIPELINE_SYMBOLS") {
+        let selection = match nonempty(Var::PipelineSymbols) {
             Some(text) => Selection::parse(&text).map_err(|reason| ConfigError::Invalid {
-                name: "PIPELINE_SYMBOLS",
+                name: Var::PipelineSymbols.name(),
                 value: text,
                 reason,
             })?,
             None => Selection::parse(Selection::DEFAULT).expect("the default selection parses"),
         };
-        let concurrency = match nonempty("PIPELINE_CONCURRENCY") {
+        let concurrency = match nonempty(Var::PipelineConcurrency) {
             Some(text) => {
                 text.parse::<usize>().ok().filter(|n| (1..=64).contains(n)).ok_or_else(|| ConfigError::Invalid {
-                    name: "PIPELINE_CONCURRENCY",
+                    name: Var::PipelineConcurrency.name(),
                     value: text,
                     reason: "expected 1 to 64".to_owned(),
                 })?
             }
             None => 8,
         };
-        let export_wait = match nonempty("TARDIS_EXPORT_WAIT") {
+        let export_wait = match nonempty(Var::TardisExportWait) {
             Some(text) => text.parse::<u64>().map(Duration::from_secs).map_err(|_| ConfigError::Invalid {
-                name: "TARDIS_EXPORT_WAIT",
+                name: Var::TardisExportWait.name(),
                 value: text,
                 reason: "expected a whole number of seconds".to_owned(),
             })?,
             None => Duration::ZERO,
         };
-        let validation = match nonempty("PIPELINE_VALIDATION_CONFIG") {
+        let validation = match nonempty(Var::PipelineValidationConfig) {
             Some(path) => {
                 let invalid = |reason: String| ConfigError::Invalid {
-                    name: "PIPELINE_VALIDATION_CONFIG",
+                    name: Var::PipelineValidationConfig.name(),
                     value: path.clone(),
                     reason,
                 };
@@ -221,78 +195,69 @@ impl Config {
             }
             None => ValidationConfig::default(),
         };
-        let defect = match nonempty("PIPELINE_DEFECT") {
-            Some(text) => Some(Defect::parse(&text).ok_or_else(|| ConfigError::Invalid {
-                name: "PIPELINE_DEFECT",
-                value: text,
-                reason: format!("one of {}", Defect::ALL.map(Defect::name).join(", ")),
-            })?),
-            None => None,
-        };
-        let dataset = nonempty("BIGQUERY_DATASET").unwrap_or_else(|| "market_data".to_owned());
-        if let Some(suffix) = nonempty("BIGQUERY_TABLE_SUFFIX")
+        let dataset = nonempty(Var::BigqueryDataset).unwrap_or_else(|| "market_data".to_owned());
+        if let Some(suffix) = nonempty(Var::BigqueryTableSuffix)
             && !suffix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
             return Err(ConfigError::Invalid {
-                name: "BIGQUERY_TABLE_SUFFIX",
+                name: Var::BigqueryTableSuffix.name(),
                 value: suffix,
                 reason: "letters, digits and _ only".to_owned(),
             });
         }
         if !dataset.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(ConfigError::Invalid {
-                name: "BIGQUERY_DATASET",
+                name: Var::BigqueryDataset.name(),
                 value: dataset,
                 reason: "letters, digits and _ only".to_owned(),
             });
         }
         Ok(Config {
             tardis: TardisConfig {
-                datasets_url: url_var(get, "TARDIS_DATASETS_URL", TardisConfig::DEFAULT_DATASETS_URL)?,
-                api_url: url_var(get, "TARDIS_API_URL", TardisConfig::DEFAULT_API_URL)?,
-                api_key: nonempty("TARDIS_API_KEY").and_then(|k| ApiKey::new(&k)),
+                datasets_url: url_var(env, Var::TardisDatasetsUrl, TardisConfig::DEFAULT_DATASETS_URL)?,
+                api_url: url_var(env, Var::TardisApiUrl, TardisConfig::DEFAULT_API_URL)?,
+                api_key: nonempty(Var::TardisApiKey).and_then(|k| ApiKey::new(&k)),
                 concurrency,
                 retry: RetryPolicy::DEFAULT,
                 export_wait,
                 export_poll: Duration::from_secs(60).min(export_wait.max(Duration::from_secs(1))),
-                swallow_rate_limits: false,
             },
             bigquery: BigQueryConfig {
-                api_url: url_var(get, "BIGQUERY_API_URL", BigQueryConfig::DEFAULT_API_URL)?,
+                api_url: url_var(env, Var::BigqueryApiUrl, BigQueryConfig::DEFAULT_API_URL)?,
                 project,
                 dataset,
-                location: nonempty("BIGQUERY_LOCATION").unwrap_or_else(|| "US".to_owned()),
+                location: nonempty(Var::BigqueryLocation).unwrap_or_else(|| "US".to_owned()),
                 auth,
                 retry: RetryPolicy::DEFAULT,
                 poll_interval: Duration::from_secs(1),
                 job_timeout: Duration::from_secs(600),
                 page_size: 50_000,
-                table_suffix: nonempty("BIGQUERY_TABLE_SUFFIX").unwrap_or_default(),
+                table_suffix: nonempty(Var::BigqueryTableSuffix).unwrap_or_default(),
             },
             database_url: DatabaseUrl::new(&database_url),
-            data_dir: PathBuf::from(nonempty("PIPELINE_DATA_DIR").unwrap_or_else(|| "data".to_owned())),
+            data_dir: PathBuf::from(nonempty(Var::PipelineDataDir).unwrap_or_else(|| "data".to_owned())),
             selection,
             validation,
-            defect,
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        move |name| map.get(name).cloned()
+    fn env(vars: &[(&str, &str)]) -> Environment {
+        let mut env = Environment::default();
+        for (name, value) in vars {
+            env.set(Var::named(name).expect("a contract variable"), *value);
+        }
+        env
     }
 
     #[test]
     fn defaults_point_at_the_real_services() {
         let config =
-            Config::from_lookup(&lookup(&[("BIGQUERY_PROJECT", "p"), ("DATABASE_URL", "postgres://u:secret@h/db")]))
+            Config::from_environment(&env(&[("BIGQUERY_PROJECT", "p"), ("DATABASE_URL", "postgres://u:secret@h/db")]))
                 .expect("minimal config");
         assert_eq!(config.tardis.datasets_url.as_str(), "https://datasets.tardis.dev/v1");
         assert_eq!(config.tardis.api_url.as_str(), "https://api.tardis.dev/v1");
@@ -305,16 +270,16 @@ mod tests {
 
     #[test]
     fn missing_and_malformed_settings_say_which_variable() {
-        let err = Config::from_lookup(&lookup(&[("DATABASE_URL", "postgres://h/db")])).expect_err("no project");
+        let err = Config::from_environment(&env(&[("DATABASE_URL", "postgres://h/db")])).expect_err("no project");
         assert!(err.to_string().starts_with("BIGQUERY_PROJECT is not set"), "{err}");
-        let err = Config::from_lookup(&lookup(&[
+        let err = Config::from_environment(&env(&[
             ("BIGQUERY_PROJECT", "p"),
             ("DATABASE_URL", "x"),
             ("TARDIS_API_URL", "ftp://x"),
         ]))
         .expect_err("bad scheme");
         assert!(err.to_string().contains("TARDIS_API_URL"), "{err}");
-        let err = Config::from_lookup(&lookup(&[
+        let err = Config::from_environment(&env(&[
             ("BIGQUERY_PROJECT", "p"),
             ("DATABASE_URL", "x"),
             ("PIPELINE_SYMBOLS", "bitmex"),

@@ -1,20 +1,16 @@
 //! Preflight: can a date range run now? Tardis answers and its `exportedUntil` covers every date with
 //! every configured symbol listed; the BigQuery dataset and tables exist (created when missing, as the
 //! upload would); the database is migrated. `pipeline preflight` runs it on its own, the scheduler
-//! before each date.
+//! before each date. Showing the report is the caller's business.
 //!
 //! A failed check is a finding with its cause, never an `Err`. Preflight runs no stage and writes no
 //! data; it does not check what only a download can tell (a key's access to a given day's files).
-
-use std::process::ExitCode;
 
 use chrono::SecondsFormat;
 use market::{DateRange, Exchange, Symbol, TradingDay};
 
 use crate::bigquery::schema::TABLES;
 use crate::bigquery::{BigQueryClient, BigQueryConfig};
-use crate::cli::{EXIT_ERROR, EXIT_FAIL, EXIT_PASS, Failure};
-use crate::clock::Clock;
 use crate::config::{Config, Selection};
 use crate::run::Pipeline;
 use crate::store::Store;
@@ -58,7 +54,8 @@ impl Check {
         Check { check, subject: subject.into(), passed, detail }
     }
 
-    fn label(&self) -> String {
+    /// What the check is about: `tardis bitmex`, `bigquery my-project.market_data`, `database`.
+    pub fn label(&self) -> String {
         if self.subject.is_empty() {
             self.check.as_str().to_owned()
         } else {
@@ -88,26 +85,6 @@ impl PreflightReport {
     /// The failing checks in one line (`tardis bitmex: ...; bigquery: ...`), empty when all passed.
     pub fn cause(&self) -> String {
         self.failing().map(|c| format!("{}: {}", c.label(), c.detail)).collect::<Vec<_>>().join("; ")
-    }
-
-    /// A line per check with ✓ or ✗, then a total.
-    pub fn text(&self) -> String {
-        use std::fmt::Write;
-        let mut out = String::new();
-        let range = if self.from == self.to { self.from.to_string() } else { format!("{}..{}", self.from, self.to) };
-        let _ = writeln!(out, "preflight {range}");
-        let width = self.checks.iter().map(|c| c.label().chars().count()).max().unwrap_or(0);
-        for check in &self.checks {
-            let mark = if check.passed { "✓" } else { "✗" };
-            let _ = writeln!(out, "  {mark} {:<width$}  {}", check.label(), check.detail);
-        }
-        let failed = self.failing().count();
-        if failed == 0 {
-            let _ = writeln!(out, "all {} checks passed", self.checks.len());
-        } else {
-            let _ = writeln!(out, "{failed} of {} checks failed", self.checks.len());
-        }
-        out
     }
 }
 
@@ -198,72 +175,26 @@ pub async fn preflight(pipeline: &Pipeline, range: DateRange) -> PreflightReport
     PreflightReport::new(range, checks)
 }
 
-/// Every check for `range` from configuration alone: a database or BigQuery client that cannot even
-/// be set up is a failed check, not an error, since that is what preflight is for.
-pub async fn preflight_config(config: &Config, range: DateRange) -> Result<PreflightReport, Failure> {
+/// Every check for `range` from configuration alone: a client that cannot even be set up (a database that
+/// does not answer, credentials that do not load) is a failed check, not an error, since that is what
+/// preflight is for.
+pub async fn preflight_config(config: &Config, range: DateRange) -> PreflightReport {
     let database = match Store::connect(config.database_url.expose()).await {
         Ok(store) => check_database(&store).await,
         Err(err) => Check::new(CheckKind::Database, "", Err(err.to_string())),
     };
     let mut checks = vec![database];
-    let tardis = TardisClient::new(config.tardis.clone())
-        .map_err(|e| Failure { code: EXIT_ERROR, error: anyhow::anyhow!("failed to set up the Tardis client: {e}") })?;
-    checks.extend(check_tardis(&tardis, &config.selection, range).await);
+    match TardisClient::new(config.tardis.clone()) {
+        Ok(tardis) => checks.extend(check_tardis(&tardis, &config.selection, range).await),
+        Err(err) => checks.push(Check::new(CheckKind::Tardis, "", Err(format!("client set-up failed: {err}")))),
+    }
     checks.push(match BigQueryClient::new(config.bigquery.clone()).await {
         Ok(bigquery) => check_bigquery(&bigquery).await,
         Err(err) => Check::new(CheckKind::Bigquery, bigquery_subject(&config.bigquery), Err(err.to_string())),
     });
-    Ok(PreflightReport::new(range, checks))
+    PreflightReport::new(range, checks)
 }
 
 fn bigquery_subject(config: &BigQueryConfig) -> String {
     format!("{}.{}", config.project, config.dataset)
-}
-
-/// `pipeline preflight`: what the user typed.
-#[derive(Debug, Clone, clap::Args)]
-#[command(
-    after_help = "Examples:\n  pipeline preflight                                 # yesterday (UTC)\n  pipeline preflight --date 2024-06-03\n  pipeline preflight --from 2024-06-01 --to 2024-06-30 --json\n\nExit codes: 0 every check passed, 2 a check failed (each ✗ line says why), 3 bad input or configuration."
-)]
-pub struct PreflightArgs {
-    /// One date, YYYY-MM-DD (default: yesterday, UTC).
-    #[arg(long, conflicts_with_all = ["from", "to"])]
-    pub date: Option<String>,
-    /// First date of a range.
-    #[arg(long, requires = "to")]
-    pub from: Option<String>,
-    /// Last date of a range.
-    #[arg(long, requires = "from")]
-    pub to: Option<String>,
-    /// Print the checks as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-impl PreflightArgs {
-    /// The range to check: `--date`, `--from`/`--to`, or yesterday; only complete days.
-    pub fn range(&self, clock: &dyn Clock) -> Result<DateRange, market::DayError> {
-        let range = match (&self.date, &self.from, &self.to) {
-            (Some(date), _, _) => DateRange::single(TradingDay::parse(date)?),
-            (None, Some(from), Some(to)) => DateRange::parse(from, to)?,
-            _ => DateRange::single(clock.yesterday()),
-        };
-        range.end().ensure_complete(clock.today())?;
-        Ok(range)
-    }
-}
-
-/// Runs `pipeline preflight`: a line per check (or JSON); exit 0 when all pass, 2 when one fails, 3 on
-/// bad input (a malformed date, start after end, a day not over yet) or configuration.
-pub async fn run_preflight(args: PreflightArgs, clock: &dyn Clock) -> Result<ExitCode, Failure> {
-    let bad_input = |error: anyhow::Error| Failure { code: EXIT_ERROR, error };
-    let range = args.range(clock).map_err(|e| bad_input(e.into()))?;
-    let config = Config::from_env().map_err(|e| bad_input(e.into()))?;
-    let report = preflight_config(&config, range).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
-    } else {
-        print!("{}", report.text());
-    }
-    Ok(ExitCode::from(if report.passed { EXIT_PASS } else { EXIT_FAIL }))
 }

@@ -6,6 +6,7 @@
 //! (`WRITE_TRUNCATE`), so rerunning a date never duplicates rows.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use chrono::Utc;
 use futures::StreamExt;
@@ -14,12 +15,11 @@ use market::{Instrument, TradingDay};
 use rand::Rng;
 use serde_json::json;
 
-use crate::bigquery::WriteMode;
 use crate::bigquery::schema::{CANDLES_1M, INSTRUMENTS, TABLES};
 use crate::bigquery::{BigQueryClient, BigQueryError, candle_to_json, instrument_to_json};
 use crate::candles::{self, CandleSet};
 use crate::config::Config;
-use crate::defects::{self, Defect};
+use crate::hooks::{Download, Hooks, Load, NoHooks};
 use crate::store::{RunCounts, RunStatus, StageRecord, Store, StoreError};
 use crate::tardis::{DownloadedFile, TardisClient, TardisError};
 
@@ -51,6 +51,8 @@ pub struct Pipeline {
     tardis: TardisClient,
     bigquery: BigQueryClient,
     store: Store,
+    /// The pipeline's own behaviour ([`NoHooks`]) unless a caller replaced it (see `hooks.rs`).
+    hooks: Arc<dyn Hooks>,
 }
 
 /// How a run ended. A failed run is an outcome, not an `Err`: its error is recorded like its stages.
@@ -148,11 +150,15 @@ impl Pipeline {
     }
 
     pub async fn with_store(config: Config, store: Store) -> Result<Pipeline, SetupError> {
-        let mut tardis_config = config.tardis.clone();
-        tardis_config.swallow_rate_limits = config.defect == Some(Defect::Swallowed429);
-        let tardis = TardisClient::new(tardis_config).map_err(SetupError::Tardis)?;
+        let tardis = TardisClient::new(config.tardis.clone()).map_err(SetupError::Tardis)?;
         let bigquery = BigQueryClient::new(config.bigquery.clone()).await?;
-        Ok(Pipeline { config, tardis, bigquery, store })
+        Ok(Pipeline { config, tardis, bigquery, store, hooks: Arc::new(NoHooks) })
+    }
+
+    /// The same pipeline with `hooks` at its stage boundaries instead of its own behaviour.
+    pub fn with_hooks(mut self, hooks: Arc<dyn Hooks>) -> Pipeline {
+        self.hooks = hooks;
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -173,10 +179,7 @@ impl Pipeline {
 
     async fn download(&self, day: TradingDay) -> Result<Vec<DownloadedFile>, DownloadFailures> {
         let selection = &self.config.selection;
-        let mut pairs = selection.pairs();
-        if self.config.defect == Some(Defect::MissingSymbol) {
-            pairs.pop();
-        }
+        let pairs = self.hooks.pairs(selection.pairs());
         let total = pairs.len();
         // Readiness first, per exchange: a day that is not exported yet fails here, not as empty files.
         let mut failures = Vec::new();
@@ -189,14 +192,14 @@ impl Pipeline {
             return Err(DownloadFailures { total, failures });
         }
         let data_dir = &self.config.data_dir;
-        let results: Vec<Result<DownloadedFile, TardisError>> =
-            futures::stream::iter(pairs)
-                .map(|(exchange, symbol)| async move {
-                    self.tardis.download_trades(&exchange, &symbol, day, data_dir).await
-                })
-                .buffer_unordered(self.config.tardis.concurrency.max(1))
-                .collect()
-                .await;
+        let results: Vec<Result<DownloadedFile, TardisError>> = futures::stream::iter(pairs)
+            .map(|(exchange, symbol)| async move {
+                let file = Download { exchange: &exchange, symbol: &symbol, day, data_dir };
+                self.hooks.download(&self.tardis, file).await
+            })
+            .buffer_unordered(self.config.tardis.concurrency.max(1))
+            .collect()
+            .await;
         let mut files = Vec::with_capacity(results.len());
         for result in results {
             match result {
@@ -231,20 +234,11 @@ impl Pipeline {
         for table in &TABLES {
             self.bigquery.ensure_table(table).await?;
         }
-        let defect = self.config.defect;
-        let candle_rows: Vec<serde_json::Value> =
-            defects::candles_to_upload(defect, &set.candles).iter().map(candle_to_json).collect();
-        let candles = if defect == Some(Defect::DuplicatedUpload) {
-            self.bigquery.load_partition_with(&CANDLES_1M, day, &candle_rows, run_key, WriteMode::Append).await?;
-            let retry_key = format!("{run_key}r");
-            self.bigquery.load_partition_with(&CANDLES_1M, day, &candle_rows, &retry_key, WriteMode::Append).await?
-        } else {
-            self.bigquery.load_partition(&CANDLES_1M, day, &candle_rows, run_key).await?
-        };
-        let snapshot_day = if defect == Some(Defect::StaleInstruments) { day.pred() } else { day };
-        let instrument_rows: Vec<serde_json::Value> =
-            instruments.iter().map(|i| instrument_to_json(i, snapshot_day)).collect();
-        let instruments = self.bigquery.load_partition(&INSTRUMENTS, snapshot_day, &instrument_rows, run_key).await?;
+        let candle_rows: Vec<serde_json::Value> = self.hooks.candles(&set.candles).iter().map(candle_to_json).collect();
+        let load = |table, rows| Load { table, day, rows, run_key };
+        let candles = self.hooks.load(&self.bigquery, load(&CANDLES_1M, &candle_rows)).await?;
+        let instrument_rows: Vec<serde_json::Value> = instruments.iter().map(|i| instrument_to_json(i, day)).collect();
+        let instruments = self.hooks.load(&self.bigquery, load(&INSTRUMENTS, &instrument_rows)).await?;
         Ok(json!({"candles": candles, "instruments": instruments}))
     }
 

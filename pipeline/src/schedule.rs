@@ -16,7 +16,6 @@
 //! This module does not decide how a date is processed (`run`, `worker`), and never retries a date the
 //! queue gave up on (`pipeline backfill --force` does).
 
-use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,9 +25,7 @@ use market::checks::Status;
 use market::{DateRange, TradingDay};
 use tokio::sync::watch;
 
-use crate::cli::{EXIT_ERROR, EXIT_FAIL, EXIT_PASS, EXIT_WARN, Failure};
-use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::clock::Clock;
 use crate::preflight::preflight;
 use crate::run::Pipeline;
 use crate::store::{ClaimOptions, JobStatus, Order, SchedulerLock, StoreError};
@@ -178,17 +175,6 @@ pub enum DateOutcome {
     GaveUp { error: String },
     /// Left unfinished because a stop was requested (it stays in the queue).
     Interrupted { queue: JobStatus },
-}
-
-impl DateOutcome {
-    /// The exit code this outcome alone would give (`--once`).
-    fn code(&self) -> u8 {
-        match self {
-            DateOutcome::Completed { validation: Some(Status::Warn), .. } => EXIT_WARN,
-            DateOutcome::Completed { .. } | DateOutcome::Enqueued | DateOutcome::Interrupted { .. } => EXIT_PASS,
-            DateOutcome::Failed { .. } | DateOutcome::NotRun { .. } | DateOutcome::GaveUp { .. } => EXIT_FAIL,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -506,128 +492,6 @@ impl Scheduler {
     }
 }
 
-/// `pipeline schedule`: what the user typed.
-#[derive(Debug, Clone, clap::Args)]
-#[command(
-    after_help = "Examples:\n  pipeline schedule                                  # service: 09:00 UTC daily, catch-up on start\n  pipeline schedule --cron '30 7 * * *' --catch-up-days 3\n  pipeline schedule --once                           # one catch-up pass now, then exit (timer, CronJob)\n  pipeline schedule --once --enqueue-only            # preflight and enqueue; `pipeline worker` runs them\n\nOne scheduler is active per database (a Postgres advisory lock); others wait passively and take over.\nSIGTERM or SIGINT: claim nothing more, let the current date finish, release the lock, exit 0;\na second signal exits at once with 3 (the date's queue lease expires and it runs again).\nExit codes: 0 stopped cleanly (service), or every date completed or enqueued (--once; also when another\nscheduler is active); 1 a date's validation warned (--once); 2 a date failed or was not run (--once);\n3 bad input or configuration, or the database failed."
-)]
-pub struct ScheduleArgs {
-    /// When to run, a cron expression evaluated in UTC (5 fields; a leading 6th is seconds).
-    #[arg(long, env = "PIPELINE_SCHEDULE_CRON", default_value = DEFAULT_CRON)]
-    pub cron: String,
-    /// Catch up at most this many dates per pass, yesterday included: the dates after the latest
-    /// completed one, or yesterday alone when nothing ever completed.
-    #[arg(long, env = "PIPELINE_CATCH_UP_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
-    pub catch_up_days: u32,
-    /// One pass now over the dates through yesterday (whatever the cron says; the timer or CronJob that
-    /// starts it is the schedule), with its preflight retries, then exit.
-    #[arg(long)]
-    pub once: bool,
-    /// Preflight and enqueue the dates, leaving the runs to `pipeline worker` processes.
-    #[arg(long)]
-    pub enqueue_only: bool,
-    /// Seconds between attempts to take the lock while another scheduler is active.
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
-    pub lock_retry_secs: u64,
-    /// Seconds before a date held back by a failed preflight (e.g. not exported yet) is checked again.
-    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
-    pub preflight_retry_secs: u64,
-    /// How many times per fire a held-back date is checked again before waiting for the next fire.
-    #[arg(long, default_value_t = 8)]
-    pub preflight_retries: u32,
-    /// This scheduler's name in the queue and the logs (default: schedule-HOSTNAME-PID).
-    #[arg(long)]
-    pub scheduler_id: Option<String>,
-    /// With --once: print the dates' outcomes as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-fn default_scheduler_id() -> String {
-    format!("schedule-{}-{}", worker::hostname(), std::process::id())
-}
-
-impl ScheduleArgs {
-    /// Resolves the arguments into options (a bad cron expression is bad input).
-    pub fn options(&self) -> Result<ScheduleOptions, ScheduleError> {
-        let cron = CronSchedule::parse(&self.cron)?;
-        let id = self.scheduler_id.clone().unwrap_or_else(default_scheduler_id);
-        let mut options = ScheduleOptions::new(cron, &id);
-        options.catch_up_days = self.catch_up_days;
-        options.enqueue_only = self.enqueue_only;
-        options.lock_retry = Duration::from_secs(self.lock_retry_secs);
-        options.preflight_retry = Duration::from_secs(self.preflight_retry_secs);
-        options.preflight_retries = self.preflight_retries;
-        Ok(options)
-    }
-}
-
-/// A line per date of a `--once` pass.
-pub fn pass_table(pass: &Pass) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    if pass.dates.is_empty() {
-        let _ = writeln!(out, "Nothing to do: every date through yesterday is completed.");
-    }
-    for report in &pass.dates {
-        let line = match &report.outcome {
-            DateOutcome::Completed { run_id, validation } => format!(
-                "completed    run {}  validation {}",
-                run_id.map_or_else(|| "-".to_owned(), |id| id.to_string()),
-                validation.map_or("-", Status::as_str)
-            ),
-            DateOutcome::Failed { error, queue } => format!("failed       queue {}: {error}", queue.as_str()),
-            DateOutcome::NotRun { cause } => format!("not run      {cause}"),
-            DateOutcome::Enqueued => "enqueued".to_owned(),
-            DateOutcome::GaveUp { error } => format!("given up     the queue gave up earlier: {error}"),
-            DateOutcome::Interrupted { queue } => format!("interrupted  still queued ({})", queue.as_str()),
-        };
-        let _ = writeln!(out, "{}  {line}", report.day);
-    }
-    out
-}
-
-/// Runs `pipeline schedule` with the system clock.
-pub async fn run_schedule(args: ScheduleArgs) -> Result<ExitCode, Failure> {
-    run_schedule_with_clock(args, Arc::new(SystemClock)).await
-}
-
-/// Runs `pipeline schedule` (see [`ScheduleArgs`] for the exit codes).
-pub async fn run_schedule_with_clock(args: ScheduleArgs, clock: Arc<dyn Clock>) -> Result<ExitCode, Failure> {
-    let error = |error: anyhow::Error| Failure { code: EXIT_ERROR, error };
-    let options = args.options().map_err(|e| error(e.into()))?;
-    let config = Config::from_env().map_err(|e| error(e.into()))?;
-    let pipeline = Pipeline::connect(config).await.map_err(|e| error(e.into()))?;
-    let scheduler = Scheduler::new(pipeline, options, clock);
-    let (stop_tx, stop_rx) = worker::stop_switch();
-    let signals = worker::stop_on_signals(stop_tx, i32::from(EXIT_ERROR))
-        .map_err(|e| error(anyhow::anyhow!("failed to listen for SIGTERM: {e}")))?;
-    let code = if args.once {
-        let pass = scheduler.once(stop_rx).await.map_err(|e| error(e.into()));
-        signals.abort();
-        match pass? {
-            None => {
-                println!("Another scheduler is active on this database; nothing done.");
-                EXIT_PASS
-            }
-            Some(pass) => {
-                if args.json {
-                    println!("{}", serde_json::to_string_pretty(&pass).unwrap_or_default());
-                } else {
-                    print!("{}", pass_table(&pass));
-                }
-                pass.dates.iter().map(|d| d.outcome.code()).max().unwrap_or(EXIT_PASS)
-            }
-        }
-    } else {
-        let served = scheduler.run(stop_rx).await;
-        signals.abort();
-        served.map_err(|e| error(e.into()))?;
-        EXIT_PASS
-    };
-    Ok(ExitCode::from(code))
-}
-
 #[cfg(test)]
 mod tests {
     use rstest::rstest;
@@ -682,34 +546,6 @@ mod tests {
     fn the_due_dates_end_the_day_before_the_latest_fire(#[case] cron: &str, #[case] now: &str, #[case] due: &str) {
         let schedule = CronSchedule::parse(cron).expect("valid cron");
         assert_eq!(schedule.due_through(at(now)), Some(day(due)));
-    }
-
-    /// How `cli.rs` wires the command: a subcommand holding the arguments.
-    #[derive(Debug, clap::Parser)]
-    enum Wired {
-        Schedule(ScheduleArgs),
-    }
-
-    #[test]
-    fn schedule_arguments_default_to_nine_utc_and_reject_an_empty_window() {
-        use clap::Parser;
-        let Wired::Schedule(args) = Wired::try_parse_from(["pipeline", "schedule", "--once"]).expect("parses");
-        let options = args.options().expect("valid");
-        assert_eq!((options.cron.expression(), options.catch_up_days, args.once), (DEFAULT_CRON, 7, true));
-        assert_eq!(options.preflight_retry, Duration::from_secs(900));
-        let err = Wired::try_parse_from(["pipeline", "schedule", "--catch-up-days", "0"]).expect_err("0 days");
-        assert!(err.to_string().contains("--catch-up-days"), "{err}");
-        let Wired::Schedule(args) =
-            Wired::try_parse_from(["pipeline", "schedule", "--cron", "0 25 * * *"]).expect("parses");
-        assert!(args.options().is_err(), "a bad cron expression is rejected before anything runs");
-        let mut help = Vec::new();
-        <Wired as clap::CommandFactory>::command()
-            .find_subcommand_mut("schedule")
-            .expect("subcommand")
-            .write_long_help(&mut help)
-            .expect("help");
-        let help = String::from_utf8(help).expect("utf-8");
-        assert!(help.contains("pipeline schedule --once") && help.contains("Exit codes"), "{help}");
     }
 
     #[rstest]

@@ -61,48 +61,10 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "host".to_owned())
 }
 
-/// A stop switch shared by workers: flip it to `true` to stop claiming.
+/// A stop switch shared by workers: flip it to `true` to stop claiming (the command line flips it on
+/// SIGINT or SIGTERM).
 pub fn stop_switch() -> (watch::Sender<bool>, watch::Receiver<bool>) {
     watch::channel(false)
-}
-
-/// Flips `stop` on the first SIGTERM or SIGINT, so workers finish their current date and claim no more; a
-/// second one exits at once with `abort_code`, like a kill: the current date's queue lease then expires and
-/// the date runs again elsewhere. (Once tokio handles a signal, its default action no longer ends the
-/// process, so the second signal must be handled too.)
-pub fn stop_on_signals(
-    stop: watch::Sender<bool>,
-    abort_code: i32,
-) -> Result<tokio::task::JoinHandle<()>, std::io::Error> {
-    #[cfg(unix)]
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    Ok(tokio::spawn(async move {
-        for nth in 0.. {
-            #[cfg(unix)]
-            let signal = tokio::select! {
-                _ = terminate.recv() => "SIGTERM",
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-            };
-            #[cfg(not(unix))]
-            let signal = {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
-            };
-            if nth == 0 {
-                tracing::info!(
-                    signal,
-                    "Stop requested: the dates in progress finish, no new date starts (signal again to abort)."
-                );
-                stop.send_replace(true);
-            } else {
-                tracing::warn!(
-                    signal,
-                    "Second stop request: exiting now; the dates in progress run again once their leases expire."
-                );
-                std::process::exit(abort_code);
-            }
-        }
-    }))
 }
 
 /// Why a run did not complete its date, or `None` when it did.

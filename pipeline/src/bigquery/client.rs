@@ -1,8 +1,10 @@
 //! The BigQuery client: retries with the documented retryable reasons, dataset and table set-up, load
 //! jobs into one date partition, and reading a partition back.
 //!
-//! What is retried: HTTP 5xx/429 and the reasons `backendError`, `internalError`, `rateLimitExceeded`,
-//! `badGateway` (the set Google's own client retries). A finished job whose `errorResult` is transient is
+//! What is retried (through the workspace's one retry mechanism, `crate::retry`): HTTP 5xx/429 and the
+//! reasons `backendError`, `internalError`, `rateLimitExceeded`, `badGateway` (the set Google's own client
+//! retries), honouring `Retry-After` where the response can be seen (the upload, which is ours; the calls
+//! through `gcp-bigquery-client` do not expose headers). A finished job whose `errorResult` is transient is
 //! re-created under a new job id; `quotaExceeded` and `invalid` are never retried blindly.
 
 use std::future::Future;
@@ -23,7 +25,7 @@ use super::auth::{BigQueryAuth, TokenSource};
 use super::error::BigQueryError;
 use super::rows::{candles_from_rows, instruments_from_rows};
 use super::schema::{CANDLES_1M, INSTRUMENTS, TableDef};
-use crate::retry::RetryPolicy;
+use crate::retry::{self, Attempt, GaveUp, RetryPolicy};
 
 #[derive(Debug, Clone)]
 pub struct BigQueryConfig {
@@ -52,6 +54,11 @@ impl BigQueryConfig {
 
 /// Reasons Google documents as transient for API calls.
 const RETRYABLE_REASONS: [&str; 4] = ["backendError", "internalError", "rateLimitExceeded", "badGateway"];
+
+/// Whether an API error (its reason, else its HTTP status) is worth repeating.
+pub(super) fn is_transient(reason: &str, status: i64) -> bool {
+    RETRYABLE_REASONS.contains(&reason) || (reason.is_empty() && matches!(status, 429 | 500 | 502 | 503 | 504))
+}
 /// Reasons for which a finished, failed load job is run again under a new id.
 const RERUN_JOB_REASONS: [&str; 6] = [
     "backendError",
@@ -62,24 +69,6 @@ const RERUN_JOB_REASONS: [&str; 6] = [
     "jobRateLimitExceeded",
 ];
 
-/// How a load job writes its partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteMode {
-    /// `WRITE_TRUNCATE`: the partition becomes exactly the rows sent (the pipeline's only mode).
-    Replace,
-    /// `WRITE_APPEND`: only for the `duplicated-upload` defect.
-    Append,
-}
-
-impl WriteMode {
-    pub(super) fn disposition(self) -> &'static str {
-        match self {
-            WriteMode::Replace => "WRITE_TRUNCATE",
-            WriteMode::Append => "WRITE_APPEND",
-        }
-    }
-}
-
 /// A completed load job.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LoadOutcome {
@@ -89,11 +78,8 @@ pub struct LoadOutcome {
     pub jobs_created: u32,
 }
 
-/// One failed attempt, classified.
-pub(super) enum Attempt {
-    Retry(String),
-    Final(BigQueryError),
-}
+/// How one failed call ended: worth repeating or not.
+pub(super) type Failure = Attempt<BigQueryError>;
 
 #[derive(Clone)]
 pub struct BigQueryClient {
@@ -110,15 +96,13 @@ impl std::fmt::Debug for BigQueryClient {
 }
 
 /// Classifies an error of `gcp-bigquery-client`.
-fn classify(operation: &str, err: BQError) -> Attempt {
+fn classify(operation: &str, err: BQError) -> Failure {
     match err {
         BQError::ResponseError { error } => {
             let nested = error.error;
             let reason = nested.errors.first().and_then(|e| e.get("reason")).cloned().unwrap_or_default();
-            let transient = RETRYABLE_REASONS.contains(&reason.as_str())
-                || (reason.is_empty() && matches!(nested.code, 429 | 500 | 502 | 503 | 504));
-            if transient {
-                Attempt::Retry(format!("{} {reason}: {}", nested.code, nested.message))
+            if is_transient(&reason, nested.code) {
+                Attempt::retry(format!("{} {reason}: {}", nested.code, nested.message))
             } else {
                 Attempt::Final(BigQueryError::Api {
                     operation: operation.to_owned(),
@@ -129,7 +113,7 @@ fn classify(operation: &str, err: BQError) -> Attempt {
             }
         }
         // Connection failures, timeouts and bodies that are not JSON (a proxy's 502 page) are transient.
-        BQError::RequestError(err) => Attempt::Retry(format!("request failed: {err}")),
+        BQError::RequestError(err) => Attempt::retry(format!("request failed: {err}")),
         other => Attempt::Final(BigQueryError::Auth(other.to_string())),
     }
 }
@@ -168,39 +152,30 @@ impl BigQueryClient {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, BQError>>,
     {
-        self.retrying(operation, || {
+        self.retrying(operation, |_| {
             let fut = f();
             async move { fut.await.map_err(|e| classify(operation, e)) }
         })
         .await
     }
 
-    pub(super) async fn retrying<T, F, Fut>(&self, operation: &str, mut f: F) -> Result<T, BigQueryError>
+    /// Runs `attempt` with the client's retry policy (see `crate::retry`).
+    pub(super) async fn retrying<T, F, Fut>(&self, operation: &str, attempt: F) -> Result<T, BigQueryError>
     where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, Attempt>>,
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
     {
-        let policy = self.config.retry;
-        let mut attempt = 1;
-        loop {
-            match f().await {
-                Ok(value) => return Ok(value),
-                Err(Attempt::Final(err)) => return Err(err),
-                Err(Attempt::Retry(reason)) => {
-                    if attempt >= policy.max_attempts {
-                        return Err(BigQueryError::Exhausted {
-                            operation: operation.to_owned(),
-                            attempts: attempt,
-                            last: reason,
-                        });
-                    }
-                    let wait = policy.backoff(attempt);
-                    tracing::warn!(operation, attempt, wait_ms = wait.as_millis() as u64, %reason, "BigQuery call failed, retrying.");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
+        retry::retry(&self.config.retry, operation, attempt).await.map_err(|gave_up| match gave_up {
+            GaveUp::Final(err) => err,
+            GaveUp::Exhausted { attempts, last } => {
+                BigQueryError::Exhausted { operation: operation.to_owned(), attempts, last }
             }
-        }
+            GaveUp::WaitTooLong { requested, cap, .. } => BigQueryError::RateLimited {
+                operation: operation.to_owned(),
+                retry_after_s: requested.as_secs(),
+                cap_s: cap.as_secs(),
+            },
+        })
     }
 
     /// Creates the dataset unless it exists.
@@ -243,7 +218,8 @@ impl BigQueryClient {
 
     /// Replaces the partition of `day` in `def` with `rows`, as one load job (`WRITE_TRUNCATE` into
     /// `table$YYYYMMDD`). Job ids are `{table}_{YYYYMMDD}_{run_key}_{n}`: deterministic for a run, so a
-    /// retried insert of the same job is recognised (409 `duplicate`) instead of loading twice.
+    /// retried insert of the same job is recognised (409 `duplicate`) instead of loading twice, and a job that
+    /// finished with a transient `errorResult` runs again as `n + 1`.
     pub async fn load_partition(
         &self,
         def: &TableDef,
@@ -251,62 +227,77 @@ impl BigQueryClient {
         rows: &[Value],
         run_key: &str,
     ) -> Result<LoadOutcome, BigQueryError> {
-        self.load_partition_with(def, day, rows, run_key, WriteMode::Replace).await
-    }
-
-    /// [`Self::load_partition`] with an explicit write mode.
-    pub async fn load_partition_with(
-        &self,
-        def: &TableDef,
-        day: TradingDay,
-        rows: &[Value],
-        run_key: &str,
-        mode: WriteMode,
-    ) -> Result<LoadOutcome, BigQueryError> {
         let mut ndjson = Vec::with_capacity(rows.len() * 256);
         for row in rows {
             serde_json::to_writer(&mut ndjson, row).expect("JSON values always serialise");
             ndjson.push(b'\n');
         }
-        let mut jobs_created = 0;
-        loop {
-            jobs_created += 1;
-            let job_id = format!("{}_{}_{}_{}", self.table_name(def), day.compact(), run_key, jobs_created);
-            self.insert_load_job(def, day, &job_id, &ndjson, mode).await?;
-            let job = self.wait_for_job(&job_id).await?;
-            let status = job.status.as_ref();
-            if let Some(error) = status.and_then(|s| s.error_result.as_ref()) {
-                let reason = error.reason.clone().unwrap_or_default();
-                let message = error.message.clone().unwrap_or_default();
-                if RERUN_JOB_REASONS.contains(&reason.as_str()) && jobs_created < self.config.retry.max_attempts {
-                    tracing::warn!(%job_id, %reason, %message, "Load job failed transiently, running it again under a new id.");
-                    tokio::time::sleep(self.config.retry.backoff(jobs_created)).await;
-                    continue;
+        let ndjson = bytes::Bytes::from(ndjson);
+        let table = self.table_name(def);
+        let operation = format!("load job into {table}${}", day.compact());
+        let (job_id, job, jobs_created) = self
+            .retrying(&operation, |n| {
+                let job_id = format!("{table}_{}_{run_key}_{n}", day.compact());
+                let ndjson = ndjson.clone();
+                async move {
+                    let config = self.load_job(def, day, &job_id, "WRITE_TRUNCATE");
+                    self.insert_job_with_media(&config, ndjson).await.map_err(Attempt::Final)?;
+                    let job = self.wait_for_job(&job_id).await.map_err(Attempt::Final)?;
+                    if let Some(error) = job.status.as_ref().and_then(|s| s.error_result.as_ref()) {
+                        let reason = error.reason.clone().unwrap_or_default();
+                        let message = error.message.clone().unwrap_or_default();
+                        if RERUN_JOB_REASONS.contains(&reason.as_str()) {
+                            return Err(Attempt::retry(format!(
+                                "job {job_id} failed transiently ({reason}: {message}); running it again under a new id"
+                            )));
+                        }
+                        return Err(Attempt::Final(BigQueryError::JobFailed { job_id, reason, message }));
+                    }
+                    Ok((job_id, job, n))
                 }
-                return Err(BigQueryError::JobFailed { job_id, reason, message });
-            }
-            let output_rows = job
-                .statistics
-                .as_ref()
-                .and_then(|s| s.load.as_ref())
-                .and_then(|l| l.output_rows.as_deref())
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(0);
-            // A job that reports success but wrote fewer rows than sent is a partial upload: fail the date.
-            if output_rows != rows.len() as u64 {
-                return Err(BigQueryError::JobFailed {
-                    job_id,
-                    reason: "rowCountMismatch".to_owned(),
-                    message: format!("sent {} rows but the job reports {output_rows} output rows", rows.len()),
-                });
-            }
-            tracing::info!(table = def.name, %day, %job_id, rows = output_rows, "Partition loaded.");
-            return Ok(LoadOutcome { job_id, output_rows, jobs_created });
+            })
+            .await?;
+        let output_rows = job
+            .statistics
+            .as_ref()
+            .and_then(|s| s.load.as_ref())
+            .and_then(|l| l.output_rows.as_deref())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        // A job that reports success but wrote fewer rows than sent is a partial upload: fail the date.
+        if output_rows != rows.len() as u64 {
+            return Err(BigQueryError::JobFailed {
+                job_id,
+                reason: "rowCountMismatch".to_owned(),
+                message: format!("sent {} rows but the job reports {output_rows} output rows", rows.len()),
+            });
         }
+        tracing::info!(table = def.name, %day, %job_id, rows = output_rows, "Partition loaded.");
+        Ok(LoadOutcome { job_id, output_rows, jobs_created })
+    }
+
+    /// The configuration of a load job of newline-delimited JSON into the partition of `day` of `def`, with
+    /// the given write disposition (the pipeline itself only ever uses `WRITE_TRUNCATE`).
+    pub fn load_job(&self, def: &TableDef, day: TradingDay, job_id: &str, write_disposition: &str) -> Value {
+        let config = &self.config;
+        serde_json::json!({
+            "jobReference": {"projectId": config.project, "jobId": job_id, "location": config.location},
+            "configuration": {"load": {
+                "destinationTable": {
+                    "projectId": config.project,
+                    "datasetId": config.dataset,
+                    "tableId": format!("{}${}", self.table_name(def), day.compact()),
+                },
+                "sourceFormat": "NEWLINE_DELIMITED_JSON",
+                "writeDisposition": write_disposition,
+                "createDisposition": "CREATE_NEVER",
+                "schema": def.schema(),
+            }},
+        })
     }
 
     /// Polls `jobs.get` until the job is DONE or the timeout passes.
-    async fn wait_for_job(&self, job_id: &str) -> Result<Job, BigQueryError> {
+    pub async fn wait_for_job(&self, job_id: &str) -> Result<Job, BigQueryError> {
         let started = tokio::time::Instant::now();
         let (project, location) = (&self.config.project, self.config.location.as_str());
         loop {

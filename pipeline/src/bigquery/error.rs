@@ -8,6 +8,10 @@ pub enum BigQueryError {
     Api { operation: String, code: i64, reason: String, message: String },
     #[error("BigQuery {operation} still failing after {attempts} attempts: {last}")]
     Exhausted { operation: String, attempts: u32, last: String },
+    #[error(
+        "BigQuery {operation} is rate-limited: it asked to wait {retry_after_s} s, more than the {cap_s} s this client waits; retry later"
+    )]
+    RateLimited { operation: String, retry_after_s: u64, cap_s: u64 },
     #[error("BigQuery load job {job_id} failed: {reason}: {message}")]
     JobFailed { job_id: String, reason: String, message: String },
     #[error(

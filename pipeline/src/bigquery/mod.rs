@@ -12,6 +12,6 @@ pub mod schema;
 mod upload;
 
 pub use auth::{AccessToken, BigQueryAuth};
-pub use client::{BigQueryClient, BigQueryConfig, LoadOutcome, WriteMode};
+pub use client::{BigQueryClient, BigQueryConfig, LoadOutcome};
 pub use error::BigQueryError;
 pub use rows::{candle_to_json, candles_from_rows, instrument_to_json, instruments_from_rows};

@@ -1,272 +1,106 @@
-//! Validation reports people read and scripts parse: `report.json` (versioned), `report.md` (fits a Slack
-//! message or a PR comment) and `report.html` (one self-contained file with a completeness heatmap, score
-//! trends and stage durations as inline SVG; no external assets, opens offline).
-//!
-//! The report is data first; Markdown and HTML are rendered from it, so what a person reads and what a
-//! script parses never disagree. The harness builds the same `Report` for its truth-based scores.
+//! `report.html`: one self-contained file (inline CSS and SVG, no external asset, opens offline) with the
+//! scores, a completeness heatmap by symbol and hour, score trends, stage durations, every check with its
+//! samples and the history baselines.
 
 use std::fmt::Write;
-use std::path::Path;
 
-use chrono::{DateTime, Utc};
-use market::TradingDay;
-use market::checks::{Baseline, CheckOutcome, CompletenessRecord, Scores, Status, Thresholds, Validation};
-use serde::Serialize;
+use market::checks::{Baseline, CompletenessRecord, Scores};
 
-use crate::run::Pipeline;
+use super::{Report, Sections, StageLine, sample_text};
 use crate::store::ScorePoint;
 
-/// Bumped when a field changes meaning or disappears; additions keep the version.
-pub const SCHEMA_VERSION: u32 = 1;
-/// Checks listed in the Markdown summary.
-const TOP_CHECKS: usize = 5;
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StageTiming {
-    pub stage: String,
-    pub succeeded: bool,
-    pub duration_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
-    pub schema_version: u32,
-    /// `pipeline` (from the data alone) or `harness` (against ground truth).
-    pub tool: String,
-    pub date: TradingDay,
-    pub generated_at: DateTime<Utc>,
-    pub status: Status,
-    pub scores: Scores,
-    pub thresholds: Thresholds,
-    pub checks: Vec<CheckOutcome>,
-    pub records: Vec<CompletenessRecord>,
-    pub baselines: Vec<Baseline>,
-    pub run_id: Option<i64>,
-    pub stages: Vec<StageTiming>,
-    /// Latest scores of earlier dates, oldest first (trends).
-    pub history: Vec<ScorePoint>,
-    /// Tool-specific additions (the harness puts its expected and landed counts here).
-    pub extra: serde_json::Value,
-}
-
-impl Report {
-    pub fn new(tool: &str, day: TradingDay, validation: &Validation) -> Report {
-        Report {
-            schema_version: SCHEMA_VERSION,
-            tool: tool.to_owned(),
-            date: day,
-            generated_at: Utc::now(),
-            status: validation.status,
-            scores: validation.scores,
-            thresholds: validation.thresholds,
-            checks: validation.checks.clone(),
-            records: validation.records.clone(),
-            baselines: validation.baselines.clone(),
-            run_id: None,
-            stages: Vec::new(),
-            history: Vec::new(),
-            extra: serde_json::Value::Null,
-        }
+/// The self-contained HTML report.
+pub(super) fn render<S: Sections>(report: &Report<S>) -> String {
+    let mut out = String::new();
+    let title = format!("{} {} — {}", report.producer.as_str(), report.date, report.status.as_str().to_uppercase());
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>{}</style></head><body>\n",
+        escape(&title),
+        STYLE
+    );
+    let _ = writeln!(out, "<h1 class=\"{}\">{}</h1>", report.status.as_str(), escape(&title));
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\">generated {} · schema v{}{}</p>",
+        report.generated_at.format("%Y-%m-%d %H:%M UTC"),
+        report.schema_version,
+        report.run.as_ref().map(|run| format!(" · run {}", run.id)).unwrap_or_default()
+    );
+    let _ = writeln!(
+        out,
+        "<section id=\"scores\"><h2>Scores</h2><table><tr><th>family</th><th>score</th><th>fail below</th><th>warn below</th></tr>"
+    );
+    for row in report.score_rows() {
+        let _ = writeln!(
+            out,
+            "<tr class=\"{}\"><td>{}</td><td>{:.4}</td><td>{}</td><td>{}</td></tr>",
+            row.status.as_str(),
+            row.family.as_str(),
+            row.score,
+            row.threshold.fail_below,
+            row.threshold.warn_below
+        );
     }
-
-    /// A report of `validation`, with the stages of the date's latest run and 30 days of score history
-    /// from Postgres (both best effort: a report is still written when the store cannot answer).
-    pub async fn for_validation(pipeline: &Pipeline, day: TradingDay, validation: &Validation) -> Report {
-        let mut report = Report::new("pipeline", day, validation);
-        if let Ok(runs) = pipeline.store().runs_of_day(day).await
-            && let Some(run) = runs.into_iter().find(|r| r.status == crate::store::RunStatus::Succeeded)
+    out.push_str("</table></section>\n");
+    report.sections.html(&mut out);
+    out.push_str("<section id=\"heatmap\"><h2>Completeness by hour</h2>\n");
+    out.push_str(&heatmap_svg(&report.records));
+    out.push_str("</section>\n<section id=\"trends\"><h2>Score trends</h2>\n");
+    out.push_str(&trends_svg(&report.history));
+    out.push_str("</section>\n<section id=\"stages\"><h2>Stage durations</h2>\n");
+    out.push_str(&stages_svg(report.run.as_ref().map_or(&[], |run| run.stages.as_slice())));
+    out.push_str("</section>\n<section id=\"checks\"><h2>Checks</h2><table><tr><th>check</th><th>status</th><th>failed</th><th>evaluated</th><th>threshold (fail/warn below)</th><th>samples</th></tr>\n");
+    for check in &report.checks {
+        let samples: Vec<String> =
+            check.samples.iter().take(20).map(|s| format!("<li>{}</li>", escape(&sample_text(s)))).collect();
+        let _ = writeln!(
+            out,
+            "<tr class=\"{}\"><td title=\"{}\"><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td><td><ul>{}</ul></td></tr>",
+            check.status.as_str(),
+            escape(&check.description),
+            escape(&check.id),
+            check.status.as_str(),
+            check.failed,
+            check.evaluated,
+            check.threshold.fail_below,
+            check.threshold.warn_below,
+            samples.join("")
+        );
+    }
+    out.push_str("</table></section>\n");
+    let anomalous: Vec<&Baseline> = report.baselines.iter().filter(|b| b.anomalous).collect();
+    if !report.baselines.is_empty() {
+        let _ = writeln!(
+            out,
+            "<section id=\"baselines\"><h2>History baselines</h2><p>{} metrics compared with a trailing window; {} anomalous.</p><table><tr><th>exchange</th><th>symbol</th><th>metric</th><th>observed</th><th>median</th><th>MAD</th><th>z</th><th>limit</th></tr>",
+            report.baselines.len(),
+            anomalous.len()
+        );
+        for b in report
+            .baselines
+            .iter()
+            .filter(|b| b.anomalous)
+            .chain(report.baselines.iter().filter(|b| !b.anomalous).take(12))
         {
-            report.run_id = Some(run.id);
-            report.stages = run
-                .stages
-                .into_iter()
-                .map(|(stage, status, duration_ms)| StageTiming {
-                    succeeded: status == "succeeded",
-                    stage,
-                    duration_ms,
-                })
-                .collect();
-        }
-        let from = (0..30).fold(day, |d, _| d.pred());
-        report.history = pipeline.store().score_history(from, day).await.unwrap_or_default();
-        report
-    }
-
-    /// The Markdown summary.
-    pub fn markdown(&self) -> String {
-        let mut out = String::new();
-        let icon = match self.status {
-            Status::Pass => "✅",
-            Status::Warn => "⚠️",
-            Status::Fail | Status::Error => "❌",
-        };
-        let _ = writeln!(out, "### {icon} {} — {} {}", self.status.as_str().to_uppercase(), self.tool, self.date);
-        let _ = writeln!(out);
-        let _ = writeln!(out, "| score | value | fail below | warn below |");
-        let _ = writeln!(out, "|---|---:|---:|---:|");
-        for (name, value, t) in [
-            ("completeness", self.scores.completeness, self.thresholds.completeness),
-            ("quality", self.scores.quality, self.thresholds.quality),
-            ("consistency", self.scores.consistency, self.thresholds.consistency),
-        ] {
-            let _ = writeln!(out, "| {name} | {value:.4} | {} | {} |", t.fail_below, t.warn_below);
-        }
-        let mut failing: Vec<&CheckOutcome> = self.checks.iter().filter(|c| c.status != Status::Pass).collect();
-        failing.sort_by(|a, b| b.status.cmp(&a.status).then(b.failed.cmp(&a.failed)));
-        let _ = writeln!(out);
-        if failing.is_empty() {
-            let _ = writeln!(out, "All {} checks pass.", self.checks.len());
-        } else {
             let _ = writeln!(
                 out,
-                "**{} of {} checks not passing** (top {}):",
-                failing.len(),
-                self.checks.len(),
-                TOP_CHECKS.min(failing.len())
-            );
-            for check in failing.iter().take(TOP_CHECKS) {
-                let sample = check.samples.first().map(|s| format!(" — e.g. {}", sample_text(s))).unwrap_or_default();
-                let _ = writeln!(
-                    out,
-                    "- `{}` **{}** {}/{} failed{sample}",
-                    check.id,
-                    check.status.as_str(),
-                    check.failed,
-                    check.evaluated
-                );
-            }
-        }
-        let incomplete: Vec<&CompletenessRecord> = self.records.iter().filter(|r| !r.is_complete).collect();
-        if !incomplete.is_empty() {
-            let _ = writeln!(out);
-            let _ = writeln!(
-                out,
-                "Incomplete symbols: {}",
-                incomplete
-                    .iter()
-                    .map(|r| format!(
-                        "{} {} (missing {}, extra {})",
-                        r.exchange, r.symbol, r.missing_count, r.extra_count
-                    ))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            );
-        }
-        if !self.stages.is_empty() {
-            let stages: Vec<String> = self.stages.iter().map(|s| format!("{} {} ms", s.stage, s.duration_ms)).collect();
-            let _ = writeln!(out);
-            let _ = writeln!(out, "Stages: {}", stages.join(" · "));
-        }
-        out
-    }
-
-    /// The self-contained HTML report.
-    pub fn html(&self) -> String {
-        let mut out = String::new();
-        let title = format!("{} {} — {}", self.tool, self.date, self.status.as_str().to_uppercase());
-        let _ = write!(
-            out,
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>{}</style></head><body>\n",
-            escape(&title),
-            STYLE
-        );
-        let _ = writeln!(out, "<h1 class=\"{}\">{}</h1>", self.status.as_str(), escape(&title));
-        let _ = writeln!(
-            out,
-            "<p class=\"meta\">generated {} · schema v{}{}</p>",
-            self.generated_at.format("%Y-%m-%d %H:%M UTC"),
-            self.schema_version,
-            self.run_id.map(|id| format!(" · run {id}")).unwrap_or_default()
-        );
-        let _ = writeln!(
-            out,
-            "<section id=\"scores\"><h2>Scores</h2><table><tr><th>family</th><th>score</th><th>fail below</th><th>warn below</th></tr>"
-        );
-        for (name, value, t) in [
-            ("completeness", self.scores.completeness, self.thresholds.completeness),
-            ("quality", self.scores.quality, self.thresholds.quality),
-            ("consistency", self.scores.consistency, self.thresholds.consistency),
-        ] {
-            let status = market::checks::family_status(value, t);
-            let _ = writeln!(
-                out,
-                "<tr class=\"{}\"><td>{name}</td><td>{value:.4}</td><td>{}</td><td>{}</td></tr>",
-                status.as_str(),
-                t.fail_below,
-                t.warn_below
+                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.1}</td><td>{}</td></tr>",
+                if b.anomalous { "warn" } else { "pass" },
+                escape(b.exchange.as_str()),
+                escape(b.symbol.as_str()),
+                escape(&b.metric),
+                b.observed,
+                b.median,
+                b.mad,
+                b.z,
+                b.max_z
             );
         }
         out.push_str("</table></section>\n");
-        out.push_str("<section id=\"heatmap\"><h2>Completeness by hour</h2>\n");
-        out.push_str(&heatmap_svg(&self.records));
-        out.push_str("</section>\n<section id=\"trends\"><h2>Score trends</h2>\n");
-        out.push_str(&trends_svg(&self.history));
-        out.push_str("</section>\n<section id=\"stages\"><h2>Stage durations</h2>\n");
-        out.push_str(&stages_svg(&self.stages));
-        out.push_str("</section>\n<section id=\"checks\"><h2>Checks</h2><table><tr><th>check</th><th>status</th><th>failed</th><th>evaluated</th><th>threshold (fail/warn below)</th><th>samples</th></tr>\n");
-        for check in &self.checks {
-            let samples: Vec<String> =
-                check.samples.iter().take(20).map(|s| format!("<li>{}</li>", escape(&sample_text(s)))).collect();
-            let _ = writeln!(
-                out,
-                "<tr class=\"{}\"><td title=\"{}\"><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td><td><ul>{}</ul></td></tr>",
-                check.status.as_str(),
-                escape(&check.description),
-                escape(&check.id),
-                check.status.as_str(),
-                check.failed,
-                check.evaluated,
-                check.threshold.fail_below,
-                check.threshold.warn_below,
-                samples.join("")
-            );
-        }
-        out.push_str("</table></section>\n");
-        let anomalous: Vec<&Baseline> = self.baselines.iter().filter(|b| b.anomalous).collect();
-        if !self.baselines.is_empty() {
-            let _ = writeln!(
-                out,
-                "<section id=\"baselines\"><h2>History baselines</h2><p>{} metrics compared with a trailing window; {} anomalous.</p><table><tr><th>exchange</th><th>symbol</th><th>metric</th><th>observed</th><th>median</th><th>MAD</th><th>z</th><th>limit</th></tr>",
-                self.baselines.len(),
-                anomalous.len()
-            );
-            for b in self
-                .baselines
-                .iter()
-                .filter(|b| b.anomalous)
-                .chain(self.baselines.iter().filter(|b| !b.anomalous).take(12))
-            {
-                let _ = writeln!(
-                    out,
-                    "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.1}</td><td>{}</td></tr>",
-                    if b.anomalous { "warn" } else { "pass" },
-                    escape(b.exchange.as_str()),
-                    escape(b.symbol.as_str()),
-                    escape(&b.metric),
-                    b.observed,
-                    b.median,
-                    b.mad,
-                    b.z,
-                    b.max_z
-                );
-            }
-            out.push_str("</table></section>\n");
-        }
-        out.push_str("</body></html>\n");
-        out
     }
-}
-
-fn sample_text(s: &market::checks::Sample) -> String {
-    let at = s
-        .open_time_us
-        .and_then(DateTime::<Utc>::from_timestamp_micros)
-        .map(|t| t.format(" %H:%M").to_string())
-        .unwrap_or_default();
-    match (&s.exchange, &s.symbol) {
-        (Some(e), Some(sym)) => format!("{e} {sym}{at}: {}", s.detail),
-        _ => s.detail.clone(),
-    }
+    out.push_str("</body></html>\n");
+    out
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -391,7 +225,7 @@ fn trends_svg(history: &[ScorePoint]) -> String {
     svg
 }
 
-fn stages_svg(stages: &[StageTiming]) -> String {
+fn stages_svg(stages: &[StageLine]) -> String {
     if stages.is_empty() {
         return "<p>No run recorded for this date.</p>\n".to_owned();
     }
@@ -419,26 +253,4 @@ fn stages_svg(stages: &[StageTiming]) -> String {
     }
     svg.push_str("</svg>\n");
     svg
-}
-
-/// Writes `report.json`, `report.md` and `report.html` into `dir` (created if needed); each file is
-/// written whole then renamed, so a reader never sees half a report.
-pub fn write_all(report: &Report, dir: &Path) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let json = serde_json::to_string_pretty(report).context("report serialisation")?;
-    write_files(dir, [("report.json", json), ("report.md", report.markdown()), ("report.html", report.html())])
-}
-
-/// Writes each `(name, body)` into `dir` (created if missing), each file atomically: a `.partial` file, then
-/// a rename over the old one.
-pub fn write_files(dir: &Path, files: impl IntoIterator<Item = (&'static str, String)>) -> anyhow::Result<()> {
-    use anyhow::Context;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create report directory {}", dir.display()))?;
-    for (name, body) in files {
-        let path = dir.join(name);
-        let partial = dir.join(format!("{name}.partial"));
-        std::fs::write(&partial, body).with_context(|| format!("cannot write {}", partial.display()))?;
-        std::fs::rename(&partial, &path).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
 }

@@ -11,7 +11,7 @@ use sqlx::Row;
 use super::runs::{Store, StoreError, as_i64, query_error};
 
 /// One stored validation, for trends.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScorePoint {
     pub day: TradingDay,
     pub status: String,

@@ -1,7 +1,8 @@
 //! HTTP client for Tardis: request construction, authentication, status classification and retries.
 //!
-//! Downloads (see `download.rs`) and metadata calls share one retry loop, so every request honours the
-//! same policy. This module does not parse CSV.
+//! Downloads (see `download.rs`) and metadata calls go through the workspace's one retry mechanism
+//! (`crate::retry`), so every request honours the same policy and `Retry-After`. This module does not parse
+//! CSV.
 
 use std::fmt;
 use std::future::Future;
@@ -13,7 +14,7 @@ use url::Url;
 
 use super::TardisError;
 use super::wire::{ErrorBody, ExchangeDetails, WireInstrument};
-use crate::retry::RetryPolicy;
+use crate::retry::{self, Attempt, GaveUp, RetryPolicy};
 
 /// A Tardis API key. Its `Debug` and `Display` never show the key.
 #[derive(Clone, PartialEq, Eq)]
@@ -51,9 +52,6 @@ pub struct TardisConfig {
     pub export_wait: Duration,
     /// Interval between `exportedUntil` polls while waiting.
     pub export_poll: Duration,
-    /// Only for the `swallowed-429` defect: take a 429 as an empty file. Always false in production.
-    #[doc(hidden)]
-    pub swallow_rate_limits: bool,
 }
 
 impl TardisConfig {
@@ -61,16 +59,8 @@ impl TardisConfig {
     pub const DEFAULT_API_URL: &'static str = "https://api.tardis.dev/v1";
 }
 
-/// Why one attempt failed, and whether another attempt may succeed.
-pub(super) enum Failure {
-    Retry {
-        reason: String,
-        after: Option<Duration>,
-    },
-    Final(TardisError),
-    /// A 429 the `swallowed-429` defect takes as "no data".
-    Swallowed,
-}
+/// How one failed request ended: worth repeating or not.
+pub(super) type Failure = Attempt<TardisError>;
 
 #[derive(Debug, Clone)]
 pub struct TardisClient {
@@ -115,17 +105,13 @@ impl TardisClient {
         }
         let response = match request.send().await {
             Ok(response) => response,
-            Err(err) => return Err(Failure::Retry { reason: format!("request failed: {err}"), after: None }),
+            Err(err) => return Err(Attempt::retry(format!("request failed: {err}"))),
         };
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let after = retry::retry_after(response.headers());
         let body = response.text().await.unwrap_or_default();
         let message = serde_json::from_str::<ErrorBody>(&body)
             .ok()
@@ -133,73 +119,49 @@ impl TardisClient {
             .unwrap_or_else(|| body.chars().take(200).collect());
         let url_text = url.to_string();
         Err(match status {
-            StatusCode::UNAUTHORIZED => Failure::Final(TardisError::Unauthorized { url: url_text, message }),
-            StatusCode::FORBIDDEN => Failure::Final(TardisError::Forbidden { url: url_text, message }),
-            StatusCode::NOT_FOUND => Failure::Final(TardisError::NotFound { url: url_text, message }),
-            StatusCode::TOO_MANY_REQUESTS if self.config.swallow_rate_limits => Failure::Swallowed,
-            StatusCode::TOO_MANY_REQUESTS => {
-                let requested = Duration::from_secs(retry_after.unwrap_or(0));
-                match self.config.retry.retry_after(requested) {
-                    Some(wait) => Failure::Retry {
-                        reason: format!("429 rate limited (Retry-After {} s)", requested.as_secs()),
-                        after: retry_after.map(|_| wait),
-                    },
-                    None => Failure::Final(TardisError::RateLimited {
-                        url: url_text,
-                        retry_after_s: requested.as_secs(),
-                        cap_s: self.config.retry.max_retry_after.as_secs(),
-                    }),
-                }
-            }
-            // A known transient: Cloudflare mangling the query string (tardis-python commit 22cefb2).
+            StatusCode::UNAUTHORIZED => Attempt::Final(TardisError::Unauthorized { url: url_text, message }),
+            StatusCode::FORBIDDEN => Attempt::Final(TardisError::Forbidden { url: url_text, message }),
+            StatusCode::NOT_FOUND => Attempt::Final(TardisError::NotFound { url: url_text, message }),
+            StatusCode::TOO_MANY_REQUESTS => Attempt::Retry {
+                reason: format!(
+                    "429 rate limited (Retry-After {})",
+                    after.map_or_else(|| "absent".to_owned(), |a| format!("{} s", a.as_secs()))
+                ),
+                after,
+            },
+            // A known transient: Cloudflare mangling the query string (seen by the official Python client).
             StatusCode::BAD_REQUEST if body.contains("ISO 8601 format") => {
-                Failure::Retry { reason: format!("400 transient: {message}"), after: None }
+                Attempt::retry(format!("400 transient: {message}"))
             }
-            s if s.is_server_error() => Failure::Retry { reason: format!("{} {message}", s.as_u16()), after: None },
-            s => Failure::Final(TardisError::Status { url: url_text, status: s.as_u16(), message }),
+            s if s.is_server_error() => Attempt::Retry { reason: format!("{} {message}", s.as_u16()), after },
+            s => Attempt::Final(TardisError::Status { url: url_text, status: s.as_u16(), message }),
         })
     }
 
-    /// Runs `attempt_fn` until it succeeds, fails finally, or the attempts run out.
-    pub(super) async fn with_retries<T, F, Fut>(&self, url: &Url, mut attempt_fn: F) -> Result<T, TardisError>
+    /// Runs `attempt_fn` with the client's retry policy until it succeeds, fails finally, or gives up.
+    pub(super) async fn with_retries<T, F, Fut>(&self, url: &Url, attempt_fn: F) -> Result<T, TardisError>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
         let policy = self.config.retry;
-        let mut attempt = 1;
-        loop {
-            match attempt_fn(attempt).await {
-                Ok(value) => return Ok(value),
-                Err(Failure::Final(err)) => return Err(err),
-                Err(Failure::Swallowed) => {
-                    return Err(TardisError::InvalidResponse {
-                        url: url.to_string(),
-                        reason: "rate limited".to_owned(),
-                    });
-                }
-                Err(Failure::Retry { reason, after }) => {
-                    if attempt >= policy.max_attempts {
-                        return Err(TardisError::Exhausted { url: url.to_string(), attempts: attempt, last: reason });
-                    }
-                    let wait = after.unwrap_or_else(|| policy.backoff(attempt));
-                    tracing::warn!(%url, attempt, wait_ms = wait.as_millis() as u64, %reason, "Tardis request failed, retrying.");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-            }
-        }
+        retry::retry(&policy, url.as_str(), attempt_fn).await.map_err(|gave_up| match gave_up {
+            GaveUp::Final(err) => err,
+            GaveUp::Exhausted { attempts, last } => TardisError::Exhausted { url: url.to_string(), attempts, last },
+            GaveUp::WaitTooLong { requested, cap, .. } => TardisError::RateLimited {
+                url: url.to_string(),
+                retry_after_s: requested.as_secs(),
+                cap_s: cap.as_secs(),
+            },
+        })
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &Url) -> Result<T, TardisError> {
         self.with_retries(url, |attempt| async move {
             let response = self.send(url, attempt).await?;
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|err| Failure::Retry { reason: format!("body interrupted: {err}"), after: None })?;
+            let bytes = response.bytes().await.map_err(|err| Attempt::retry(format!("body interrupted: {err}")))?;
             serde_json::from_slice(&bytes).map_err(|err| {
-                Failure::Final(TardisError::InvalidResponse {
+                Attempt::Final(TardisError::InvalidResponse {
                     url: url.to_string(),
                     reason: format!("not the expected JSON: {err}"),
                 })

@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use flate2::read::GzDecoder;
 use market::{Exchange, Symbol, TradingDay};
 use tokio::io::AsyncWriteExt;
+use url::Url;
 
 use super::TardisError;
-use super::client::{Failure, TardisClient};
+use super::client::TardisClient;
 use super::trades_csv::{self, CsvError, ReadStats};
+use crate::retry::Attempt;
 
 /// A verified trades file on disk.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -101,16 +103,9 @@ pub fn inspect(path: &Path, exchange: &Exchange, symbol: &Symbol, day: TradingDa
 }
 
 impl TardisClient {
-    /// Downloads and verifies the trades file of (exchange, symbol, day) into `data_dir`, replacing any
-    /// previous copy atomically.
-    pub async fn download_trades(
-        &self,
-        exchange: &Exchange,
-        symbol: &Symbol,
-        day: TradingDay,
-        data_dir: &Path,
-    ) -> Result<DownloadedFile, TardisError> {
-        let url = Self::url(
+    /// The URL of the trades file of (exchange, symbol, day) in the datasets API.
+    pub fn trades_url(&self, exchange: &Exchange, symbol: &Symbol, day: TradingDay) -> Url {
+        Self::url(
             &self.config().datasets_url,
             &[
                 exchange.as_str(),
@@ -120,7 +115,19 @@ impl TardisClient {
                 &format!("{:02}", day.day()),
                 &format!("{symbol}.csv.gz"),
             ],
-        );
+        )
+    }
+
+    /// Downloads and verifies the trades file of (exchange, symbol, day) into `data_dir`, replacing any
+    /// previous copy atomically.
+    pub async fn download_trades(
+        &self,
+        exchange: &Exchange,
+        symbol: &Symbol,
+        day: TradingDay,
+        data_dir: &Path,
+    ) -> Result<DownloadedFile, TardisError> {
+        let url = self.trades_url(exchange, symbol, day);
         let dest = trades_path(data_dir, exchange, symbol, day);
         let dir = dest.parent().expect("trades paths have a parent directory").to_path_buf();
         tokio::fs::create_dir_all(&dir).await.map_err(|source| TardisError::Io { path: dir.clone(), source })?;
@@ -130,16 +137,11 @@ impl TardisClient {
         let partial_ref = &partial;
         let result = self
             .with_retries(url_ref, |attempt| async move {
-                // The `swallowed-429` defect takes a rate limit as "no data": an empty file.
-                let mut response = match self.send(url_ref, attempt).await {
-                    Ok(response) => Some(response),
-                    Err(Failure::Swallowed) => None,
-                    Err(other) => return Err(other),
-                };
-                let io = |source| Failure::Final(TardisError::Io { path: partial_ref.clone(), source });
+                let mut response = self.send(url_ref, attempt).await?;
+                let io = |source| Attempt::Final(TardisError::Io { path: partial_ref.clone(), source });
                 let mut file = tokio::fs::File::create(partial_ref).await.map_err(io)?;
                 let mut bytes: u64 = 0;
-                while let Some(response) = response.as_mut() {
+                loop {
                     match response.chunk().await {
                         Ok(Some(chunk)) => {
                             bytes += chunk.len() as u64;
@@ -147,10 +149,7 @@ impl TardisClient {
                         }
                         Ok(None) => break,
                         Err(err) => {
-                            return Err(Failure::Retry {
-                                reason: format!("body interrupted after {bytes} bytes: {err}"),
-                                after: None,
-                            });
+                            return Err(Attempt::retry(format!("body interrupted after {bytes} bytes: {err}")));
                         }
                     }
                 }
@@ -161,7 +160,7 @@ impl TardisClient {
                 let (path, ex, sy) = (partial_ref.clone(), exchange.clone(), symbol.clone());
                 let verified =
                     tokio::task::spawn_blocking(move || verify(&path, &ex, &sy, day)).await.map_err(|err| {
-                        Failure::Final(TardisError::Io {
+                        Attempt::Final(TardisError::Io {
                             path: partial_ref.clone(),
                             source: std::io::Error::other(err),
                         })
@@ -169,12 +168,11 @@ impl TardisClient {
                 match verified {
                     Ok(v) => Ok((v, bytes, attempt)),
                     // A body that does not decompress is a transport accident: fetch it again.
-                    Err(CsvError::Io { line, source }) => Err(Failure::Retry {
-                        reason: format!("corrupt or truncated gzip ({bytes} bytes, line {line}): {source}"),
-                        after: None,
-                    }),
+                    Err(CsvError::Io { line, source }) => {
+                        Err(Attempt::retry(format!("corrupt or truncated gzip ({bytes} bytes, line {line}): {source}")))
+                    }
                     Err(err @ CsvError::Header { .. }) => {
-                        Err(Failure::Final(TardisError::BadFile { url: url_ref.to_string(), reason: err.to_string() }))
+                        Err(Attempt::Final(TardisError::BadFile { url: url_ref.to_string(), reason: err.to_string() }))
                     }
                 }
             })

@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn documented_instrument_example_converts() {
-        // The example from the Tardis instruments documentation (research/tardis.md §2.2).
+        // The example from the Tardis instruments documentation.
         let json = r#"{"id":"XBTUSD","datasetId":"XBTUSD","exchange":"bitmex","baseCurrency":"BTC","quoteCurrency":"USD",
  "settlementCurrency":"BTC","type":"perpetual","active":true,"availableSince":"2019-03-30T00:00:00.000Z",
  "priceIncrement":0.1,"amountIncrement":100,"minTradeAmount":100,"makerFee":0.0005,"takerFee":0.0005,

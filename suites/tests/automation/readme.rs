@@ -2,7 +2,7 @@
 //! is documented, and every `harness notify` example is a command line the harness accepts.
 
 use clap::Parser;
-use harness::nightly::NotifyArgs;
+use harness::cli::Cli;
 
 use super::read;
 
@@ -50,12 +50,6 @@ fn the_readme_has_a_section_per_use_with_its_commands() {
     }
 }
 
-#[derive(Debug, Parser)]
-struct Notify {
-    #[command(flatten)]
-    args: NotifyArgs,
-}
-
 #[test]
 fn every_harness_notify_example_in_the_readme_parses() {
     let readme = read("README.md");
@@ -64,7 +58,7 @@ fn every_harness_notify_example_in_the_readme_parses() {
     assert!(!examples.is_empty(), "the README shows `harness notify`");
     for example in examples {
         let line = example.split(" #").next().unwrap_or_default().trim().trim_end_matches('`');
-        let argv = std::iter::once("notify").chain(line.split_whitespace());
-        Notify::try_parse_from(argv).unwrap_or_else(|e| panic!("README example `harness notify {line}`: {e}"));
+        let argv = ["harness", "notify"].into_iter().chain(line.split_whitespace());
+        Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("README example `harness notify {line}`: {e}"));
     }
 }

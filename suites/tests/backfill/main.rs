@@ -10,9 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use harness::{World, WorldOptions};
-use market::TradingDay;
+use market::{DateRange, TradingDay};
 use pipeline::backfill::BackfillRequest;
-use pipeline::store::Order;
 
 /// The last exported day of the worlds here; backfills run up to it.
 pub fn last_day() -> TradingDay {
@@ -29,23 +28,12 @@ pub async fn world(seed: u64) -> World {
 }
 
 pub fn request(world: &World, start: &str, end: &str, parallel: usize) -> BackfillRequest {
-    BackfillRequest {
-        start: start.to_owned(),
-        end: end.to_owned(),
-        parallel,
-        execute: true,
-        chunk_days: 7,
-        max_days: 31,
-        force: false,
-        exchanges: Vec::new(),
-        symbols: Vec::new(),
-        log_dir: world.data_dir.path().join("logs"),
-        requested_by: "suite".to_owned(),
-        order: Order::OldestFirst,
-        retry_backoff: Duration::ZERO,
-        lease: Duration::from_secs(60),
-        progress: pipeline::backfill::ProgressOutput::Stdout,
-    }
+    let mut request = BackfillRequest::new(DateRange::parse(start, end).expect("valid range"), "suite");
+    request.parallel = parallel;
+    request.log_dir = world.data_dir.path().join("logs");
+    request.retry_backoff = Duration::ZERO;
+    request.lease = Duration::from_secs(60);
+    request
 }
 
 /// The `pipeline` binary next to this test (built for the pipeline's own CLI tests).
@@ -70,9 +58,17 @@ where
 /// figures it reports are consistent with each other. Its timings are measured, never judged here.
 #[tokio::test]
 async fn load_benchmark_smoke_run_backfills_every_date_with_each_worker_count() {
-    let options =
-        harness::load::LoadOptions { last_day: last_day(), dates: 2, workers: vec![1, 2], activity: 0.02, seed: 5 };
-    let lines = harness::load::run(&options).await.expect("load benchmark runs");
+    let range = DateRange::new(last_day().pred(), last_day()).expect("valid range");
+    let options = harness::load::LoadOptions { range, workers: vec![1, 2], activity: 0.02, seed: 5 };
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let lines = harness::load::run(&options, &|event| {
+        if let pipeline::backfill::BackfillEvent::Finished { .. } = event {
+            finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    })
+    .await
+    .expect("load benchmark runs");
+    assert_eq!(finished.into_inner(), 4, "two dates reported finished per worker count");
     assert_eq!(lines.iter().map(|l| l.workers).collect::<Vec<_>>(), [1, 2]);
     for line in &lines {
         assert_eq!((line.succeeded, line.failed), (2, 0), "{line:?}");
@@ -83,7 +79,7 @@ async fn load_benchmark_smoke_run_backfills_every_date_with_each_worker_count() 
     assert!((lines[0].speed_up - 1.0).abs() < 1e-12);
     let expected_speed_up = lines[1].dates_per_minute / lines[0].dates_per_minute;
     assert!((lines[1].speed_up - expected_speed_up).abs() < 1e-9);
-    let table = harness::load::table(&lines);
+    let table = harness::cli::load::table(&lines);
     assert_eq!(table.lines().count(), 3, "{table}");
 }
 

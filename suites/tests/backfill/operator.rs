@@ -2,6 +2,8 @@ use std::collections::BTreeMap;
 
 use market::TradingDay;
 use pipeline::backfill::{Action, execute, plan, validate};
+use pipeline::cli::backfill::summary_text;
+use pipeline::clock::day_or_yesterday;
 use pipeline::store::JobStatus;
 use pipeline::worker::stop_switch;
 
@@ -11,10 +13,10 @@ async fn backfill(world: &harness::World, start: &str, end: &str, parallel: usiz
     let pipeline = world.pipeline().await.expect("pipeline");
     let req = request(world, start, end, parallel);
     let today = crate::last_day().succ();
-    let (range, selection) = validate(&req, today, &pipeline.config().selection).expect("valid request");
-    let plan = plan(&pipeline, &req, range, &selection, &pipeline.config().selection).await.expect("plan");
+    let selection = validate(&req, today, &pipeline.config().selection).expect("valid request");
+    let plan = plan(&pipeline, &req, &selection, &pipeline.config().selection).await.expect("plan");
     let (_tx, rx) = stop_switch();
-    execute(&pipeline, &req, &plan, rx).await.expect("executed")
+    execute(&pipeline, &req, &plan, rx, &|_| {}).await.expect("executed")
 }
 
 /// Every date of the range holds exactly the generated candles, once.
@@ -34,7 +36,7 @@ async fn a_single_date_is_backfilled_with_a_log_file_and_an_audit_record() {
         (summary.totals.succeeded, summary.totals.failed, summary.totals.skipped),
         (1, 0, 0),
         "{}",
-        summary.text()
+        summary_text(&summary)
     );
     assert_landed_exactly(&world, std::iter::once(TradingDay::parse("2024-06-10").expect("valid")));
     let log = std::fs::read_to_string(world.data_dir.path().join("logs/backfill_2024-06-10.log")).expect("log file");
@@ -100,8 +102,9 @@ async fn a_completed_date_whose_partition_changed_is_run_again() {
     assert!(reqwest::Client::new().delete(url).send().await.expect("delete").status().is_success());
     let pipeline = world.pipeline().await.expect("pipeline");
     let req = request(&world, "2024-06-10", "2024-06-11", 1);
-    let (range, selection) = validate(&req, crate::last_day().succ(), &pipeline.config().selection).expect("valid");
-    let plan = plan(&pipeline, &req, range, &selection, &pipeline.config().selection).await.expect("plan");
+    let selection = validate(&req, crate::last_day().succ(), &pipeline.config().selection).expect("valid");
+    let plan = plan(&pipeline, &req, &selection, &pipeline.config().selection).await.expect("plan");
+    let range = req.range;
     let actions: BTreeMap<String, &Action> = plan.days.iter().map(|d| (d.day.to_string(), &d.action)).collect();
     assert!(matches!(actions["2024-06-10"], Action::Skip { .. }));
     assert!(
@@ -125,7 +128,7 @@ async fn a_failing_date_does_not_stop_the_others_and_is_retried_then_failed() {
     assert_eq!((summary.totals.succeeded, summary.totals.failed), (2, 1));
     let attempts = summary.results.iter().filter(|r| r.day.to_string() == "2024-06-11").count();
     assert_eq!(attempts, 5, "retried until the fifth failure");
-    assert!(summary.text().contains("✗ 2024-06-11: 1 of 2 files failed"), "{}", summary.text());
+    assert!(summary_text(&summary).contains("✗ 2024-06-11: 1 of 2 files failed"), "{}", summary_text(&summary));
     let pipeline = world.pipeline().await.expect("pipeline");
     let stats = pipeline.store().queue_stats().await.expect("stats");
     assert_eq!((stats.completed, stats.failed), (2, 1));
@@ -158,6 +161,7 @@ async fn data_lands_in_the_configured_table_version() {
 fn a_local_run_defaults_to_yesterday() {
     let now = chrono::DateTime::parse_from_rfc3339("2024-06-05T09:00:00Z").expect("valid").to_utc();
     let clock = pipeline::FixedClock(now);
-    assert_eq!(pipeline::cli::resolve_day(None, &clock).expect("default").to_string(), "2024-06-04");
-    assert!(pipeline::cli::resolve_day(Some("2024-06-05"), &clock).is_err(), "today is not complete");
+    assert_eq!(day_or_yesterday(None, &clock).expect("default").to_string(), "2024-06-04");
+    let today = TradingDay::parse("2024-06-05").expect("valid");
+    assert!(day_or_yesterday(Some(today), &clock).is_err(), "today is not complete");
 }

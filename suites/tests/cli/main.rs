@@ -1,6 +1,7 @@
 //! The `pipeline` binary driven through its documented environment contract (TARDIS_*, BIGQUERY_*,
 //! DATABASE_URL, PIPELINE_*) against a world, as an operator or an external scheduler would run it.
 
+use market::checks::ids::CANDLE_PER_TRADED_MINUTE;
 use std::process::Command;
 
 use harness::{World, WorldOptions};
@@ -110,9 +111,6 @@ async fn pipeline_validate_over_a_range_prints_a_line_per_date_and_totals_and_wr
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
-    assert!(
-        stdout.contains("2024-06-04  fail") && stdout.contains("completeness.candle_per_traded_minute"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("2024-06-04  fail") && stdout.contains(CANDLE_PER_TRADED_MINUTE), "{stdout}");
     assert!(stdout.contains("2 dates: 1 pass, 0 warn, 1 fail"), "{stdout}");
 }

@@ -2,10 +2,14 @@
 //! many seeds, and each realistic defect (pipeline::defects) fails the harness with a finding that names
 //! the problem — and, where the data alone can tell, fails the pipeline's own validation too.
 
+use harness::defects::Defect;
+use harness::scoring::ids::{CANDLES_EQUAL_TRUTH, INSTRUMENTS_EQUAL_TRUTH, SYMBOLS_LANDED};
 use harness::{World, WorldOptions};
 use market::TradingDay;
+use market::checks::ids::{
+    CANDLE_PER_TRADED_MINUTE, CANDLE_SYMBOLS_IN_INSTRUMENTS, CANDLES_MATCH_TRADES, FILES_PRESENT, OHLC_INVARIANTS,
+};
 use market::checks::{Status, Validation};
-use pipeline::defects::Defect;
 use rstest::rstest;
 
 fn day() -> TradingDay {
@@ -52,63 +56,28 @@ async fn a_correct_pipeline_has_no_finding_above_warn(
 #[rstest]
 #[case::dropped_hour(
     Defect::DroppedHour,
-    "completeness.candle_per_traded_minute",
+    CANDLE_PER_TRADED_MINUTE,
     "minute had trades but has no candle",
-    Some("completeness.candle_per_traded_minute")
+    Some(CANDLE_PER_TRADED_MINUTE)
 )]
-#[case::missing_symbol(
-    Defect::MissingSymbol,
-    "completeness.symbols_landed",
-    "no trades file for this symbol",
-    Some("completeness.files_present")
-)]
-#[case::duplicated_upload(
-    Defect::DuplicatedUpload,
-    "consistency.candles_equal_truth",
-    "landed 2 times",
-    Some("consistency.candles_match_trades")
-)]
-#[case::shifted_hour(
-    Defect::ShiftedHour,
-    "consistency.candles_equal_truth",
-    "",
-    Some("consistency.candles_match_trades")
-)]
-#[case::wrong_vwap(
-    Defect::WrongVwap,
-    "consistency.candles_equal_truth",
-    "vwap is",
-    Some("consistency.candles_match_trades")
-)]
-#[case::swapped_high_low(
-    Defect::SwappedHighLow,
-    "quality.ohlc_invariants",
-    "OHLC out of order",
-    Some("quality.ohlc_invariants")
-)]
-#[case::volume_in_quote_units(
-    Defect::VolumeInQuoteUnits,
-    "consistency.candles_equal_truth",
-    "volume is",
-    Some("consistency.candles_match_trades")
-)]
-#[case::swallowed_429(
-    Defect::Swallowed429,
-    "completeness.symbols_landed",
-    "no trades file for this symbol",
-    Some("completeness.files_present")
-)]
+#[case::missing_symbol(Defect::MissingSymbol, SYMBOLS_LANDED, "no trades file for this symbol", Some(FILES_PRESENT))]
+#[case::duplicated_upload(Defect::DuplicatedUpload, CANDLES_EQUAL_TRUTH, "landed 2 times", Some(CANDLES_MATCH_TRADES))]
+#[case::shifted_hour(Defect::ShiftedHour, CANDLES_EQUAL_TRUTH, "", Some(CANDLES_MATCH_TRADES))]
+#[case::wrong_vwap(Defect::WrongVwap, CANDLES_EQUAL_TRUTH, "vwap is", Some(CANDLES_MATCH_TRADES))]
+#[case::swapped_high_low(Defect::SwappedHighLow, OHLC_INVARIANTS, "OHLC out of order", Some(OHLC_INVARIANTS))]
+#[case::volume_in_quote_units(Defect::VolumeInQuoteUnits, CANDLES_EQUAL_TRUTH, "volume is", Some(CANDLES_MATCH_TRADES))]
+#[case::swallowed_429(Defect::Swallowed429, SYMBOLS_LANDED, "no trades file for this symbol", Some(FILES_PRESENT))]
 #[case::last_minute_lost(
     Defect::LastMinuteLost,
-    "completeness.candle_per_traded_minute",
+    CANDLE_PER_TRADED_MINUTE,
     "minute had trades but has no candle",
-    Some("completeness.candle_per_traded_minute")
+    Some(CANDLE_PER_TRADED_MINUTE)
 )]
 #[case::stale_instruments(
     Defect::StaleInstruments,
-    "consistency.instruments_equal_truth",
+    INSTRUMENTS_EQUAL_TRUTH,
     "missing from the date's instruments partition",
-    Some("consistency.candle_symbols_in_instruments")
+    Some(CANDLE_SYMBOLS_IN_INSTRUMENTS)
 )]
 #[tokio::test]
 async fn each_defect_fails_with_a_finding_that_names_it(

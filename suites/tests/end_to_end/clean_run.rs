@@ -45,15 +45,15 @@ async fn a_clean_run_scores_one_everywhere_and_reports_every_symbol() {
     let pipeline = world.pipeline().await.expect("pipeline connects");
     let outcome = pipeline.run_day(day(), "test").await.expect("run recorded");
     let report = harness::run::score_world(&world, day(), Some(&outcome), chrono::Utc::now()).expect("scored");
-    assert_eq!(report.status, Status::Pass, "{}", report.summary());
+    assert_eq!(report.status, Status::Pass, "{}", report.text());
     assert_eq!((report.scores.completeness, report.scores.quality, report.scores.consistency), (1.0, 1.0, 1.0));
-    assert_eq!(report.symbols.len(), 12, "3 exchanges × 4 symbols");
-    assert!(report.symbols.iter().all(|s| s.landed_candles == s.expected_candles && s.expected_candles > 0));
+    assert_eq!(report.sections.symbols.len(), 12, "3 exchanges × 4 symbols");
+    assert!(report.sections.symbols.iter().all(|s| s.landed_candles == s.expected_candles && s.expected_candles > 0));
     assert!(
-        report.counts.expected.rows_before_day > 0,
+        report.sections.counts.expected.rows_before_day > 0,
         "the generator puts late trades of the day before in every file"
     );
-    assert_eq!(report.counts.landed_instruments, 12);
+    assert_eq!(report.sections.counts.landed_instruments, 12);
 
     // The pipeline's own validation (no ground truth) agrees.
     let own = outcome.validation.expect("validation ran");
@@ -64,8 +64,8 @@ async fn a_clean_run_scores_one_everywhere_and_reports_every_symbol() {
     assert_eq!(runs.len(), 1);
     let run = &runs[0];
     assert_eq!(run.status, RunStatus::Succeeded);
-    assert_eq!(run.candles, Some(report.counts.expected.candles as i64));
-    assert_eq!(run.trades, Some(report.counts.expected.trades_in_day as i64));
+    assert_eq!(run.candles, Some(report.sections.counts.expected.candles as i64));
+    assert_eq!(run.trades, Some(report.sections.counts.expected.trades_in_day as i64));
     assert_eq!(run.validation.as_deref(), Some("pass"));
     let stages: Vec<&str> = run.stages.iter().map(|(stage, _, _)| stage.as_str()).collect();
     for stage in ["download", "instruments", "candles", "upload", "validation"] {

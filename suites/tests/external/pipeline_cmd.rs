@@ -1,6 +1,7 @@
 //! `harness run --pipeline-cmd`: what a command wrote to the fake BigQuery, scored against ground truth with the
 //! same checks, report and exit codes as the in-process pipeline.
 
+use harness::scoring::ids::{CANDLES_EQUAL_TRUTH, COMMAND_EXIT_STATUS, RUN_RECORD_COUNTS, SYMBOLS_LANDED};
 use serde_json::Value;
 
 use crate::support::{ACTIVITY, SYMBOLS, binary, command, day, describe, output, python, workspace_root};
@@ -63,14 +64,14 @@ fn assert_clean_pass(code: Option<i32>, report: &Value, text: &str) {
     assert!(expected.as_u64().is_some_and(|n| n > 500), "a real day of candles: {expected}");
     assert_eq!(&report["counts"]["landed_candles"], expected);
     assert_eq!(report["counts"]["landed_instruments"], 3);
-    assert_eq!(report["skipped_checks"][0]["id"], "consistency.run_record_counts");
+    assert_eq!(report["skipped_checks"][0]["id"], RUN_RECORD_COUNTS);
     assert!(
-        report["checks"].as_array().expect("checks").iter().all(|c| c["id"] != "consistency.run_record_counts"),
+        report["checks"].as_array().expect("checks").iter().all(|c| c["id"] != RUN_RECORD_COUNTS),
         "a skipped check is not scored"
     );
     assert_eq!(report["pipeline"], Value::Null, "no in-process run");
     assert_eq!(report["external"]["exit_code"], 0);
-    assert_eq!(check(report, "consistency.command_exit_status")["failed"], 0);
+    assert_eq!(check(report, COMMAND_EXIT_STATUS)["failed"], 0);
 }
 
 #[tokio::test]
@@ -97,7 +98,7 @@ async fn the_broken_copy_fails_with_a_finding_that_names_bucketing_by_local_time
     let (code, report, text) = run(&python_cmd(BROKEN)).await;
     assert_eq!(code, Some(2), "{text}");
     assert_eq!(report["status"], "fail");
-    let matches = check(&report, "consistency.candles_equal_truth");
+    let matches = check(&report, CANDLES_EQUAL_TRUTH);
     assert_eq!(matches["status"], "fail", "{matches:#}");
     assert_eq!(
         matches["samples"][0]["detail"],
@@ -134,10 +135,10 @@ async fn a_command_that_crashes_halfway_fails_with_findings_and_its_signal() {
     assert_eq!(report["status"], "fail");
     assert_eq!(report["external"]["signal"], 9);
     assert_eq!(report["external"]["exit_code"], 137);
-    let landed = check(&report, "completeness.symbols_landed");
+    let landed = check(&report, SYMBOLS_LANDED);
     assert_eq!((landed["evaluated"].as_u64(), landed["failed"].as_u64()), (Some(3), Some(2)), "{landed:#}");
-    assert!(failing(&report).contains(&"consistency.candles_equal_truth".to_owned()));
-    let exit = check(&report, "consistency.command_exit_status");
+    assert!(failing(&report).contains(&CANDLES_EQUAL_TRUTH.to_owned()));
+    let exit = check(&report, COMMAND_EXIT_STATUS);
     assert!(exit["samples"][0]["detail"].as_str().is_some_and(|d| d.contains("killed by signal 9")), "{exit:#}");
     assert!(text.contains("killed by signal 9 (status 137)"), "the summary says how it ended:\n{text}");
 }
@@ -151,7 +152,7 @@ async fn a_command_that_lands_everything_but_exits_non_zero_warns() {
     for family in ["completeness", "quality", "consistency"] {
         assert_eq!(report["scores"][family], 1.0, "the advisory check does not move a score: {text}");
     }
-    assert_eq!(failing(&report), ["consistency.command_exit_status"], "{text}");
+    assert_eq!(failing(&report), [COMMAND_EXIT_STATUS], "{text}");
     assert_eq!(report["external"]["exit_code"], 5);
 }
 
@@ -162,5 +163,5 @@ async fn a_command_past_its_timeout_is_stopped_and_what_it_left_is_scored() {
     assert_eq!(report["external"]["timed_out"], true, "{text}");
     assert_eq!(report["external"]["signal"], 15, "SIGTERM first");
     assert_eq!(report["external"]["output_tail"], serde_json::json!(["started"]));
-    assert!(failing(&report).contains(&"completeness.symbols_landed".to_owned()), "{text}");
+    assert!(failing(&report).contains(&SYMBOLS_LANDED.to_owned()), "{text}");
 }

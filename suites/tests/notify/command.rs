@@ -5,11 +5,13 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use market::checks::Status;
-use serde_json::{Value, json};
+use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::{check, harness_binary};
+use harness::scoring::ids::CANDLES_EQUAL_TRUTH;
+
+use super::{check, digest, harness_binary};
 
 const HOOK_PATH: &str = "/services/T0FAKE/B0FAKE/sEcReTtOkEn123";
 const TOKEN: &str = "sEcReTtOkEn123";
@@ -22,23 +24,11 @@ const JUNIT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
   </testsuite>
 </testsuites>"#;
 
-/// A report directory as `harness run --report-dir` leaves it (the fields `report.json` documents), plus a
-/// JUnit file beside it.
+/// A report directory as `harness run --report-dir` leaves it, plus a JUnit file beside it.
 fn reports(dir: &Path, status: Status) {
-    let checks = vec![check("consistency.candles_equal_truth", status, u64::from(status != Status::Pass) * 60, 17_280)];
-    let report = json!({
-        "schema_version": 1,
-        "date": "2024-06-05",
-        "seed": 42,
-        "status": status,
-        "scores": market::checks::score(&checks),
-        "thresholds": market::checks::Thresholds::DEFAULT,
-        "checks": checks,
-        "defect": null,
-        "duration_ms": 2100,
-        "counts": {"landed_candles": 17280}
-    });
-    std::fs::write(dir.join("report.json"), serde_json::to_vec_pretty(&report).expect("json")).expect("write report");
+    let failed = u64::from(status != Status::Pass) * 60;
+    let report = digest(vec![check(CANDLES_EQUAL_TRUTH, status, failed, 17_280)]);
+    harness::run::write_report(&report, dir).expect("write report");
     std::fs::write(dir.join("junit.xml"), JUNIT).expect("write junit");
 }
 

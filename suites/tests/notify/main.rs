@@ -6,11 +6,16 @@ mod command;
 mod payload;
 mod poster;
 
+use harness::scoring::ids::{CANDLES_EQUAL_TRUTH, SYMBOLS_LANDED};
+use market::checks::ids::OHLC_INVARIANTS;
 use std::path::PathBuf;
 
-use harness::nightly::{Nightly, ReportDigest, TestRun, TestSummary};
+use harness::nightly::{Nightly, TestRun, TestSummary};
+use harness::report::{Counts, HarnessSections, Report};
+use harness::scoring::ExpectedCounts;
 use market::TradingDay;
-use market::checks::{CheckOutcome, Family, Status, Threshold, Thresholds};
+use market::checks::{CheckOutcome, Family, Status, Threshold, Thresholds, Validation};
+use pipeline::report::Producer;
 
 /// A date that reads well in assertions.
 fn day() -> TradingDay {
@@ -31,19 +36,30 @@ fn check(id: &str, status: Status, failed: u64, evaluated: u64) -> CheckOutcome 
 }
 
 /// A harness report over `checks`: scored like the harness scores, status the worst of them.
-fn digest(checks: Vec<CheckOutcome>) -> ReportDigest {
+fn digest(checks: Vec<CheckOutcome>) -> Report {
     let status = checks.iter().map(|c| c.status).max().unwrap_or(Status::Pass);
-    ReportDigest {
-        schema_version: harness::report::SCHEMA_VERSION,
-        date: day(),
-        seed: 42,
-        status,
+    let validation = Validation {
         scores: market::checks::score(&checks),
-        thresholds: Thresholds::DEFAULT,
         checks,
+        thresholds: Thresholds::DEFAULT,
+        status,
+        records: Vec::new(),
+        baselines: Vec::new(),
+        metrics: Vec::new(),
+    };
+    let expected =
+        ExpectedCounts { files: 12, trades_in_day: 250_000, rows_before_day: 3, rows_after_day: 0, candles: 17_280 };
+    pipeline::report::Report::new(Producer::Harness, day(), &validation).with_sections(HarnessSections {
+        seed: 42,
+        counts: Counts { expected, landed_candles: 17_280, landed_instruments: 12 },
+        symbols: Vec::new(),
+        pipeline_validation: None,
+        external: None,
         defect: None,
+        postgres: harness::Backend::External,
+        started_at: chrono::Utc::now(),
         duration_ms: 1_900,
-    }
+    })
 }
 
 fn tests(passed: u64, failed: u64, skipped: u64) -> TestRun {
@@ -65,9 +81,9 @@ fn tests(passed: u64, failed: u64, skipped: u64) -> TestRun {
 fn green() -> Nightly {
     Nightly {
         harness: Ok(digest(vec![
-            check("completeness.symbols_landed", Status::Pass, 0, 12),
-            check("quality.ohlc_invariants", Status::Pass, 0, 17_280),
-            check("consistency.candles_equal_truth", Status::Pass, 0, 17_280),
+            check(SYMBOLS_LANDED, Status::Pass, 0, 12),
+            check(OHLC_INVARIANTS, Status::Pass, 0, 17_280),
+            check(CANDLES_EQUAL_TRUTH, Status::Pass, 0, 17_280),
         ])),
         tests: Some(tests(410, 0, 1)),
         defects: Vec::new(),

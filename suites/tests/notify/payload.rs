@@ -1,10 +1,14 @@
 //! What the message says, from typed inputs: verdict at a glance, scores with thresholds, the worst checks,
 //! test counts, duration, where the report is.
 
-use harness::nightly::{DefectCheck, ReportDigest};
-use harness::report::{Report, ReportInput};
+use harness::nightly::DefectCheck;
+use harness::report::{HarnessSections, ReportInput};
+use harness::scoring::ids::{CANDLES_EQUAL_TRUTH, SYMBOLS_LANDED};
 use harness::slack::{payload, text};
 use market::checks::Status;
+use market::checks::ids::{
+    CANDLE_PER_TRADED_MINUTE, OHLC_INVARIANTS, PRICE_SPIKES, ROLLUPS_MATCH_DIRECT, STALE_PRICES, VOLUME_ANOMALIES,
+};
 use serde_json::Value;
 
 use super::{check, day, digest, green, tests};
@@ -72,14 +76,14 @@ fn a_green_night_says_pass_with_the_three_scores_their_thresholds_and_the_test_c
 fn failing_checks_are_the_five_worst_by_severity_then_count() {
     let mut night = green();
     night.harness = Ok(digest(vec![
-        check("quality.price_spikes", Status::Warn, 900, 17_280),
-        check("completeness.symbols_landed", Status::Fail, 1, 12),
-        check("consistency.candles_equal_truth", Status::Fail, 1440, 17_280),
-        check("quality.ohlc_invariants", Status::Pass, 0, 17_280),
-        check("quality.stale_prices", Status::Warn, 3, 17_280),
-        check("consistency.rollups_match", Status::Fail, 60, 1_000),
-        check("completeness.candle_per_traded_minute", Status::Fail, 1440, 17_280),
-        check("quality.volume_anomaly", Status::Warn, 1, 12),
+        check(PRICE_SPIKES, Status::Warn, 900, 17_280),
+        check(SYMBOLS_LANDED, Status::Fail, 1, 12),
+        check(CANDLES_EQUAL_TRUTH, Status::Fail, 1440, 17_280),
+        check(OHLC_INVARIANTS, Status::Pass, 0, 17_280),
+        check(STALE_PRICES, Status::Warn, 3, 17_280),
+        check(ROLLUPS_MATCH_DIRECT, Status::Fail, 60, 1_000),
+        check(CANDLE_PER_TRADED_MINUTE, Status::Fail, 1440, 17_280),
+        check(VOLUME_ANOMALIES, Status::Warn, 1, 12),
     ]));
     let payload = payload(&night);
     assert_eq!(header(&payload), "❌ Nightly FAIL — 2024-06-05");
@@ -90,7 +94,7 @@ fn failing_checks_are_the_five_worst_by_severity_then_count() {
             "*Failing checks (top 5 of 7):*",
             "❌ `completeness.candle_per_traded_minute` fail — 1440/17280 failed",
             "❌ `consistency.candles_equal_truth` fail — 1440/17280 failed",
-            "❌ `consistency.rollups_match` fail — 60/1000 failed",
+            "❌ `consistency.rollups_match_direct` fail — 60/1000 failed",
             "❌ `completeness.symbols_landed` fail — 1/12 failed",
             "⚠️ `quality.price_spikes` warn — 900/17280 failed",
         ]
@@ -103,7 +107,7 @@ fn failing_checks_are_the_five_worst_by_severity_then_count() {
 #[test]
 fn a_warning_only_night_is_a_warning_not_a_failure() {
     let mut night = green();
-    night.harness = Ok(digest(vec![check("quality.volume_anomaly", Status::Warn, 1, 12)]));
+    night.harness = Ok(digest(vec![check(VOLUME_ANOMALIES, Status::Warn, 1, 12)]));
     assert_eq!(header(&payload(&night)), "⚠️ Nightly WARN — 2024-06-05");
 }
 
@@ -200,7 +204,7 @@ fn a_local_report_path_is_shown_as_code_not_as_a_link() {
 #[test]
 fn the_printed_text_says_the_same_as_the_blocks() {
     let mut night = green();
-    night.harness = Ok(digest(vec![check("consistency.candles_equal_truth", Status::Fail, 1440, 17_280)]));
+    night.harness = Ok(digest(vec![check(CANDLES_EQUAL_TRUTH, Status::Fail, 1440, 17_280)]));
     let printed = text(&night);
     assert_eq!(
         printed.lines().collect::<Vec<_>>(),
@@ -220,12 +224,12 @@ fn the_printed_text_says_the_same_as_the_blocks() {
 }
 
 #[test]
-fn the_digest_reads_back_every_field_it_uses_from_what_harness_run_writes() {
+fn a_report_reads_back_exactly_as_harness_run_writes_it() {
     let generator = fixtures::Generator::new(5, fixtures::Universe::default_universe()).with_activity(0.01);
     let truth = generator.day_truth(day());
     let landed: Vec<market::Candle> = truth.candles().cloned().collect();
     let validation = harness::scoring::score(&truth, &landed, (&[], &[]), None, market::checks::Thresholds::DEFAULT);
-    let report = Report::build(ReportInput {
+    let report = harness::report::build(&ReportInput {
         day: day(),
         seed: 5,
         truth: &truth,
@@ -235,23 +239,24 @@ fn the_digest_reads_back_every_field_it_uses_from_what_harness_run_writes() {
         validation,
         postgres: harness::Backend::External,
         started_at: chrono::Utc::now(),
-        defect: Some(pipeline::defects::Defect::WrongVwap),
+        defect: Some(harness::defects::Defect::WrongVwap),
     });
     let dir = tempfile::tempdir().expect("tempdir");
     harness::run::write_report(&report, dir.path()).expect("written");
-    let read = ReportDigest::read(dir.path()).expect("readable");
-    assert_eq!(read, ReportDigest::from(&report));
-    assert_eq!(read.defect.as_deref(), Some("wrong-vwap"));
+    let read = pipeline::report::read::<HarnessSections>(dir.path()).expect("readable");
+    assert_eq!(read, report);
+    assert_eq!(read.sections.defect.as_deref(), Some("wrong-vwap"));
     assert!(!read.checks.is_empty());
 }
 
 #[test]
 fn a_report_of_another_schema_version_is_refused_by_name() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("report.json"), r#"{"schema_version": 2, "date": "2024-06-05"}"#).expect("write");
-    let error = ReportDigest::read(dir.path()).expect_err("refused").to_string();
-    assert!(error.ends_with("has schema_version 2; this harness reads version 1"), "{error}");
+    std::fs::write(dir.path().join("report.json"), r#"{"schema_version": 1, "date": "2024-06-05"}"#).expect("write");
+    let read = |dir: &std::path::Path| pipeline::report::read::<HarnessSections>(dir).map(|_| ());
+    let error = read(dir.path()).expect_err("refused").to_string();
+    assert!(error.ends_with("has schema_version 1; this binary reads version 2"), "{error}");
     std::fs::write(dir.path().join("report.json"), "{}").expect("write");
-    let error = ReportDigest::read(dir.path()).expect_err("refused").to_string();
-    assert!(error.contains("is not a harness report: missing field `schema_version`"), "{error}");
+    let error = read(dir.path()).expect_err("refused").to_string();
+    assert!(error.contains("is not a report: missing field `schema_version`"), "{error}");
 }

@@ -1,4 +1,4 @@
-//! Postgres provisioning (DESIGN.md decision 4): an existing server from HARNESS_DATABASE_URL, a
+//! Postgres provisioning: an existing server from HARNESS_DATABASE_URL, a
 //! container through testcontainers (podman and the locally built image on these machines), or a
 //! throwaway cluster from the local binaries; every caller gets a fresh database of its own.
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use fixtures::{Generator, Universe};
 use market::checks::{DayInput, Status, ValidationConfig, validate_day};
 use market::{Exchange, Interval, Symbol, TradingDay};
-use pipeline::report::{Report, StageTiming};
+use pipeline::report::{Producer, Report, RunSection, StageLine};
 
 fn day() -> TradingDay {
     TradingDay::parse("2024-06-05").expect("valid")
@@ -43,12 +43,25 @@ fn report() -> Report {
         },
         &ValidationConfig::default(),
     );
-    let mut report = Report::new("pipeline", day(), &validation);
-    report.stages = vec![
-        StageTiming { stage: "download".to_owned(), succeeded: true, duration_ms: 120 },
-        StageTiming { stage: "upload".to_owned(), succeeded: true, duration_ms: 80 },
-    ];
+    let mut report = Report::new(Producer::Pipeline, day(), &validation);
+    let stage = |stage: &str, duration_ms| StageLine {
+        stage: stage.to_owned(),
+        succeeded: true,
+        duration_ms,
+        rows: Some(10),
+        error: None,
+    };
+    report.run = Some(RunSection {
+        id: 7,
+        status: "succeeded".to_owned(),
+        error: None,
+        stages: vec![stage("download", 120), stage("upload", 80)],
+    });
     report
+}
+
+fn stages(report: &Report) -> usize {
+    report.run.as_ref().map_or(0, |run| run.stages.len())
 }
 
 #[test]
@@ -75,7 +88,7 @@ fn the_html_report_is_self_contained_with_its_pictures() {
     for section in ["id=\"heatmap\"", "id=\"trends\"", "id=\"stages\"", "id=\"checks\""] {
         assert!(html.contains(section), "{section} missing");
     }
-    let heatmap_cells = html.matches("<rect ").count() - report.stages.len();
+    let heatmap_cells = html.matches("<rect ").count() - stages(&report);
     assert_eq!(heatmap_cells, report.records.len() * 24, "one cell per symbol and hour");
     assert!(html.contains("vwap is"), "failing samples are shown");
     for external in ["src=\"http", "href=\"http", "<script", "@import", "url("] {
@@ -99,7 +112,7 @@ fn reports_are_written_whole() {
     assert_eq!(names, ["report.html", "report.json", "report.md"]);
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).expect("read")).expect("json");
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], pipeline::report::SCHEMA_VERSION);
     assert_eq!(json["status"], "fail");
 }
 
@@ -148,7 +161,7 @@ fn the_html_report_renders_in_headless_chromium() {
         dom.contains("<svg") && dom.contains("aria-label=\"completeness heatmap\""),
         "the pictures are in the rendered page"
     );
-    assert_eq!(dom.matches("<rect").count(), report.records.len() * 24 + report.stages.len());
+    assert_eq!(dom.matches("<rect").count(), report.records.len() * 24 + stages(&report));
     let png = dir.path().join("report.png");
     let shot = chromium(&["--window-size=1200,1600", &format!("--screenshot={}", png.display()), &url], &profile);
     assert!(shot.status.success(), "{}", String::from_utf8_lossy(&shot.stderr));

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use pipeline::schedule::ScheduleArgs;
+use pipeline::cli::schedule::ScheduleArgs;
 use serde_json::Value;
 
 fn deploy_dir() -> PathBuf {

@@ -3,8 +3,9 @@
 
 use chrono::TimeDelta;
 use fakes::bigquery::Route;
-use market::{DateRange, DayError};
-use pipeline::preflight::{CheckKind, PreflightArgs, preflight, preflight_config};
+use market::DateRange;
+use pipeline::cli::preflight::{PreflightArgs, text};
+use pipeline::preflight::{CheckKind, preflight, preflight_config};
 use pipeline::store::{JobStatus, ScheduledStatus};
 use pipeline::{FixedClock, ManualClock};
 
@@ -17,8 +18,8 @@ fn range(from: &str, to: &str) -> DateRange {
 #[tokio::test]
 async fn preflight_passes_on_a_healthy_world_and_creates_the_missing_tables() {
     let world = world(61, "2024-06-03").await;
-    let report = preflight_config(&world.pipeline_config(), range("2024-06-01", "2024-06-03")).await.expect("runs");
-    assert!(report.passed, "{}", report.text());
+    let report = preflight_config(&world.pipeline_config(), range("2024-06-01", "2024-06-03")).await;
+    assert!(report.passed, "{}", text(&report));
     let checks: Vec<(CheckKind, &str)> = report.checks.iter().map(|c| (c.check, c.subject.as_str())).collect();
     assert_eq!(
         checks,
@@ -38,7 +39,7 @@ async fn preflight_passes_on_a_healthy_world_and_creates_the_missing_tables() {
         "{}",
         report.checks[0].detail
     );
-    assert!(report.text().lines().filter(|l| l.trim_start().starts_with('✓')).count() == 4, "{}", report.text());
+    assert!(text(&report).lines().filter(|l| l.trim_start().starts_with('✓')).count() == 4, "{}", text(&report));
     for table in ["candles_1m", "instruments"] {
         assert!(
             world.bigquery.table_exists(harness::world::PROJECT, harness::world::DATASET, table),
@@ -63,8 +64,8 @@ async fn preflight_fails_clearly_when_tardis_has_not_exported_the_last_dates() {
             check.detail
         );
     }
-    assert!(report.text().contains("✗ tardis bitmex"), "{}", report.text());
-    assert!(report.text().contains("2 of 4 checks failed"), "{}", report.text());
+    assert!(text(&report).contains("✗ tardis bitmex"), "{}", text(&report));
+    assert!(text(&report).contains("2 of 4 checks failed"), "{}", text(&report));
     assert!(report.cause().starts_with("tardis bitmex: 2024-06-02..2024-06-03 not exported yet"), "{}", report.cause());
     let json = serde_json::to_value(&report).expect("serialises");
     assert_eq!(json["passed"], false);
@@ -81,7 +82,7 @@ async fn preflight_fails_clearly_when_bigquery_rejects_table_creation() {
     let pipeline = world.pipeline().await.expect("pipeline");
     let report = preflight(&pipeline, range("2024-06-03", "2024-06-03")).await;
     let failing: Vec<&pipeline::preflight::Check> = report.failing().collect();
-    assert_eq!(failing.len(), 1, "{}", report.text());
+    assert_eq!(failing.len(), 1, "{}", text(&report));
     assert_eq!(failing[0].check, CheckKind::Bigquery);
     assert!(
         failing[0].detail.contains("table candles_1m") && failing[0].detail.contains("accessDenied"),
@@ -92,30 +93,34 @@ async fn preflight_fails_clearly_when_bigquery_rejects_table_creation() {
     assert!(preflight(&pipeline, range("2024-06-03", "2024-06-03")).await.passed);
 }
 
+/// `pipeline preflight ARGS` as the command line parses them.
+#[derive(Debug, clap::Parser)]
+struct Preflight {
+    #[command(flatten)]
+    args: PreflightArgs,
+}
+
+/// The range `pipeline preflight ARGS` checks at the tests' "now", or the error it refuses them with.
+fn range_of(argv: &[&str]) -> Result<DateRange, String> {
+    use clap::Parser;
+    let parsed = Preflight::try_parse_from(std::iter::once("preflight").chain(argv.iter().copied()))
+        .map_err(|e| e.to_string())?;
+    parsed.args.range(&FixedClock(before_fire())).map_err(|e| e.to_string())
+}
+
 #[rstest::rstest]
-#[case::malformed(Some("2024-6-3"), None, None, "expected YYYY-MM-DD")]
-#[case::start_after_end(None, Some("2024-06-03"), Some("2024-06-01"), "is after end date")]
-#[case::not_over_yet(Some("2024-06-04"), None, None, "is not complete yet")]
-fn preflight_rejects_bad_dates_as_bad_input(
-    #[case] date: Option<&str>,
-    #[case] from: Option<&str>,
-    #[case] to: Option<&str>,
-    #[case] message: &str,
-) {
-    let args = PreflightArgs {
-        date: date.map(str::to_owned),
-        from: from.map(str::to_owned),
-        to: to.map(str::to_owned),
-        json: false,
-    };
-    let err: DayError = args.range(&FixedClock(before_fire())).expect_err("bad input");
-    assert!(err.to_string().contains(message), "{err}");
+#[case::malformed(&["--date", "2024-6-3"], "expected YYYY-MM-DD")]
+#[case::start_after_end(&["--from", "2024-06-03", "--to", "2024-06-01"], "is after end date")]
+#[case::not_over_yet(&["--date", "2024-06-04"], "is not complete yet")]
+fn preflight_rejects_bad_dates_as_bad_input(#[case] argv: &[&str], #[case] message: &str) {
+    let err = range_of(argv).expect_err("bad input");
+    assert!(err.contains(message), "{err}");
 }
 
 #[test]
 fn preflight_checks_yesterday_by_default() {
-    let args = PreflightArgs { date: None, from: None, to: None, json: true };
-    assert_eq!(args.range(&FixedClock(before_fire())).expect("valid"), DateRange::single(day("2024-06-03")));
+    assert_eq!(range_of(&["--json"]).expect("valid"), DateRange::single(day("2024-06-03")));
+    assert_eq!(range_of(&["--date", "2024-06-02"]).expect("valid"), DateRange::single(day("2024-06-02")));
 }
 
 #[tokio::test]

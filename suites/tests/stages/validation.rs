@@ -1,5 +1,6 @@
 use harness::world::{DATASET, PROJECT};
 use market::checks::Status;
+use market::checks::ids::{CANDLE_PER_TRADED_MINUTE, CANDLES_MATCH_TRADES, FILES_PRESENT, VOLUME_ANOMALIES};
 use pipeline::store::RunStatus;
 
 use crate::{day, small_world};
@@ -48,12 +49,12 @@ async fn validation_catches_a_duplicated_and_a_wrong_candle_that_landed() {
 
     let validation = pipeline.revalidate(day()).await.expect("validates");
     assert_ne!(validation.status, Status::Pass);
-    let matches = validation.checks.iter().find(|c| c.id == "consistency.candles_match_trades").expect("check present");
+    let matches = validation.checks.iter().find(|c| c.id == CANDLES_MATCH_TRADES).expect("check present");
     assert_eq!(matches.failed, 2, "{:?}", matches.samples);
     let details: Vec<&str> = matches.samples.iter().map(|s| s.detail.as_str()).collect();
     assert!(details.contains(&"landed 2 times"), "{details:?}");
     assert!(details.contains(&"landed candle has no trades behind it"), "{details:?}");
-    let coverage = validation.checks.iter().find(|c| c.id == "completeness.candle_per_traded_minute").expect("present");
+    let coverage = validation.checks.iter().find(|c| c.id == CANDLE_PER_TRADED_MINUTE).expect("present");
     assert_eq!(coverage.failed, 1, "the stray candle is a candle for a minute without trades");
 }
 
@@ -70,10 +71,10 @@ async fn revalidation_downloads_missing_files_again_and_counts_the_unavailable_o
         .await;
     let validation = pipeline.revalidate(day()).await.expect("validates");
     assert_eq!(validation.status, Status::Fail);
-    let files = validation.check("completeness.files_present").expect("present");
+    let files = validation.check(FILES_PRESENT).expect("present");
     assert_eq!((files.evaluated, files.failed), (2, 1), "BTCUSDT was downloaded again, XBTUSD could not be");
     assert!(files.samples[0].symbol.as_ref().is_some_and(|s| s.as_str() == "XBTUSD"));
-    let matches = validation.check("consistency.candles_match_trades").expect("present");
+    let matches = validation.check(CANDLES_MATCH_TRADES).expect("present");
     assert!(matches.failed > 0, "XBTUSD candles in BigQuery have no trades behind them any more");
     // The re-validation is stored next to the run's own validation.
     let history = pipeline.store().score_history(day(), day()).await.expect("history");
@@ -106,10 +107,10 @@ async fn a_volume_far_below_the_trailing_window_warns_and_shows_its_baseline() {
             .expect("history inserted");
     }
     let outcome = pipeline.run_day(day(), "test").await.expect("run");
-    assert_eq!(pipeline::cli::exit_code(&outcome), 1, "exit code 1: warn");
+    assert_eq!(pipeline::cli::Exit::of_run(&outcome).code(), 1, "exit code 1: warn");
     let validation = outcome.validation.expect("validated");
     assert_eq!(validation.status, Status::Warn, "an anomaly warns, it does not fail the date");
-    let anomalies = validation.check("quality.volume_anomalies").expect("present");
+    let anomalies = validation.check(VOLUME_ANOMALIES).expect("present");
     assert_eq!((anomalies.failed, anomalies.status), (1, Status::Warn));
     let baseline = validation.baselines.iter().find(|b| b.anomalous).expect("baseline reported");
     assert_eq!(

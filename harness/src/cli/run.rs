@@ -1,0 +1,78 @@
+//! `harness run`: one date of generated data through the in-process pipeline (or an external command),
+//! scored against ground truth; the summary, the report files and the verdict as the exit code.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use market::TradingDay;
+use pipeline::cli::Exit;
+use pipeline::{Clock, Selection, SystemClock};
+
+use crate::defects::Defect;
+use crate::external::{PipelineCommand, Starting};
+use crate::run::{RunOptions, write_report};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// YYYY-MM-DD (default: yesterday, UTC).
+    #[arg(long, value_parser = TradingDay::parse)]
+    pub date: Option<TradingDay>,
+    /// Seed of the generated market.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Where report.json, report.md and report.html go.
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// Trade-rate multiplier of the generated market (1.0 is a realistic day), in (0, 100].
+    #[arg(long, default_value_t = 1.0, value_parser = super::activity)]
+    pub activity: f64,
+    /// Run a deliberately broken pipeline, to see the harness catch it: dropped-hour, missing-symbol,
+    /// duplicated-upload, shifted-hour, wrong-vwap, swapped-high-low, volume-in-quote-units,
+    /// swallowed-429, last-minute-lost, stale-instruments.
+    #[arg(long, value_parser = Defect::parse)]
+    pub defect: Option<Defect>,
+    /// Run this command instead of the in-process pipeline, through `sh -c` with `{date}` replaced by the date
+    /// and the fakes' environment; what it writes to the fake BigQuery is scored the same way.
+    #[arg(long, value_name = "COMMAND", conflicts_with = "defect")]
+    pub pipeline_cmd: Option<String>,
+    /// With --pipeline-cmd: stop the command (SIGTERM, then SIGKILL 10 s later) after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, requires = "pipeline_cmd")]
+    pub pipeline_timeout: u64,
+    /// Only these pairs of the generated market, `exchange:SYM1,SYM2;exchange2:SYM3` (default: 3 exchanges × 4
+    /// symbols); also what PIPELINE_SYMBOLS says.
+    #[arg(long, value_parser = Selection::parse)]
+    pub symbols: Option<Selection>,
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
+    let day = args.date.unwrap_or_else(|| SystemClock.yesterday());
+    let options = RunOptions {
+        day,
+        seed: args.seed,
+        activity: args.activity,
+        report_dir: None,
+        defect: args.defect,
+        symbols: args.symbols,
+    };
+    let report = match args.pipeline_cmd {
+        Some(template) => {
+            let command = PipelineCommand { template, timeout: Duration::from_secs(args.pipeline_timeout) };
+            crate::external::run(&options, &command, &|starting| show(starting)).await?
+        }
+        None => crate::run::run(&options).await?,
+    };
+    print!("{}", report.text());
+    let path = write_report(&report, &args.report_dir).context("cannot write the reports")?;
+    println!("report: {}", path.display());
+    Ok(Exit::of_status(report.status))
+}
+
+/// What the harness tells before it starts an external command, on standard error.
+fn show(starting: &Starting) {
+    for warning in &starting.warnings {
+        eprintln!("harness run: warning: {warning}");
+    }
+    eprint!("harness run: environment of the command:\n{}", starting.environment);
+    eprintln!("harness run: $ {}", starting.command_line);
+}

@@ -1,0 +1,397 @@
+//! `pipeline backfill START END` (dry run by default, `--execute`, `--enqueue-only`) and `pipeline backfill
+//! status`: arguments, the plan and summary as text, a progress line per date (with a bar on a terminal).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use market::{DateRange, Exchange, Symbol, TradingDay};
+
+use super::Exit;
+use super::signals::stop_on_signals;
+use crate::backfill::{self, Action, BackfillEvent, BackfillRequest, Plan, Summary};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::run::Pipeline;
+use crate::store::{JobStatus, Order, QueueStats, Store};
+use crate::worker::DateResult;
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum BackfillCommand {
+    /// Counts per status, success rate, rows, the last 20 jobs and every failure.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackfillArgs {
+    /// First date, YYYY-MM-DD.
+    #[arg(value_parser = TradingDay::parse)]
+    pub start: Option<TradingDay>,
+    /// Last date, YYYY-MM-DD (inclusive).
+    #[arg(value_parser = TradingDay::parse)]
+    pub end: Option<TradingDay>,
+    /// Dates processed at once.
+    #[arg(long, default_value_t = 1)]
+    pub parallel: usize,
+    /// Only show the plan (the default).
+    #[arg(long, conflicts_with = "execute")]
+    pub dry_run: bool,
+    /// Run the plan.
+    #[arg(long)]
+    pub execute: bool,
+    /// Put the plan's dates in the queue and return: `pipeline worker` processes (anywhere) run them.
+    #[arg(long, conflicts_with_all = ["execute", "dry_run"])]
+    pub enqueue_only: bool,
+    /// Dates per chunk: a chunk is finished before the next starts.
+    #[arg(long, default_value_t = 7)]
+    pub chunk_days: u32,
+    /// Largest range accepted without raising this.
+    #[arg(long, default_value_t = 31)]
+    pub max_days: u32,
+    /// Run completed (and failed) dates again.
+    #[arg(long)]
+    pub force: bool,
+    /// Only these configured exchanges (comma-separated). The dates' partitions will hold only them.
+    #[arg(long, value_delimiter = ',', value_parser = Exchange::parse)]
+    pub exchanges: Vec<Exchange>,
+    /// Only these configured symbols (comma-separated). The dates' partitions will hold only them.
+    #[arg(long, value_delimiter = ',', value_parser = Symbol::parse)]
+    pub symbols: Vec<Symbol>,
+    /// Where the per-date log files go (backfill_YYYY-MM-DD.log).
+    #[arg(long, default_value = "logs")]
+    pub log_dir: PathBuf,
+    /// Who asked (recorded in the audit log; default: $USER).
+    #[arg(long)]
+    pub requested_by: Option<String>,
+    /// Process the newest date first (default: oldest first).
+    #[arg(long)]
+    pub newest_first: bool,
+    /// Seconds before a failed date is tried again (doubled per retry).
+    #[arg(long, default_value_t = 30)]
+    pub retry_delay: u64,
+    /// Seconds a claimed date stays reserved for a worker that stops renewing it (a killed process).
+    #[arg(long, default_value_t = 600)]
+    pub lease: u64,
+}
+
+impl BackfillArgs {
+    /// The request these arguments make (start after end is refused here).
+    pub fn request(&self) -> anyhow::Result<BackfillRequest> {
+        let (Some(start), Some(end)) = (self.start, self.end) else {
+            anyhow::bail!("give START and END dates (YYYY-MM-DD), or `backfill status`");
+        };
+        let requested_by =
+            self.requested_by.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".to_owned());
+        let mut request = BackfillRequest::new(DateRange::new(start, end)?, &requested_by);
+        request.parallel = self.parallel;
+        request.chunk_days = self.chunk_days;
+        request.max_days = self.max_days;
+        request.force = self.force;
+        request.exchanges = self.exchanges.clone();
+        request.symbols = self.symbols.clone();
+        request.log_dir = self.log_dir.clone();
+        request.order = if self.newest_first { Order::NewestFirst } else { Order::OldestFirst };
+        request.retry_backoff = Duration::from_secs(self.retry_delay);
+        request.lease = Duration::from_secs(self.lease.max(3));
+        Ok(request)
+    }
+}
+
+/// `pipeline backfill START END ...`: everything that can be refused is refused before any connection is
+/// made or file written.
+pub async fn run(args: BackfillArgs, clock: &dyn Clock) -> anyhow::Result<Exit> {
+    let request = args.request()?;
+    let mut config = Config::from_env()?;
+    let selection = backfill::validate(&request, clock.today(), &config.selection)?;
+    // The pipeline runs only the selected pairs.
+    let configured = std::mem::replace(&mut config.selection, selection.clone());
+    let pipeline = Pipeline::connect(config).await?;
+    let plan = backfill::plan(&pipeline, &request, &selection, &configured).await?;
+    if args.enqueue_only {
+        let enqueued = backfill::enqueue(&pipeline, &request, &plan).await?;
+        println!(
+            "{enqueued} date(s) of {} → {} in the queue; start workers with `pipeline worker` to run them.",
+            request.range.start(),
+            request.range.end()
+        );
+        return Ok(Exit::Pass);
+    }
+    if !args.execute || args.dry_run {
+        print!("{}", describe(&plan));
+        backfill::record_dry_run(&pipeline, &request).await?;
+        return Ok(Exit::Pass);
+    }
+    let (stop, signals) = stop_on_signals().context("cannot listen for SIGINT and SIGTERM")?;
+    let progress = Progress::new(plan.to_run().count(), Output::Stdout);
+    let summary = backfill::execute(&pipeline, &request, &plan, stop, &|event| progress.show(&event)).await;
+    progress.finish();
+    signals.abort();
+    let summary = summary?;
+    print!("{}", summary_text(&summary));
+    Ok(Exit::of_backfill(&summary))
+}
+
+/// `pipeline backfill status`.
+pub async fn run_command(command: BackfillCommand) -> anyhow::Result<Exit> {
+    let BackfillCommand::Status { json } = command;
+    let store = Store::connect(Config::from_env()?.database_url.expose()).await?;
+    let stats = store.queue_stats().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        print!("{}", queue_text(&stats));
+    }
+    Ok(Exit::Pass)
+}
+
+/// Where the progress lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// The lines are the command's output (`pipeline backfill`).
+    Stdout,
+    /// Standard output is something else (`harness load` prints its table or JSON there).
+    Stderr,
+}
+
+/// A line per finished date, above a progress bar with an ETA when standard error is a terminal.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    output: Output,
+}
+
+impl Progress {
+    pub fn new(total: usize, output: Output) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} dates, {elapsed} elapsed, ETA {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Progress { bar, output }
+    }
+
+    pub fn show(&self, event: &BackfillEvent<'_>) {
+        let BackfillEvent::Finished { result, done, total } = event else {
+            return;
+        };
+        let line = format!("[{done}/{total}] {}", date_line(result));
+        match (&self.bar, self.output) {
+            (Some(bar), _) => {
+                bar.println(line);
+                bar.set_position(*done as u64);
+            }
+            (None, Output::Stdout) => println!("{line}"),
+            (None, Output::Stderr) => eprintln!("{line}"),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// A date's result: `2024-06-03 ✓ 41.2s 1,234,567 trades` or `2024-06-03 ✗ 2.1s <cause>`.
+pub fn date_line(result: &DateResult) -> String {
+    match result.status {
+        JobStatus::Completed => {
+            format!("{} ✓ {:.1}s {} trades", result.day, result.seconds, thousands(result.trades))
+        }
+        status => {
+            let cause = result.error.as_deref().unwrap_or("lease lost").lines().next().unwrap_or_default().to_owned();
+            let again = if status == JobStatus::Retry { " (will retry)" } else { "" };
+            format!("{} ✗ {:.1}s {cause}{again}", result.day, result.seconds)
+        }
+    }
+}
+
+/// The dry-run text.
+pub fn describe(plan: &Plan) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let to_run = plan.to_run().count();
+    let _ = writeln!(
+        out,
+        "Backfill plan {} → {}: {} dates in {} chunk(s), {} to run, {} worker(s){}",
+        plan.range.start(),
+        plan.range.end(),
+        plan.days.len(),
+        plan.chunks.len(),
+        to_run,
+        plan.parallel,
+        if plan.force { ", forced" } else { "" }
+    );
+    let _ = writeln!(out, "Symbols: {}", plan.selection);
+    if plan.subset {
+        let _ = writeln!(out, "Note: the dates' partitions are replaced whole and will hold only these symbols.");
+    }
+    for d in &plan.days {
+        let what = match &d.action {
+            Action::Run => "run".to_owned(),
+            Action::Skip { rows } => format!("skip (completed, {rows} candles in BigQuery)"),
+            Action::Rerun { reason } => format!("run again ({reason})"),
+            Action::Excluded { error } => format!("excluded: failed 5 times, use --force ({error})"),
+        };
+        let _ = writeln!(out, "  {}  {what}", d.day);
+    }
+    match plan.estimate_seconds {
+        Some(s) => {
+            let _ =
+                writeln!(out, "Estimated duration: {} (from the mean of past runs)", human(Duration::from_secs_f64(s)));
+        }
+        None => {
+            let _ = writeln!(out, "Estimated duration: unknown (no past runs recorded)");
+        }
+    }
+    let _ = writeln!(out, "This was a dry run: add --execute to run it.");
+    out
+}
+
+/// How a backfill ended, in words.
+pub fn summary_text(summary: &Summary) -> String {
+    use std::fmt::Write as _;
+    let t = &summary.totals;
+    let mean = if summary.results.is_empty() {
+        0.0
+    } else {
+        summary.results.iter().map(|r| r.seconds).sum::<f64>() / summary.results.len() as f64
+    };
+    let mut out = format!(
+        "Backfill {}: {} succeeded, {} failed, {} skipped; {} candles written; {} in all, {:.1}s per date attempt\n",
+        if summary.interrupted { "interrupted" } else { "finished" },
+        t.succeeded,
+        t.failed,
+        t.skipped,
+        thousands(t.rows),
+        human(Duration::from_secs_f64(summary.seconds)),
+        mean
+    );
+    for r in summary.results.iter().filter(|r| r.status == JobStatus::Failed) {
+        let _ = writeln!(out, "  ✗ {}: {}", r.day, r.error.as_deref().unwrap_or_default());
+    }
+    if summary.unfinished > 0 {
+        let _ = writeln!(
+            out,
+            "{} date(s) not finished: run the same command again to complete the range.",
+            summary.unfinished
+        );
+    }
+    out
+}
+
+/// The text of `pipeline backfill status`.
+pub fn queue_text(stats: &QueueStats) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "pending {}  processing {}  retry {}  completed {}  failed {}  success rate {:.1}%  candles {}",
+        stats.pending,
+        stats.processing,
+        stats.retry,
+        stats.completed,
+        stats.failed,
+        stats.success_rate * 100.0,
+        thousands(u64::try_from(stats.rows).unwrap_or(0))
+    );
+    let _ = writeln!(out, "Recent:");
+    for job in &stats.recent {
+        let _ = writeln!(
+            out,
+            "  {} {:<10} retries {} {}{}",
+            job.day,
+            job.status.as_str(),
+            job.retry_count,
+            job.worker_id.as_deref().unwrap_or("-"),
+            job.completed_at.map(|t| format!(" completed {}", t.format("%Y-%m-%d %H:%M:%S"))).unwrap_or_default()
+        );
+    }
+    if !stats.failures.is_empty() {
+        let _ = writeln!(out, "Failures:");
+        for job in &stats.failures {
+            let _ = writeln!(
+                out,
+                "  {} after {} attempts: {}",
+                job.day,
+                job.retry_count,
+                job.error_message.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    out
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// 1234567 → "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Wired {
+        #[command(flatten)]
+        args: BackfillArgs,
+    }
+
+    fn parse(argv: &[&str]) -> Result<BackfillArgs, String> {
+        Wired::try_parse_from(std::iter::once("backfill").chain(argv.iter().copied()))
+            .map(|w| w.args)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn dates_and_names_are_parsed_at_the_edge() {
+        let err = parse(&["2024-06-1", "2024-06-30"]).expect_err("malformed");
+        assert!(err.contains("expected YYYY-MM-DD"), "{err}");
+        let err = parse(&["2024-06-01", "2024-06-30", "--exchanges", "Not An Exchange"]).expect_err("bad name");
+        assert!(err.contains("invalid exchange id"), "{err}");
+        let args = parse(&["2024-06-30", "2024-06-01"]).expect("both dates parse");
+        let err = args.request().expect_err("start after end").to_string();
+        assert_eq!(err, "Start date 2024-06-30 is after end date 2024-06-01");
+        let request = parse(&["2024-06-01", "2024-06-03", "--symbols", "xbtusd,ETHUSD", "--newest-first"])
+            .expect("parses")
+            .request()
+            .expect("valid");
+        assert_eq!(request.range.len(), 3);
+        assert_eq!(request.symbols.iter().map(Symbol::as_str).collect::<Vec<_>>(), ["XBTUSD", "ETHUSD"]);
+        assert_eq!(request.order, Order::NewestFirst);
+    }
+
+    #[test]
+    fn numbers_get_thousands_separators() {
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+    }
+}
