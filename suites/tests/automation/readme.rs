@@ -62,3 +62,29 @@ fn every_harness_notify_example_in_the_readme_parses() {
         Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("README example `harness notify {line}`: {e}"));
     }
 }
+
+#[test]
+fn the_configuration_table_lists_exactly_the_environment_contract() {
+    let readme = read("README.md");
+    let start = readme.find("## Configuration").expect("a Configuration section");
+    let section = &readme[start..];
+    let section = &section[..section[2..].find("\n## ").map_or(section.len(), |i| i + 2)];
+    let documented: std::collections::BTreeSet<&str> =
+        section.lines().filter_map(|line| line.strip_prefix("| `")).filter_map(|rest| rest.split('`').next()).collect();
+    let contract: std::collections::BTreeSet<&str> = pipeline::env::Var::ALL.iter().map(|v| v.name()).collect();
+    assert_eq!(documented, contract, "README's Configuration table and pipeline::env::Var");
+}
+
+#[test]
+fn the_exit_code_contract_is_documented_once_with_every_code() {
+    use pipeline::cli::Exit;
+    let readme = read("README.md");
+    assert_eq!(readme.matches("## Exit codes").count(), 1, "one section");
+    let start = readme.find("## Exit codes").expect("section");
+    let section = &readme[start..];
+    let section = &section[..section[2..].find("\n## ").map_or(section.len(), |i| i + 2)];
+    for exit in [Exit::Pass, Exit::Warn, Exit::Fail, Exit::Error, Exit::Interrupted] {
+        let row = format!("| {} |", exit.code());
+        assert!(section.contains(&row), "the Exit codes table has a row for {exit:?} ({row})");
+    }
+}
