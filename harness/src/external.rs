@@ -13,7 +13,6 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use chrono::Utc;
 use fakes::bigquery::FakeBigQuery;
 use fakes::tardis::{MockTardis, TardisOptions};
@@ -29,7 +28,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::environment::{DATASET, Endpoints, PROJECT, REMOVED_VARIABLES, command_vars, describe, environment};
 use crate::postgres::PostgresServer;
 use crate::report::{ExternalSection, Report};
-use crate::run::{RunOptions, restrict_universe, score_world, write_report};
+use crate::run::{RunError, RunOptions, restrict_universe, score_world, write_report};
 use crate::world::World;
 
 /// Lines of the command's output kept for the report.
@@ -224,11 +223,15 @@ pub async fn run(
     options: &RunOptions,
     command: &PipelineCommand,
     on_start: &dyn Fn(&Starting),
-) -> anyhow::Result<Report> {
+) -> Result<Report, RunError> {
     let started_at = Utc::now();
-    let world = World::start(options.world_options()?).await.context("failed to start the harness world")?;
+    let world = World::start(options.world_options()?).await?;
     let data_dir = world.data_dir.path().join("pipeline");
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir).map_err(|source| RunError::Io {
+        what: "create",
+        path: data_dir.clone(),
+        source,
+    })?;
     let mut env = world.environment();
     env.set(pipeline::env::Var::PipelineDataDir, data_dir.display().to_string());
     let line = command.for_day(options.day);
@@ -247,7 +250,7 @@ pub async fn run(
     shell.arg("-c").arg(&line).env("NO_COLOR", "1");
     let ended = supervise(command_with_environment(shell, &env), true, Some(command.timeout))
         .await
-        .context("cannot run `sh -c` for --pipeline-cmd")?;
+        .map_err(|source| RunError::Spawn { program: "sh -c".to_owned(), source })?;
     let mut report = score_world(&world, options.day, None, started_at)?;
     attach(&mut report, &line, &ended);
     if let Some(dir) = &options.report_dir {
@@ -356,12 +359,12 @@ pub enum ExecOutcome {
 
 /// `harness exec`: the fakes and a fresh database, the command with their environment (after `on_start` has
 /// heard where everything is), until it ends. `Err` when the harness itself cannot start.
-pub async fn exec(options: &ExecOptions, on_start: &dyn Fn(&Starting)) -> anyhow::Result<ExecOutcome> {
+pub async fn exec(options: &ExecOptions, on_start: &dyn Fn(&Starting)) -> Result<ExecOutcome, RunError> {
     let universe = match &options.symbols {
         Some(symbols) if options.replay_dir.is_none() => restrict_universe(&Universe::default_universe(), symbols)?,
         _ => Universe::default_universe(),
     };
-    let (program, arguments) = options.command.split_first().context("no command given (put it after `--`)")?;
+    let (program, arguments) = options.command.split_first().ok_or(RunError::NoCommand)?;
     let days = options.days;
 
     let server = PostgresServer::provision().await?;
@@ -370,7 +373,7 @@ pub async fn exec(options: &ExecOptions, on_start: &dyn Fn(&Starting)) -> anyhow
         Some(dir) => {
             let tardis = MockTardis::start_replay(None, dir, TardisOptions::exported_through(days.end()))
                 .await
-                .with_context(|| format!("cannot replay the Tardis files in {}", dir.display()))?;
+                .map_err(|source| RunError::Replay { path: dir.clone(), source })?;
             let symbols = options.symbols.clone().or_else(|| replay_selection(dir));
             (tardis, format!("replaying {}", dir.display()), symbols)
         }
@@ -390,7 +393,11 @@ pub async fn exec(options: &ExecOptions, on_start: &dyn Fn(&Starting)) -> anyhow
         }
     };
     let bigquery = FakeBigQuery::start().await;
-    let scratch = tempfile::Builder::new().prefix("harness-exec-").tempdir().context("temporary data directory")?;
+    let scratch = tempfile::Builder::new().prefix("harness-exec-").tempdir().map_err(|source| RunError::Io {
+        what: "create a temporary data directory in",
+        path: std::env::temp_dir(),
+        source,
+    })?;
     let env = environment(Endpoints {
         tardis: &tardis,
         bigquery: &bigquery,
@@ -417,7 +424,7 @@ pub async fn exec(options: &ExecOptions, on_start: &dyn Fn(&Starting)) -> anyhow
             match err.kind() {
                 std::io::ErrorKind::NotFound => Ok(ExecOutcome::NotFound { program, reason }),
                 std::io::ErrorKind::PermissionDenied => Ok(ExecOutcome::NotExecutable { program, reason }),
-                _ => Err(anyhow::Error::new(err).context(format!("cannot run {program}"))),
+                _ => Err(RunError::Spawn { program, source: err }),
             }
         }
     }

@@ -10,6 +10,7 @@ use pipeline::backfill::{BackfillEvent, BackfillRequest, execute, plan, validate
 use serde::Serialize;
 
 use crate::postgres::PostgresServer;
+use crate::run::RunError;
 use crate::world::{World, WorldOptions};
 
 #[derive(Debug, Clone)]
@@ -37,7 +38,7 @@ pub struct LoadLine {
 pub async fn run(
     options: &LoadOptions,
     on_event: &(dyn Fn(BackfillEvent<'_>) + Sync),
-) -> anyhow::Result<Vec<LoadLine>> {
+) -> Result<Vec<LoadLine>, RunError> {
     let (range, dates) = (options.range, options.range.len());
     let mut lines: Vec<LoadLine> = Vec::new();
     // One Postgres server; each worker count gets a fresh database (and fresh fakes) on it.

@@ -13,6 +13,7 @@ use market::DateRange;
 use pipeline::Selection;
 
 use crate::environment::{Endpoints, command_vars, environment, exports};
+use crate::run::RunError;
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -33,25 +34,23 @@ pub struct Mocks {
     pub symbols: Option<Selection>,
 }
 
-fn bind(port: u16, what: &str) -> anyhow::Result<TcpListener> {
-    use anyhow::Context;
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .with_context(|| format!("cannot listen for the {what} on 127.0.0.1:{port}"))?;
-    listener.set_nonblocking(true).context("non-blocking listener")?;
+fn bind(port: u16, what: &'static str) -> Result<TcpListener, RunError> {
+    let listen = |source| RunError::Listen { what, port, source };
+    let listener = TcpListener::bind(("127.0.0.1", port)).map_err(listen)?;
+    listener.set_nonblocking(true).map_err(listen)?;
     Ok(listener)
 }
 
 impl Mocks {
-    pub async fn start(options: &ServeOptions) -> anyhow::Result<Mocks> {
+    pub async fn start(options: &ServeOptions) -> Result<Mocks, RunError> {
         let listener = bind(options.port_tardis, "mock Tardis")?;
         let (tardis, symbols) = match &options.replay_dir {
             Some(dir) => {
-                use anyhow::Context;
                 // The days served and exportedUntil come from the files.
                 let tardis_options = TardisOptions::exported_through(options.days.end());
                 let tardis = MockTardis::start_replay(Some(listener), dir, tardis_options)
                     .await
-                    .with_context(|| format!("cannot replay the Tardis files in {}", dir.display()))?;
+                    .map_err(|source| RunError::Replay { path: dir.clone(), source })?;
                 (tardis, crate::external::replay_selection(dir))
             }
             None => {

@@ -10,9 +10,10 @@ use serde_json::{Map, Value};
 
 use crate::defects::Defect;
 use crate::environment::{DATASET, PROJECT};
+use crate::postgres::ProvisionError;
 use crate::report::{Report, ReportInput};
 use crate::scoring::{self, LandedInstrument, ids};
-use crate::world::{World, WorldOptions};
+use crate::world::{World, WorldError, WorldOptions};
 
 /// Reads the candles stored in the fake BigQuery for `day`, straight from its storage (not through the
 /// pipeline's reader, so a reader bug cannot hide a landing bug).
@@ -49,6 +50,54 @@ fn candle_from_row(row: &Map<String, Value>) -> Result<Candle, String> {
     })
 }
 
+/// Why a harness run (in process, external, the load benchmark, the standalone fakes) could not be carried
+/// out. What a pipeline got wrong is never an error here: it is a finding of the report.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("failed to start the harness world: {0}")]
+    World(#[from] WorldError),
+    #[error(transparent)]
+    Postgres(#[from] ProvisionError),
+    #[error("failed to connect the pipeline: {0}")]
+    Pipeline(#[from] pipeline::SetupError),
+    #[error("the pipeline could not record its run: {0}")]
+    Record(#[from] pipeline::store::StoreError),
+    #[error(transparent)]
+    Backfill(#[from] pipeline::backfill::BackfillError),
+    #[error("--symbols: {unknown} not in the generated market; known pairs: {known}")]
+    UnknownPairs { unknown: String, known: String },
+    #[error("what landed in the fake BigQuery cannot be read: {0}")]
+    Landed(String),
+    #[error("no command given (put it after `--`)")]
+    NoCommand,
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot replay the Tardis files in {path}: {source}")]
+    Replay {
+        path: PathBuf,
+        #[source]
+        source: fakes::tardis::ReplayError,
+    },
+    #[error("cannot listen for the {what} on 127.0.0.1:{port}: {source}")]
+    Listen {
+        what: &'static str,
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub day: TradingDay,
@@ -63,7 +112,7 @@ pub struct RunOptions {
 
 impl RunOptions {
     /// The world these options describe. Every pair of `symbols` must be one the generator knows.
-    pub fn world_options(&self) -> anyhow::Result<WorldOptions> {
+    pub fn world_options(&self) -> Result<WorldOptions, RunError> {
         let mut world = WorldOptions::new(self.seed, self.day).activity(self.activity).defect(self.defect);
         if let Some(symbols) = &self.symbols {
             world.universe = restrict_universe(&world.universe, symbols)?;
@@ -73,30 +122,24 @@ impl RunOptions {
 }
 
 /// Only the pairs of `symbols`, each of which must be in `universe` (`--symbols`).
-pub fn restrict_universe(universe: &Universe, symbols: &pipeline::Selection) -> anyhow::Result<Universe> {
+pub fn restrict_universe(universe: &Universe, symbols: &pipeline::Selection) -> Result<Universe, RunError> {
     let known = universe.pairs();
     let unknown: Vec<String> =
         symbols.pairs().iter().filter(|p| !known.contains(p)).map(|(e, s)| format!("{e}:{s}")).collect();
     if !unknown.is_empty() {
         let known: Vec<String> = known.iter().map(|(e, s)| format!("{e}:{s}")).collect();
-        anyhow::bail!(
-            "--symbols: {} not in the generated market; known pairs: {}",
-            unknown.join(", "),
-            known.join(", ")
-        );
+        return Err(RunError::UnknownPairs { unknown: unknown.join(", "), known: known.join(", ") });
     }
     Ok(universe.restricted_to(&symbols.pairs()))
 }
 
 /// Runs the pipeline in-process for one date inside a fresh world and scores it.
-pub async fn run(options: &RunOptions) -> anyhow::Result<Report> {
-    use anyhow::Context;
+pub async fn run(options: &RunOptions) -> Result<Report, RunError> {
     let started_at = Utc::now();
-    let world_options = options.world_options()?;
-    let world = World::start(world_options).await.context("failed to start the harness world")?;
+    let world = World::start(options.world_options()?).await?;
     tracing::info!(tardis = %world.tardis.uri(), bigquery = %world.bigquery.uri(), postgres = ?world.postgres().backend(), "World started.");
-    let pipeline = world.pipeline().await.context("failed to connect the pipeline")?;
-    let outcome = pipeline.run_day(options.day, "harness").await.context("the pipeline could not record its run")?;
+    let pipeline = world.pipeline().await?;
+    let outcome = pipeline.run_day(options.day, "harness").await?;
     let report = score_world(&world, options.day, Some(&outcome), started_at)?;
     if let Some(dir) = &options.report_dir {
         write_report(&report, dir)?;
@@ -110,9 +153,9 @@ pub fn score_world(
     day: TradingDay,
     outcome: Option<&pipeline::RunOutcome>,
     started_at: chrono::DateTime<Utc>,
-) -> anyhow::Result<Report> {
+) -> Result<Report, RunError> {
     let truth = world.generator.day_truth(day);
-    let landed = landed_candles(&world.bigquery, day).map_err(anyhow::Error::msg)?;
+    let landed = landed_candles(&world.bigquery, day).map_err(RunError::Landed)?;
     let instrument_rows = world.bigquery.partition_rows(PROJECT, DATASET, "instruments", &day.compact());
     let landed_instruments = instrument_rows.len() as u64;
     let landed_list: Vec<LandedInstrument> = instrument_rows
@@ -157,7 +200,11 @@ pub fn score_world(
 
 /// Writes `report.json`, `report.md` and `report.html` into `dir`, each file atomically; returns the path of
 /// `report.json`.
-pub fn write_report(report: &Report, dir: &Path) -> std::io::Result<PathBuf> {
-    pipeline::report::write_all(report, dir)?;
+pub fn write_report(report: &Report, dir: &Path) -> Result<PathBuf, RunError> {
+    pipeline::report::write_all(report, dir).map_err(|source| RunError::Io {
+        what: "write the reports into",
+        path: dir.to_path_buf(),
+        source,
+    })?;
     Ok(dir.join("report.json"))
 }

@@ -3,7 +3,7 @@
 
 use market::{DateRange, TradingDay};
 use pipeline::cli::Exit;
-use pipeline::cli::backfill::{Output, Progress};
+use pipeline::cli::backfill::progress_line;
 use pipeline::{Clock, SystemClock};
 
 use crate::load::{LoadLine, LoadOptions};
@@ -40,10 +40,12 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Exit> {
         activity: args.activity,
         seed: args.seed,
     };
-    let progress = Progress::new(0, Output::Stderr);
-    let lines = crate::load::run(&options, &|event| progress.show(&event)).await;
-    progress.finish();
-    let lines = lines?;
+    let lines = crate::load::run(&options, &|event| {
+        if let Some(line) = progress_line(&event) {
+            eprintln!("{line}");
+        }
+    })
+    .await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&lines)?);
     } else {
