@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::bigquery::schema::CANDLES_1M;
 use crate::config::Selection;
 use crate::run::Pipeline;
-use crate::store::{BackfillTotals, ClaimOptions, Job, JobStatus, Order, StoreError};
+use crate::store::{BackfillTotals, ClaimOptions, Held, Job, JobStatus, Order, StoreError};
 use crate::worker::{self, DateResult, WorkerEvent, WorkerOptions};
 
 /// What the operator asked for, parsed: every field is already of its type, so validation ([`validate`])
@@ -345,6 +345,8 @@ pub enum BackfillEvent<'a> {
     /// A date's attempt ended; `done` of the plan's `total` dates to run are finished (an attempt that will
     /// be retried does not count).
     Finished { result: &'a DateResult, done: usize, total: usize },
+    /// A worker found nothing to claim and waits for these dates, which other live workers hold.
+    Waiting { worker_id: &'a str, held: &'a [Held] },
 }
 
 /// Runs a plan: chunk by chunk, `parallel` workers on the queue, until every date of the chunk is done
@@ -368,6 +370,8 @@ pub async fn execute(
 
     let total = plan.to_run().count();
     let done = Mutex::new(0usize);
+    let worker_ids: Vec<String> =
+        (0..request.parallel).map(|i| format!("{}-{}-{}", request.requested_by, std::process::id(), i + 1)).collect();
     let log_dir = request.log_dir.as_path();
     let mut results: Vec<DateResult> = Vec::new();
     let mut log_error: Option<BackfillError> = None;
@@ -377,7 +381,7 @@ pub async fn execute(
         }
         let workers = (0..request.parallel).map(|i| {
             let options = WorkerOptions {
-                worker_id: format!("{}-{}-{}", request.requested_by, std::process::id(), i + 1),
+                worker_id: worker_ids[i].clone(),
                 claim: ClaimOptions {
                     order: request.order,
                     range: Some(*chunk),
@@ -388,7 +392,7 @@ pub async fn execute(
                 idle_poll: Duration::from_millis(200).min(request.retry_backoff.max(Duration::from_millis(20))),
                 trigger: "backfill".to_owned(),
             };
-            let (stop, done) = (stop.clone(), &done);
+            let (stop, done, siblings) = (stop.clone(), &done, &worker_ids);
             async move {
                 let mut errors = Vec::new();
                 let results = worker::work(pipeline, &options, stop, |event| match event {
@@ -409,6 +413,11 @@ pub async fn execute(
                         }
                         on_event(BackfillEvent::Finished { result, done: *n, total });
                     }
+                    // Waiting for this backfill's own workers to finish a chunk is not worth saying.
+                    WorkerEvent::Waiting { held } if held.iter().any(|h| !siblings.contains(&h.worker_id)) => {
+                        on_event(BackfillEvent::Waiting { worker_id: &options.worker_id, held });
+                    }
+                    WorkerEvent::Waiting { .. } => {}
                 })
                 .await;
                 (results, errors)

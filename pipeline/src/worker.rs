@@ -13,7 +13,7 @@ use market::checks::Status;
 use tokio::sync::watch;
 
 use crate::run::{Pipeline, RunOutcome};
-use crate::store::{ClaimOptions, JobStatus, Lease, StoreError};
+use crate::store::{ClaimOptions, Held, JobStatus, Lease, StoreError};
 
 /// How one worker behaves.
 #[derive(Debug, Clone)]
@@ -49,6 +49,9 @@ pub enum WorkerEvent<'a> {
     Claimed { day: TradingDay, worker_id: &'a str },
     /// A date's attempt ended.
     Finished(&'a DateResult),
+    /// Nothing is claimable, but these dates of the worker's range are held by other live workers: the worker
+    /// waits for them. Said once each time the set changes.
+    Waiting { held: &'a [Held] },
 }
 
 /// This machine's name, for the default ids of workers and schedulers (`HOSTNAME`, else the kernel's).
@@ -152,12 +155,16 @@ pub async fn work(
     mut stop: watch::Receiver<bool>,
     mut on_event: impl FnMut(WorkerEvent<'_>),
 ) -> Result<Vec<DateResult>, StoreError> {
+    let store = pipeline.store();
+    // Held for as long as this worker works: if the process dies, its claims are free at once.
+    let liveness = store.liveness().await?;
     let mut results = Vec::new();
+    let mut waiting_on: Vec<Held> = Vec::new();
     loop {
         if *stop.borrow() {
             break;
         }
-        match pipeline.store().claim(&options.worker_id, options.claim).await? {
+        match store.claim(&options.worker_id, &liveness, options.claim).await? {
             Some(lease) => {
                 tracing::info!(day = %lease.day, worker = %options.worker_id, "Date claimed.");
                 on_event(WorkerEvent::Claimed { day: lease.day, worker_id: &options.worker_id });
@@ -168,8 +175,15 @@ pub async fn work(
             None => {
                 // Without --follow, retries waiting for their delay or dates other workers hold are waited
                 // for, so that a backfill ends only when its range is finished.
-                if !options.follow && pipeline.store().unfinished(options.claim.range).await? == 0 {
+                if !options.follow && store.unfinished(options.claim.range).await? == 0 {
                     break;
+                }
+                let held = store.held(options.claim.range, &options.worker_id).await?;
+                if held != waiting_on {
+                    if !held.is_empty() {
+                        on_event(WorkerEvent::Waiting { held: &held });
+                    }
+                    waiting_on = held;
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(options.idle_poll) => {}
@@ -178,5 +192,6 @@ pub async fn work(
             }
         }
     }
+    liveness.release().await;
     Ok(results)
 }

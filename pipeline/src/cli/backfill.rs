@@ -14,7 +14,7 @@ use crate::backfill::{self, Action, BackfillEvent, BackfillRequest, Plan, Summar
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::run::Pipeline;
-use crate::store::{JobStatus, Order, QueueStats, Store};
+use crate::store::{Held, JobStatus, Order, QueueStats, Store};
 use crate::worker::DateResult;
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -168,6 +168,14 @@ impl Progress {
     }
 
     pub fn show(&self, event: &BackfillEvent<'_>) {
+        if let BackfillEvent::Waiting { worker_id, held } = event {
+            let line = waiting_line(worker_id, held);
+            match &self.bar {
+                Some(bar) => bar.suspend(|| eprintln!("{line}")),
+                None => eprintln!("{line}"),
+            }
+            return;
+        }
         let (BackfillEvent::Finished { done, .. }, Some(line)) = (event, progress_line(event)) else {
             return;
         };
@@ -191,8 +199,20 @@ impl Progress {
 pub fn progress_line(event: &BackfillEvent<'_>) -> Option<String> {
     match event {
         BackfillEvent::Finished { result, done, total } => Some(format!("[{done}/{total}] {}", date_line(result))),
-        BackfillEvent::Started { .. } => None,
+        BackfillEvent::Started { .. } | BackfillEvent::Waiting { .. } => None,
     }
+}
+
+/// What a worker waits on, for standard error: `worker host-1-1 waits for 2024-06-03 (held by host-2-1, lease
+/// until 09:12:00 UTC), ...`.
+pub fn waiting_line(worker_id: &str, held: &[Held]) -> String {
+    let each: Vec<String> = held
+        .iter()
+        .map(|h| {
+            format!("{} (held by {}, lease until {} UTC)", h.day, h.worker_id, h.lease_expires_at.format("%H:%M:%S"))
+        })
+        .collect();
+    format!("worker {worker_id} waits for {}", each.join(", "))
 }
 
 /// A date's result: `2024-06-03 ✓ 41.2s 1,234,567 trades` or `2024-06-03 ✗ 2.1s <cause>`.
@@ -383,6 +403,22 @@ mod tests {
         assert_eq!(request.range.len(), 3);
         assert_eq!(request.symbols.iter().map(Symbol::as_str).collect::<Vec<_>>(), ["XBTUSD", "ETHUSD"]);
         assert_eq!(request.order, Order::NewestFirst);
+    }
+
+    #[test]
+    fn a_wait_names_each_date_its_holder_and_the_lease() {
+        let at = chrono::DateTime::parse_from_rfc3339("2024-06-04T09:12:00Z").expect("valid").to_utc();
+        let held = |day: &str, worker: &str| Held {
+            day: TradingDay::parse(day).expect("valid"),
+            worker_id: worker.to_owned(),
+            lease_expires_at: at,
+        };
+        let line = waiting_line("me-1", &[held("2024-06-03", "host-2-1"), held("2024-06-05", "host-2-2")]);
+        assert_eq!(
+            line,
+            "worker me-1 waits for 2024-06-03 (held by host-2-1, lease until 09:12:00 UTC), \
+             2024-06-05 (held by host-2-2, lease until 09:12:00 UTC)"
+        );
     }
 
     #[test]

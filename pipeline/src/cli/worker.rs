@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::Exit;
-use super::backfill::date_line;
+use super::backfill::{date_line, waiting_line};
 use super::signals::stop_on_signals;
 use crate::config::Config;
 use crate::run::Pipeline;
@@ -54,10 +54,10 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<Exit> {
         };
         let (pipeline, stop) = (&pipeline, stop.clone());
         async move {
-            worker::work(pipeline, &options, stop, |event| {
-                if let WorkerEvent::Finished(result) = event {
-                    println!("{}", date_line(result));
-                }
+            worker::work(pipeline, &options, stop, |event| match event {
+                WorkerEvent::Finished(result) => println!("{}", date_line(result)),
+                WorkerEvent::Waiting { held } => eprintln!("{}", waiting_line(&options.worker_id, held)),
+                WorkerEvent::Claimed { .. } => {}
             })
             .await
         }

@@ -6,10 +6,12 @@ mod audit;
 mod queue;
 mod runs;
 mod schedule;
+mod session;
 mod validations;
 
 pub use audit::BackfillTotals;
-pub use queue::{ClaimOptions, Job, JobStatus, Lease, MAX_RETRIES, Order, QueueStats};
+pub use queue::{ClaimOptions, Held, Job, JobStatus, Lease, Liveness, MAX_RETRIES, Order, QueueStats};
 pub use runs::{RunCounts, RunRecord, RunStatus, StageRecord, Store, StoreError};
 pub use schedule::{MigrationState, ScheduledDate, ScheduledStatus, SchedulerLock};
+pub use session::SessionLock;
 pub use validations::ScorePoint;

@@ -2,10 +2,13 @@
 //! `last_retry_at`, `error_message`) and `failed` once the retries are spent.
 //!
 //! Claims use `FOR UPDATE SKIP LOCKED`, so any number of workers, in any number of processes or machines,
-//! never hold the same date at the same time. A claim is a lease: the holder renews it (heartbeat); when a
-//! worker dies, its lease expires and the date is claimable again. Completing or failing a date requires
-//! still holding its lease (fencing), so a worker that lost its lease cannot overwrite the new holder's
-//! record. This module decides nothing about what a date's work is.
+//! never hold the same date at the same time. A claim is a lease: the holder renews it (heartbeat), and a
+//! claim is also marked with its worker's liveness key, a session-level advisory lock the worker keeps on a
+//! connection of its own ([`Liveness`]). When a worker dies its connection ends and its key is free: its
+//! dates are claimable at once, on this machine or another. A worker that is alive but hung keeps its key;
+//! its dates are claimable when its lease expires. Completing or failing a date requires still holding its
+//! claim (fencing), so a worker that lost it cannot overwrite the new holder's record. This module decides
+//! nothing about what a date's work is.
 
 use std::time::Duration;
 
@@ -14,6 +17,8 @@ use market::{DateRange, TradingDay};
 use sqlx::Row;
 
 use super::runs::{Store, StoreError, query_error};
+use super::schedule::SCHEDULER_LOCK_KEY;
+use super::session::{SessionLock, held_sql};
 
 /// After this many failed attempts a date is `failed` and left alone unless forced.
 pub const MAX_RETRIES: i32 = 5;
@@ -71,6 +76,31 @@ pub struct Job {
     pub completed_at: Option<DateTime<Utc>>,
     pub rows: Option<i64>,
     pub run_id: Option<i64>,
+}
+
+/// A worker's liveness key, held as a session lock for as long as the worker lives (see the module
+/// documentation). Dropping it, or the process dying, frees the key.
+#[derive(Debug)]
+pub struct Liveness(SessionLock);
+
+impl Liveness {
+    pub fn key(&self) -> i64 {
+        self.0.key()
+    }
+
+    /// Frees the key now (dropping it frees it too, when its connection closes).
+    pub async fn release(self) {
+        self.0.release().await;
+    }
+}
+
+/// A date another worker holds, for saying what a run waits on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Held {
+    pub day: TradingDay,
+    pub worker_id: String,
+    /// Until when the claim stands if its worker stops renewing it (it is released at once if the worker dies).
+    pub lease_expires_at: DateTime<Utc>,
 }
 
 /// A held claim on one date.
@@ -136,6 +166,12 @@ fn job(row: &sqlx::postgres::PgRow) -> Job {
     }
 }
 
+/// SQL true when a `processing` row's claim stands: its lease has not expired, and its worker's liveness key
+/// is still held (or it has none: claims made before keys existed rely on the lease alone).
+fn claim_stands() -> String {
+    format!("(lease_expires_at > now() AND (holder_key IS NULL OR {}))", held_sql("backfill_jobs.holder_key"))
+}
+
 const JOB_COLUMNS: &str = "day, status, retry_count, last_retry_at, error_message, worker_id, lease_expires_at, \
                            started_at, completed_at, rows, run_id";
 
@@ -156,25 +192,47 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Puts the dates of `range` back to pending, whatever their state, except dates another worker holds
-    /// a live lease on (`--force`). Returns how many were reset.
+    /// A liveness key for a worker: a random key no other session holds, locked on a connection of its own.
+    pub async fn liveness(&self) -> Result<Liveness, StoreError> {
+        loop {
+            // Non-negative keys, so the lock's halves read back as the same bigint; never the scheduler's.
+            let key = rand::random::<i64>() & i64::MAX;
+            if key == SCHEDULER_LOCK_KEY {
+                continue;
+            }
+            if let Some(lock) = self.try_session_lock(key).await? {
+                return Ok(Liveness(lock));
+            }
+        }
+    }
+
+    /// Puts the dates of `range` back to pending, whatever their state, except dates a live worker holds
+    /// (`--force`). Returns how many were reset.
     pub async fn reset(&self, range: DateRange) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        let sql = format!(
             "UPDATE backfill_jobs SET status = 'pending', retry_count = 0, next_attempt_at = NULL, error_message = NULL,
-               worker_id = NULL, lease_expires_at = NULL, updated_at = now()
-             WHERE day BETWEEN $1 AND $2 AND NOT (status = 'processing' AND lease_expires_at > now())",
-        )
-        .bind(range.start().date())
-        .bind(range.end().date())
-        .execute(self.pool())
-        .await
-        .map_err(query_error("reset jobs"))?;
+               worker_id = NULL, lease_expires_at = NULL, holder_key = NULL, updated_at = now()
+             WHERE day BETWEEN $1 AND $2 AND NOT (status = 'processing' AND {})",
+            claim_stands()
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(range.start().date())
+            .bind(range.end().date())
+            .execute(self.pool())
+            .await
+            .map_err(query_error("reset jobs"))?;
         Ok(done.rows_affected())
     }
 
-    /// Claims one date: a pending one, a retry whose delay has passed, or a processing one whose lease has
-    /// expired (its worker died). `None` when nothing is claimable now.
-    pub async fn claim(&self, worker_id: &str, options: ClaimOptions) -> Result<Option<Lease>, StoreError> {
+    /// Claims one date for `worker_id`, marked with its `liveness` key: a pending one, a retry whose delay has
+    /// passed, or a processing one whose claim no longer stands (its worker died, or hung past its lease).
+    /// `None` when nothing is claimable now.
+    pub async fn claim(
+        &self,
+        worker_id: &str,
+        liveness: &Liveness,
+        options: ClaimOptions,
+    ) -> Result<Option<Lease>, StoreError> {
         let order = match options.order {
             Order::NewestFirst => "DESC",
             Order::OldestFirst => "ASC",
@@ -185,23 +243,25 @@ impl Store {
         };
         let sql = format!(
             "UPDATE backfill_jobs SET status = 'processing', worker_id = $1, started_at = now(), heartbeat_at = now(),
-               lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
+               lease_expires_at = now() + make_interval(secs => $2), holder_key = $5, updated_at = now()
              WHERE day = (
                SELECT day FROM backfill_jobs
                WHERE day BETWEEN $3 AND $4
                  AND (status = 'pending'
                       OR (status = 'retry' AND (next_attempt_at IS NULL OR next_attempt_at <= now()))
-                      OR (status = 'processing' AND lease_expires_at < now()))
+                      OR (status = 'processing' AND NOT {stands}))
                ORDER BY day {order}
                FOR UPDATE SKIP LOCKED
                LIMIT 1)
-             RETURNING day"
+             RETURNING day",
+            stands = claim_stands()
         );
         let day: Option<NaiveDate> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(worker_id)
             .bind(interval(options.lease))
             .bind(from)
             .bind(to)
+            .bind(liveness.key())
             .fetch_optional(self.pool())
             .await
             .map_err(query_error("claim job"))?;
@@ -289,6 +349,33 @@ impl Store {
         .await
         .map_err(query_error("list jobs"))?;
         Ok(rows.iter().map(job).collect())
+    }
+
+    /// The dates of `range` held by a standing claim of a worker other than `worker_id`: what a run that
+    /// found nothing to claim waits on.
+    pub async fn held(&self, range: Option<DateRange>, worker_id: &str) -> Result<Vec<Held>, StoreError> {
+        let (from, to) = range.map_or_else(any_date, |r| (r.start().date(), r.end().date()));
+        let sql = format!(
+            "SELECT day, worker_id, lease_expires_at FROM backfill_jobs
+             WHERE day BETWEEN $1 AND $2 AND status = 'processing' AND worker_id <> $3 AND {}
+             ORDER BY day",
+            claim_stands()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(from)
+            .bind(to)
+            .bind(worker_id)
+            .fetch_all(self.pool())
+            .await
+            .map_err(query_error("list held jobs"))?;
+        Ok(rows
+            .iter()
+            .map(|row| Held {
+                day: TradingDay::from_date(row.get::<NaiveDate, _>("day")),
+                worker_id: row.get("worker_id"),
+                lease_expires_at: row.get("lease_expires_at"),
+            })
+            .collect())
     }
 
     /// Whether any job of `range` is still to be done (pending, retry, or processing).

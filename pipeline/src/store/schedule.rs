@@ -2,45 +2,24 @@
 //! the latest completed date (where catch-up starts), the dates it held back with their causes, and the
 //! migration state preflight reports.
 //!
-//! The lock is a session-level advisory lock on a connection of its own, taken out of the pool for the
-//! scheduler's lifetime: it is released when the scheduler releases it or when that connection ends
-//! (a killed process, a restarted database), so a dead scheduler never keeps the others passive.
+//! The lock is a session-level advisory lock (`session.rs`) held for the scheduler's lifetime: it is released
+//! when the scheduler releases it or when its connection ends (a killed process, a restarted database), so a
+//! dead scheduler never keeps the others passive.
 //! This module decides nothing about which dates to run.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use market::{DateRange, TradingDay};
-use sqlx::postgres::PgConnection;
-use sqlx::{Connection, Row};
+use sqlx::Row;
 
 use super::runs::{Store, StoreError, query_error};
+use super::session::SessionLock;
 
 /// The advisory lock key of "the active scheduler": the bytes of `mkt-schd`. Every scheduler on a
-/// database uses it; nothing else in the pipeline takes advisory locks.
-const SCHEDULER_LOCK_KEY: i64 = i64::from_be_bytes(*b"mkt-schd");
+/// database uses it; workers' liveness keys (`queue.rs`) never take this value.
+pub(super) const SCHEDULER_LOCK_KEY: i64 = i64::from_be_bytes(*b"mkt-schd");
 
-/// A held scheduler lock (see the module documentation).
-#[derive(Debug)]
-pub struct SchedulerLock {
-    connection: PgConnection,
-}
-
-impl SchedulerLock {
-    /// Whether the lock is still held. Its session holds it until it is released, so this asks whether
-    /// the session is alive; `false` means the lock is gone (another scheduler may hold it now).
-    pub async fn is_held(&mut self) -> bool {
-        sqlx::query("SELECT 1").execute(&mut self.connection).await.is_ok()
-    }
-
-    /// Releases the lock and closes its connection (closing alone would release it too).
-    pub async fn release(mut self) {
-        let unlocked =
-            sqlx::query("SELECT pg_advisory_unlock($1)").bind(SCHEDULER_LOCK_KEY).execute(&mut self.connection).await;
-        if let Err(err) = unlocked {
-            tracing::warn!(error = %err, "Releasing the scheduler lock failed; closing its connection releases it.");
-        }
-        let _ = self.connection.close().await;
-    }
-}
+/// The scheduler's lock is a session lock on [`SCHEDULER_LOCK_KEY`].
+pub type SchedulerLock = SessionLock;
 
 /// What the scheduler decided about a date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -84,18 +63,7 @@ impl MigrationState {
 impl Store {
     /// Takes the scheduler lock without waiting. `None` when another session holds it.
     pub async fn try_scheduler_lock(&self) -> Result<Option<SchedulerLock>, StoreError> {
-        let mut connection = self.pool().acquire().await.map_err(StoreError::Connect)?.detach();
-        let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(SCHEDULER_LOCK_KEY)
-            .fetch_one(&mut connection)
-            .await
-            .map_err(query_error("take the scheduler lock"))?;
-        if acquired {
-            Ok(Some(SchedulerLock { connection }))
-        } else {
-            let _ = connection.close().await;
-            Ok(None)
-        }
+        self.try_session_lock(SCHEDULER_LOCK_KEY).await
     }
 
     /// The latest date known to be done: a completed queue job, or a succeeded run whose validation did

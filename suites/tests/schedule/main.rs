@@ -70,7 +70,8 @@ pub async fn complete(store: &Store, day: TradingDay) {
         lease: Duration::from_secs(60),
         retry_backoff: Duration::ZERO,
     };
-    let lease = store.claim("history", claim).await.expect("claim").expect("claimable");
+    let live = store.liveness().await.expect("liveness");
+    let lease = store.claim("history", &live, claim).await.expect("claim").expect("claimable");
     assert!(store.complete(&lease, 0, None).await.expect("completed"));
 }
 
