@@ -6,6 +6,7 @@ mod consistency;
 mod datasets;
 mod faults;
 mod filters;
+mod front;
 mod grouped;
 mod metadata;
 mod quiet;

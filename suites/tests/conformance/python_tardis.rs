@@ -430,3 +430,30 @@ async fn a_server_error_is_retried_with_retry_attempt_and_the_file_still_matches
         setup.dataset_requests().into_iter().map(|r| (r.path, r.query, r.status)).collect();
     assert_eq!(seen, [(symbol_path, Some("retryAttempt=1".to_owned()), 200)]);
 }
+
+/// A real connection reset halfway through the body (the network front before the mock): the official client
+/// sees the transfer fail, retries it with `?retryAttempt=1`, and saves the whole file.
+#[tokio::test]
+async fn a_connection_reset_mid_body_is_seen_and_retried_by_the_official_client() {
+    let setup = setup().await;
+    let front = fakes::front::Front::start(&setup.mock.uri()).await.expect("front");
+    let symbol_path = file_path("deribit", "ETH-PERPETUAL", last_day());
+    front.fail_next(&symbol_path, 1, fakes::front::NetworkFault::ResetMidBody);
+    let plan = json!({
+        "scenario": "download",
+        "endpoint": format!("{}/v1", front.uri()),
+        "download_dir": setup.download_dir(),
+        "downloads": [{"exchange": "deribit", "symbols": ["ETH-PERPETUAL"], "from_date": last_day().to_string(),
+                       "to_date": last_day().succ().to_string(), "api_key": setup.options.api_key}],
+        "expect_files": [file_name("deribit", "ETH-PERPETUAL", last_day())],
+    });
+    python::run(SCRIPT, &plan).await;
+    setup.assert_saved(&file_name("deribit", "ETH-PERPETUAL", last_day()), "deribit", "ETH-PERPETUAL", last_day());
+    let seen: Vec<(String, Option<String>)> =
+        front.requests().into_iter().filter(|r| r.path.starts_with(&symbol_path)).map(|r| (r.path, r.fault)).collect();
+    assert_eq!(
+        seen,
+        [(symbol_path.clone(), Some("reset mid-body".to_owned())), (format!("{symbol_path}?retryAttempt=1"), None)],
+        "the reset attempt, then the client's own retry"
+    );
+}

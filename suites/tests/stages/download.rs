@@ -254,3 +254,34 @@ async fn one_file_that_keeps_failing_fails_the_date_and_nothing_is_uploaded() {
     let btc_file = pipeline::tardis::trades_path(world.data_dir.path(), &btc().0, &btc().1, day());
     assert!(btc_file.is_file(), "the file that did download is kept for the rerun");
 }
+
+/// A real transport failure (the network front before the mock Tardis): the connection is reset, or closed,
+/// halfway through a body whose `Content-Length` promised more. The client retries and the file on disk is
+/// the whole, verified file; nothing half-written is left.
+#[rstest::rstest]
+#[case::reset(fakes::front::NetworkFault::ResetMidBody)]
+#[case::close(fakes::front::NetworkFault::CloseMidBody)]
+#[tokio::test]
+async fn a_connection_cut_mid_body_is_retried_to_the_whole_file(#[case] fault: fakes::front::NetworkFault) {
+    let world = small_world(9).await;
+    let front = fakes::front::Front::start(&world.tardis.uri()).await.expect("front");
+    front.fail_next(&file_path("binance-futures", "BTCUSDT"), 1, fault);
+    let mut config = world.pipeline_config();
+    config.tardis.datasets_url = reqwest::Url::parse(&format!("{}/v1", front.uri())).expect("valid");
+    let tardis = pipeline::tardis::TardisClient::new(config.tardis).expect("client");
+    let (exchange, symbol) = btc();
+    let file = tardis.download_trades(&exchange, &symbol, day(), world.data_dir.path()).await.expect("retried");
+    assert_eq!(file.attempts, 2);
+    assert_eq!(
+        std::fs::read(&file.path).expect("on disk"),
+        world.generator.trades_csv_gz(&exchange, &symbol, day()).expect("generated")
+    );
+    let faults: Vec<Option<String>> = front.requests().into_iter().map(|r| r.fault).collect();
+    assert_eq!(faults, [Some(fault.label()), None], "the cut attempt, then the retry");
+    let leftovers = std::fs::read_dir(file.path.parent().expect("dir"))
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .count();
+    assert_eq!(leftovers, 0, "no partial file left behind");
+}
