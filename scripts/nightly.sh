@@ -3,10 +3,12 @@
 #   1. the whole test suite with the `nightly` nextest profile (scripts/test.sh sets up what it needs);
 #   2. `harness run` for yesterday (UTC), reports in reports/nightly/YYYY-MM-DD/;
 #   3. the defect self-check: `harness run --defect NAME` for a few defects, each of which the harness must fail;
-#   4. `harness notify`: the Slack message to SLACK_WEBHOOK_URL, or printed when it is not set.
+#   4. crash consistency: `harness crash`, a backfill killed with SIGKILL many times, then compared row for row
+#      with a clean run (the result in crash.json);
+#   5. `harness notify`: the Slack message to SLACK_WEBHOOK_URL, or printed when it is not set.
 #
 #   bash scripts/nightly.sh                          # everything
-#   NIGHTLY_SKIP_TESTS=1 bash scripts/nightly.sh     # steps 2-4 only (a minute, not the whole suite)
+#   NIGHTLY_SKIP_TESTS=1 bash scripts/nightly.sh     # steps 2-5 only (minutes, not the whole suite)
 #
 # Variables, all optional:
 #   SLACK_WEBHOOK_URL      Slack incoming webhook; never printed. Unset: the message is printed instead.
@@ -16,12 +18,14 @@
 #   NIGHTLY_DEFECTS        space-separated defects for step 3 (default: "dropped-hour duplicated-upload";
 #                          empty: no self-check). `harness run --help` lists them.
 #   NIGHTLY_SEED, NIGHTLY_ACTIVITY   the generated market (default: 42, 1.0).
+#   NIGHTLY_CRASH_KILLS    SIGKILLs of step 4 (default: 50; 0 skips the step).
 #   NIGHTLY_REPORT_URL     where people can read the reports (default: the GitHub Actions run page when run
 #                          there, else the local report.html).
 #   HARNESS_BIN            a built `harness` binary to use (default: built here with cargo).
 #
-# Exit code: 0 when the tests and the clean harness run passed (a warning passes) and every defect was caught,
-# 1 otherwise. Posting to Slack never changes it. Idempotent: a rerun replaces that date's reports. Needs no
+# Exit code: 0 when the tests and the clean harness run passed (a warning passes), every defect was caught and
+# the crashed backfill ended equal to a clean run, 1 otherwise. Posting to Slack never changes it. Idempotent: a
+# rerun replaces that date's reports. Needs no
 # terminal and no standard input.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +37,7 @@ out="${NIGHTLY_REPORT_DIR:-reports/nightly/$day}"
 defects="${NIGHTLY_DEFECTS-dropped-hour duplicated-upload}"
 seed="${NIGHTLY_SEED:-42}"
 activity="${NIGHTLY_ACTIVITY:-1.0}"
+crash_kills="${NIGHTLY_CRASH_KILLS:-50}"
 target="${CARGO_TARGET_DIR:-target}"
 
 mkdir -p "$out"
@@ -45,7 +50,7 @@ if ! flock -n 9; then
 fi
 # Only what this script writes is replaced; anything else in the directory is left alone.
 rm -rf "$out/defects"
-rm -f "$out"/{report.json,report.md,report.html,harness.log,junit.xml,slack-payload.json}
+rm -f "$out"/{report.json,report.md,report.html,harness.log,junit.xml,slack-payload.json,crash.json,crash.log}
 
 status=0
 
@@ -73,7 +78,7 @@ fi
 
 harness="${HARNESS_BIN:-}"
 if [ -z "$harness" ]; then
-  if ! cargo build --quiet --locked -p harness; then
+  if ! cargo build --quiet --locked -p harness -p pipeline; then
     echo "nightly: cannot build the harness; nothing more can run (no message either)" >&2
     exit 1
   fi
@@ -111,7 +116,23 @@ for defect in $defects; do
   defect_args+=(--defect-report "$dir")
 done
 
-# 4. The message. Where the reports can be read: the run page (its artefacts) on GitHub, else the local file.
+# 4. Crash consistency: the backfill of the week before the date, killed $crash_kills times at seeded moments,
+#    must end row for row equal to a clean run (harness crash exits 0 then, 2 otherwise).
+if [ "$crash_kills" -gt 0 ]; then
+  set +e
+  "$harness" crash --kills "$crash_kills" --dates 7 --last-day "$day" --seed "$seed" --activity "$activity" --json \
+    --pipeline-bin "$(dirname "$harness")/pipeline" >"$out/crash.json" 2>"$out/crash.log"
+  crash_exit=$?
+  set -e
+  if [ "$crash_exit" = 0 ]; then
+    echo "nightly: crash consistency: $crash_kills kills, equal to a clean run"
+  else
+    echo "nightly: crash consistency FAILED (harness crash exit $crash_exit); see $out/crash.json and crash.log"
+    status=1
+  fi
+fi
+
+# 5. The message. Where the reports can be read: the run page (its artefacts) on GitHub, else the local file.
 report_url="${NIGHTLY_REPORT_URL:-}"
 if [ -z "$report_url" ] && [ -n "${GITHUB_RUN_ID:-}" ]; then
   report_url="${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-}/actions/runs/$GITHUB_RUN_ID"

@@ -60,8 +60,8 @@ pub enum RunError {
     Postgres(#[from] ProvisionError),
     #[error("failed to connect the pipeline: {0}")]
     Pipeline(#[from] pipeline::SetupError),
-    #[error("the pipeline could not record its run: {0}")]
-    Record(#[from] pipeline::store::StoreError),
+    #[error(transparent)]
+    Store(#[from] pipeline::store::StoreError),
     #[error(transparent)]
     Backfill(#[from] pipeline::backfill::BackfillError),
     #[error("--symbols: {unknown} not in the generated market; known pairs: {known}")]

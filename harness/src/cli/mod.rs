@@ -2,6 +2,7 @@
 //! library operation it asks for, how the outcome is shown, and its exit code, by the workspace's one
 //! contract (`pipeline::cli::Exit`). One module per command.
 
+mod crash;
 mod exec;
 pub mod load;
 mod mocks;
@@ -35,6 +36,9 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// The backfill load benchmark: a range of dates with 1, 2 and 4 workers; dates per minute and speed-up.
     Load(load::LoadArgs),
+    /// Crash consistency: a backfill killed with SIGKILL at seeded random moments and resumed each time, then
+    /// compared row for row with a clean run of the same dates.
+    Crash(crash::CrashArgs),
     /// The fakes as standalone servers.
     Mocks {
         #[command(subcommand)]
@@ -55,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Run(args) => run::run(args).await,
         Command::Exec(args) => exec::run(args).await,
         Command::Load(args) => load::run(args).await,
+        Command::Crash(args) => crash::run(args).await,
         Command::Mocks { command } => mocks::run(command).await,
         Command::Notify(args) => notify::run(args).await,
     }

@@ -23,6 +23,7 @@ fn nightly(dir: &Path, webhook: Option<&str>, envs: &[(&str, &str)]) -> Output {
         .env("NIGHTLY_ACTIVITY", "0.05")
         .env("NIGHTLY_REPORT_DIR", dir)
         .env("NIGHTLY_DEFECTS", "dropped-hour")
+        .env("NIGHTLY_CRASH_KILLS", "1")
         .env("HARNESS_BIN", harness_binary())
         .env("RUST_LOG", "info")
         .env_remove("SLACK_WEBHOOK_URL")
@@ -74,6 +75,10 @@ async fn a_clean_night_writes_the_reports_posts_after_a_500_and_exits_0_without_
     }
     assert!(dir.path().join("defects/dropped-hour/report.json").is_file(), "{log}");
     assert!(log.contains("nightly: defect dropped-hour caught") && log.contains("slack: posted (2 attempts)"), "{log}");
+    assert!(log.contains("nightly: crash consistency: 1 kills, equal to a clean run"), "{log}");
+    let crash: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("crash.json")).expect("crash.json")).expect("JSON");
+    assert_eq!((crash["rows_lost"].as_u64(), crash["rows_extra"].as_u64()), (Some(0), Some(0)), "{crash}");
     assert!(String::from_utf8_lossy(&out.stdout).trim_end().ends_with("nightly: PASS"), "{log}");
 
     let posts = posted(&slack).await;

@@ -212,3 +212,21 @@ async fn two_worker_processes_share_a_range_and_run_each_date_once() {
     assert_eq!(json["success_rate"], 1.0);
     drop(pipeline);
 }
+
+/// `harness crash` in its default-profile size: a backfill killed twice at seeded moments and resumed, then
+/// every partition compared row for row with a clean run of the same dates.
+#[tokio::test]
+async fn a_backfill_killed_at_random_moments_ends_row_for_row_equal_to_a_clean_run() {
+    let options = harness::crash::CrashOptions {
+        range: market::DateRange::parse("2024-06-10", "2024-06-13").expect("valid"),
+        kills: 2,
+        seed: 5,
+        activity: 0.05,
+        parallel: 2,
+        pipeline: binary(),
+    };
+    let outcome = harness::crash::run(&options, &|_| {}).await.expect("crash run");
+    assert_eq!(outcome.kills.len() + outcome.finished_early as usize, 2);
+    assert!(outcome.rows_expected > 0, "{outcome:?}");
+    assert!(outcome.consistent(), "{outcome:?}");
+}

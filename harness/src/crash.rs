@@ -1,0 +1,207 @@
+//! `harness crash`: crash consistency of backfills. The `pipeline` binary backfills a range and is killed with
+//! SIGKILL at seeded random moments, each time resumed with the very command an operator would type again;
+//! when a run is finally let finish, every partition of the range is compared, row for row, with a clean run of
+//! the same dates in a world of its own: nothing lost, nothing duplicated, nothing different.
+//!
+//! It measures and reports; whether the outcome is acceptable is the caller's judgement (the exit code of the
+//! command, the assertions of a test).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use market::{DateRange, TradingDay};
+use pipeline::store::{JobStatus, Store};
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::environment::{DATASET, PROJECT};
+use crate::postgres::PostgresServer;
+use crate::run::RunError;
+use crate::world::{World, WorldOptions};
+
+/// The tables compared.
+const TABLES: [&str; 2] = ["candles_1m", "instruments"];
+
+#[derive(Debug, Clone)]
+pub struct CrashOptions {
+    pub range: DateRange,
+    /// How many times the backfill is killed before it is let finish.
+    pub kills: u32,
+    /// Seeds the market and the kill moments.
+    pub seed: u64,
+    pub activity: f64,
+    pub parallel: usize,
+    /// The `pipeline` binary.
+    pub pipeline: PathBuf,
+}
+
+/// One SIGKILL.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Kill {
+    /// How long after its start the run was killed.
+    pub after_ms: u64,
+    /// The dates it held at that moment.
+    pub in_flight: Vec<TradingDay>,
+    /// Dates completed, by this run or earlier ones, at that moment.
+    pub completed: usize,
+}
+
+/// How the crashes ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CrashOutcome {
+    pub dates: u32,
+    pub kills: Vec<Kill>,
+    /// Runs that finished before their kill moment came (the range was done).
+    pub finished_early: u32,
+    /// The final run, let finish: its exit code and how long it took.
+    pub final_exit_code: Option<i32>,
+    pub final_seconds: f64,
+    /// Rows of the clean run, over both tables and every date.
+    pub rows_expected: u64,
+    /// Rows of the clean run missing after the crashes.
+    pub rows_lost: u64,
+    /// Rows present after the crashes beyond the clean run's (duplicates, or rows it does not have).
+    pub rows_extra: u64,
+}
+
+impl CrashOutcome {
+    /// The final run succeeded and every partition equals the clean run's.
+    pub fn consistent(&self) -> bool {
+        self.final_exit_code == Some(0) && self.rows_lost == 0 && self.rows_extra == 0
+    }
+}
+
+/// What a crash run reports as it goes.
+#[derive(Debug)]
+pub enum CrashEvent<'a> {
+    Killed(&'a Kill),
+    /// A run finished before its kill moment.
+    FinishedEarly,
+    Resumed {
+        exit_code: Option<i32>,
+        seconds: f64,
+    },
+}
+
+fn backfill(options: &CrashOptions, world: &World, logs: &std::path::Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(&options.pipeline);
+    command
+        .arg("backfill")
+        .arg(options.range.start().to_string())
+        .arg(options.range.end().to_string())
+        .args(["--execute", "--retry-delay", "0", "--max-days", "366", "--parallel"])
+        .arg(options.parallel.to_string())
+        .arg("--log-dir")
+        .arg(logs)
+        .envs(world.env())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+fn spawn(command: &mut tokio::process::Command, options: &CrashOptions) -> Result<tokio::process::Child, RunError> {
+    command.spawn().map_err(|source| RunError::Spawn { program: options.pipeline.display().to_string(), source })
+}
+
+/// Every row of the range's partitions of both tables, as canonical JSON text, counted.
+fn rows(world: &World, range: DateRange) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for day in range.days() {
+        for table in TABLES {
+            for row in world.bigquery.partition_rows(PROJECT, DATASET, table, &day.compact()) {
+                *counts.entry(format!("{table} {}", serde_json::Value::Object(row))).or_default() += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// Runs the crashes, then the clean run, and compares them.
+pub async fn run(options: &CrashOptions, on_event: &dyn Fn(CrashEvent<'_>)) -> Result<CrashOutcome, RunError> {
+    let server = Arc::new(PostgresServer::provision().await?);
+    let world_options = WorldOptions::new(options.seed, options.range.end()).activity(options.activity);
+    let crashed = World::start_on(server.clone(), world_options.clone()).await?;
+    let logs = crashed.data_dir.path().join("logs");
+    let store = Store::connect(crashed.database.url()).await?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
+    let mut kills = Vec::new();
+    let mut finished_early = 0;
+    for _ in 0..options.kills {
+        let started = Instant::now();
+        let mut child = spawn(&mut backfill(options, &crashed, &logs), options)?;
+        let moment = Duration::from_millis(rng.random_range(200..2_500));
+        if tokio::time::timeout(moment, child.wait()).await.is_ok() {
+            finished_early += 1;
+            on_event(CrashEvent::FinishedEarly);
+            continue;
+        }
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        let jobs = store.jobs(options.range).await?;
+        let kill = Kill {
+            after_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            in_flight: jobs.iter().filter(|j| j.status == JobStatus::Processing).map(|j| j.day).collect(),
+            completed: jobs.iter().filter(|j| j.status == JobStatus::Completed).count(),
+        };
+        on_event(CrashEvent::Killed(&kill));
+        kills.push(kill);
+    }
+    let started = Instant::now();
+    let status = spawn(&mut backfill(options, &crashed, &logs), options)?
+        .wait()
+        .await
+        .map_err(|source| RunError::Spawn { program: options.pipeline.display().to_string(), source })?;
+    let (final_exit_code, final_seconds) = (status.code(), started.elapsed().as_secs_f64());
+    on_event(CrashEvent::Resumed { exit_code: final_exit_code, seconds: final_seconds });
+
+    let clean = World::start_on(server, world_options).await?;
+    let clean_logs = clean.data_dir.path().join("logs");
+    spawn(&mut backfill(options, &clean, &clean_logs), options)?
+        .wait()
+        .await
+        .map_err(|source| RunError::Spawn { program: options.pipeline.display().to_string(), source })?;
+    let (expected, got) = (rows(&clean, options.range), rows(&crashed, options.range));
+    let (rows_lost, rows_extra) = difference(&expected, &got);
+    Ok(CrashOutcome {
+        dates: options.range.len(),
+        kills,
+        finished_early,
+        final_exit_code,
+        final_seconds,
+        rows_expected: expected.values().sum(),
+        rows_lost,
+        rows_extra,
+    })
+}
+
+/// Rows of `expected` missing from `got`, and rows of `got` beyond `expected` (both as multisets).
+fn difference(expected: &BTreeMap<String, u64>, got: &BTreeMap<String, u64>) -> (u64, u64) {
+    let count = |map: &BTreeMap<String, u64>, key: &str| map.get(key).copied().unwrap_or(0);
+    let lost = expected.iter().map(|(row, n)| n.saturating_sub(count(got, row))).sum();
+    let extra = got.iter().map(|(row, n)| n.saturating_sub(count(expected, row))).sum();
+    (lost, extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(list: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        list.iter().map(|(row, n)| ((*row).to_owned(), *n)).collect()
+    }
+
+    #[test]
+    fn lost_duplicated_and_different_rows_are_all_counted() {
+        let clean = rows(&[("a", 1), ("b", 1), ("c", 1)]);
+        assert_eq!(difference(&clean, &clean), (0, 0));
+        assert_eq!(difference(&clean, &rows(&[("a", 1), ("b", 1)])), (1, 0), "a lost row");
+        assert_eq!(difference(&clean, &rows(&[("a", 2), ("b", 1), ("c", 1)])), (0, 1), "a duplicated row");
+        assert_eq!(difference(&clean, &rows(&[("a", 1), ("b", 1), ("c'", 1)])), (1, 1), "a different row");
+    }
+}
