@@ -1,7 +1,8 @@
-//! `harness crash`: crash consistency of backfills. The `pipeline` binary backfills a range and is killed with
-//! SIGKILL at seeded random moments, each time resumed with the very command an operator would type again;
-//! when a run is finally let finish, every partition of the range is compared, row for row, with a clean run of
-//! the same dates in a world of its own: nothing lost, nothing duplicated, nothing different.
+//! `harness crash`: crash consistency of backfills. The `pipeline` binary backfills a range cleanly in a world of
+//! its own; then, in another, it is killed with SIGKILL at seeded random moments (scaled to the clean run's
+//! duration and the work that remains), each time resumed with the very command an operator would type again;
+//! when a run is finally let finish, every partition of the range is compared, row for row, with the clean
+//! run's: nothing lost, nothing duplicated, nothing different.
 //!
 //! It measures and reports; whether the outcome is acceptable is the caller's judgement (the exit code of the
 //! command, the assertions of a test).
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use market::{DateRange, TradingDay};
 use pipeline::store::{JobStatus, Store};
@@ -122,20 +123,36 @@ fn rows(world: &World, range: DateRange) -> BTreeMap<String, u64> {
     counts
 }
 
-/// Runs the crashes, then the clean run, and compares them.
+/// Runs the clean backfill, then the crashes, and compares them.
 pub async fn run(options: &CrashOptions, on_event: &dyn Fn(CrashEvent<'_>)) -> Result<CrashOutcome, RunError> {
     let server = Arc::new(PostgresServer::provision().await?);
     let world_options = WorldOptions::new(options.seed, options.range.end()).activity(options.activity);
-    let crashed = World::start_on(server.clone(), world_options.clone()).await?;
+    // The clean run first: its duration scales the kill moments, so that kills land while work remains.
+    let clean = World::start_on(server.clone(), world_options.clone()).await?;
+    let clean_logs = clean.data_dir.path().join("logs");
+    let clean_started = Instant::now();
+    spawn(&mut backfill(options, &clean, &clean_logs), options)?
+        .wait()
+        .await
+        .map_err(|source| RunError::Spawn { program: options.pipeline.display().to_string(), source })?;
+    let clean_duration = clean_started.elapsed();
+    let crashed = World::start_on(server, world_options).await?;
     let logs = crashed.data_dir.path().join("logs");
     let store = Store::connect(crashed.database.url()).await?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
     let mut kills = Vec::new();
     let mut finished_early = 0;
     for _ in 0..options.kills {
+        // A moment within the work that remains, early-biased so that most runs are cut with dates in flight.
+        let unfinished = store.unfinished(Some(options.range)).await?;
+        let remaining = if kills.is_empty() && finished_early == 0 {
+            1.0
+        } else {
+            unfinished as f64 / f64::from(options.range.len())
+        };
+        let moment = clean_duration.mul_f64(remaining.max(0.05) * rng.random_range(0.02..0.6));
         let started = Instant::now();
         let mut child = spawn(&mut backfill(options, &crashed, &logs), options)?;
-        let moment = Duration::from_millis(rng.random_range(200..2_500));
         if tokio::time::timeout(moment, child.wait()).await.is_ok() {
             finished_early += 1;
             on_event(CrashEvent::FinishedEarly);
@@ -159,13 +176,6 @@ pub async fn run(options: &CrashOptions, on_event: &dyn Fn(CrashEvent<'_>)) -> R
         .map_err(|source| RunError::Spawn { program: options.pipeline.display().to_string(), source })?;
     let (final_exit_code, final_seconds) = (status.code(), started.elapsed().as_secs_f64());
     on_event(CrashEvent::Resumed { exit_code: final_exit_code, seconds: final_seconds });
-
-    let clean = World::start_on(server, world_options).await?;
-    let clean_logs = clean.data_dir.path().join("logs");
-    spawn(&mut backfill(options, &clean, &clean_logs), options)?
-        .wait()
-        .await
-        .map_err(|source| RunError::Spawn { program: options.pipeline.display().to_string(), source })?;
     let (expected, got) = (rows(&clean, options.range), rows(&crashed, options.range));
     let (rows_lost, rows_extra) = difference(&expected, &got);
     Ok(CrashOutcome {
