@@ -157,12 +157,17 @@ pub async fn work(
 ) -> Result<Vec<DateResult>, StoreError> {
     let store = pipeline.store();
     // Held for as long as this worker works: if the process dies, its claims are free at once.
-    let liveness = store.liveness().await?;
+    let mut liveness = store.liveness().await?;
     let mut results = Vec::new();
     let mut waiting_on: Vec<Held> = Vec::new();
     loop {
         if *stop.borrow() {
             break;
+        }
+        // A liveness key whose connection ended would make every new claim look dead to the others.
+        if !liveness.is_held().await {
+            tracing::warn!(worker = %options.worker_id, "The liveness key's connection ended; taking a new key.");
+            liveness = store.liveness().await?;
         }
         match store.claim(&options.worker_id, &liveness, options.claim).await? {
             Some(lease) => {

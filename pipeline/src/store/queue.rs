@@ -88,6 +88,12 @@ impl Liveness {
         self.0.key()
     }
 
+    /// Whether the key is still held: `false` when its connection ended while the worker lives (a network
+    /// blip, a terminated backend), and its claims then look dead to every other worker.
+    pub async fn is_held(&mut self) -> bool {
+        self.0.is_held().await
+    }
+
     /// Frees the key now (dropping it frees it too, when its connection closes).
     pub async fn release(self) {
         self.0.release().await;

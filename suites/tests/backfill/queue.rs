@@ -215,3 +215,27 @@ async fn a_dead_workers_claim_is_free_at_once_and_a_live_ones_is_held_for_its_le
     assert!(!store.complete(&lost, 1, None).await.expect("complete"), "the dead worker is fenced off");
     assert!(store.complete(&kept, 1, None).await.expect("complete"));
 }
+
+#[tokio::test]
+async fn a_liveness_key_whose_connection_ended_says_so() {
+    let (world, store) = store().await;
+    let mut live = store.liveness().await.expect("liveness");
+    assert!(live.is_held().await);
+    // Terminate the backend holding the key, as a network blip or an administrator would.
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(world.database.url()).await.expect("connect");
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1
+           AND ((classid::bigint << 32) | objid::bigint) = $1",
+    )
+    .bind(live.key())
+    .fetch_all(&mut admin)
+    .await
+    .expect("terminate");
+    assert_eq!(terminated, [true]);
+    // The terminated session may take a moment to be noticed on the key's connection.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while live.is_held().await {
+        assert!(std::time::Instant::now() < deadline, "the key still looks held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
