@@ -106,8 +106,21 @@ fn backfill(options: &CrashOptions, world: &World, logs: &std::path::Path) -> to
     command
 }
 
+fn spawn_error(options: &CrashOptions) -> impl Fn(std::io::Error) -> RunError + '_ {
+    |source| RunError::Spawn { program: options.pipeline.display().to_string(), source }
+}
+
 fn spawn(command: &mut tokio::process::Command, options: &CrashOptions) -> Result<tokio::process::Child, RunError> {
-    command.spawn().map_err(|source| RunError::Spawn { program: options.pipeline.display().to_string(), source })
+    command.spawn().map_err(spawn_error(options))
+}
+
+/// Runs a backfill to its end.
+async fn run_to_end(
+    options: &CrashOptions,
+    world: &World,
+    logs: &std::path::Path,
+) -> Result<std::process::ExitStatus, RunError> {
+    spawn(&mut backfill(options, world, logs), options)?.wait().await.map_err(spawn_error(options))
 }
 
 /// Every row of the range's partitions of both tables, as canonical JSON text, counted.
@@ -131,10 +144,7 @@ pub async fn run(options: &CrashOptions, on_event: &dyn Fn(CrashEvent<'_>)) -> R
     let clean = World::start_on(server.clone(), world_options.clone()).await?;
     let clean_logs = clean.data_dir.path().join("logs");
     let clean_started = Instant::now();
-    spawn(&mut backfill(options, &clean, &clean_logs), options)?
-        .wait()
-        .await
-        .map_err(|source| RunError::Spawn { program: options.pipeline.display().to_string(), source })?;
+    run_to_end(options, &clean, &clean_logs).await?;
     let clean_duration = clean_started.elapsed();
     let crashed = World::start_on(server, world_options).await?;
     let logs = crashed.data_dir.path().join("logs");
@@ -170,10 +180,7 @@ pub async fn run(options: &CrashOptions, on_event: &dyn Fn(CrashEvent<'_>)) -> R
         kills.push(kill);
     }
     let started = Instant::now();
-    let status = spawn(&mut backfill(options, &crashed, &logs), options)?
-        .wait()
-        .await
-        .map_err(|source| RunError::Spawn { program: options.pipeline.display().to_string(), source })?;
+    let status = run_to_end(options, &crashed, &logs).await?;
     let (final_exit_code, final_seconds) = (status.code(), started.elapsed().as_secs_f64());
     on_event(CrashEvent::Resumed { exit_code: final_exit_code, seconds: final_seconds });
     let (expected, got) = (rows(&clean, options.range), rows(&crashed, options.range));

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use market::TradingDay;
 use pipeline::cli::Exit;
 use pipeline::{Clock, Selection, SystemClock};
@@ -63,7 +62,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
         None => crate::run::run(&options).await?,
     };
     print!("{}", report.text());
-    let path = write_report(&report, &args.report_dir).context("cannot write the reports")?;
+    let path = write_report(&report, &args.report_dir)?;
     println!("report: {}", path.display());
     Ok(Exit::of_status(report.status))
 }
