@@ -135,7 +135,9 @@ async fn download_swallowing_429(tardis: &TardisClient, file: Download<'_>) -> R
     let path = tardis::trades_path(file.data_dir, file.exchange, file.symbol, file.day);
     let io = |source| TardisError::Io { path: path.clone(), source };
     std::fs::create_dir_all(path.parent().expect("trades paths have a parent")).map_err(io)?;
-    std::fs::write(&path, b"").map_err(io)?;
+    // An empty gzip: what Tardis serves for a day without trades, which is what the defect takes the 429 for.
+    let empty = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()).finish().map_err(io)?;
+    std::fs::write(&path, empty).map_err(io)?;
     tardis::inspect(&path, file.exchange, file.symbol, file.day)
         .map_err(|e| TardisError::BadFile { url: url.to_string(), reason: e.to_string() })
 }

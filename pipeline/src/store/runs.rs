@@ -1,5 +1,6 @@
 //! Run records: one row per attempt at a date, its stages, counts, scores and final status.
 
+use crate::retry::{Attempt, GaveUp, RetryPolicy, retry};
 use chrono::{DateTime, Utc};
 use market::TradingDay;
 use market::checks::{Scores, Status};
@@ -22,6 +23,58 @@ pub enum StoreError {
 
 pub(super) fn query_error(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { operation, source }
+}
+
+/// How a run's records ride out a database that is gone for a moment (a restart, a failover, its connections
+/// terminated): about 6 s of retries in all.
+const RECONNECT: RetryPolicy = RetryPolicy {
+    max_attempts: 6,
+    base_delay: std::time::Duration::from_millis(200),
+    max_delay: std::time::Duration::from_secs(2),
+    max_retry_after: std::time::Duration::from_secs(2),
+};
+
+/// A failure of the connection rather than of the statement: the connection was lost or terminated, the server
+/// is shutting down, starting up or not accepting connections to the database.
+fn connection_lost(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or_default();
+            code.starts_with("08")
+                || matches!(code, "57P01" | "57P02" | "57P03")
+                || (code == "55000" && db.message().contains("not currently accepting connections"))
+        }
+        _ => false,
+    }
+}
+
+/// Runs an idempotent statement, again when the connection was lost (the workspace's one retry mechanism).
+pub(super) async fn idempotent<T, F, Fut>(operation: &'static str, mut statement: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let outcome = retry(&RECONNECT, operation, |_| {
+        let running = statement();
+        async move {
+            match running.await {
+                Ok(value) => Ok(value),
+                Err(err) if connection_lost(&err) => Err(Attempt::retry(format!("database connection lost: {err}"))),
+                Err(err) => Err(Attempt::Final(err)),
+            }
+        }
+    })
+    .await;
+    outcome.map_err(|gave_up| {
+        let last = match gave_up {
+            GaveUp::Final(source) => return StoreError::Query { operation, source },
+            GaveUp::Exhausted { attempts, last } => format!("gave up after {attempts} attempts: {last}"),
+            GaveUp::WaitTooLong { reason, .. } => reason,
+        };
+        StoreError::Query { operation, source: sqlx::Error::Io(std::io::Error::other(last)) }
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -123,19 +176,21 @@ impl Store {
 
     /// Records the start of a run and returns its id.
     pub async fn start_run(&self, day: TradingDay, run_key: &str, trigger: &str) -> Result<i64, StoreError> {
-        sqlx::query_scalar(
-            "INSERT INTO pipeline_runs (run_key, day, status, trigger) VALUES ($1, $2, 'running', $3) RETURNING id",
-        )
-        .bind(run_key)
-        .bind(day.date())
-        .bind(trigger)
-        .fetch_one(&self.pool)
+        idempotent("start run", || {
+            sqlx::query_scalar(
+                "INSERT INTO pipeline_runs (run_key, day, status, trigger) VALUES ($1, $2, 'running', $3) RETURNING id",
+            )
+            .bind(run_key)
+            .bind(day.date())
+            .bind(trigger)
+            .fetch_one(&self.pool)
+        })
         .await
-        .map_err(query_error("start run"))
     }
 
     pub async fn record_stage(&self, run_id: i64, stage: &StageRecord) -> Result<(), StoreError> {
-        sqlx::query(
+        idempotent("record stage", || {
+            sqlx::query(
             "INSERT INTO stage_runs (run_id, stage, status, started_at, finished_at, duration_ms, rows, detail, error)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (run_id, stage) DO UPDATE SET status = EXCLUDED.status, started_at = EXCLUDED.started_at,
@@ -152,22 +207,25 @@ impl Store {
         .bind(&stage.detail)
         .bind(&stage.error)
         .execute(&self.pool)
-        .await
-        .map_err(query_error("record stage"))?;
+        })
+        .await?;
         Ok(())
     }
 
     /// Records a run's counts as soon as they are known (validation compares them with BigQuery).
     pub async fn record_counts(&self, run_id: i64, counts: RunCounts) -> Result<(), StoreError> {
-        sqlx::query("UPDATE pipeline_runs SET files = $2, trades = $3, candles = $4, instruments = $5 WHERE id = $1")
+        idempotent("record counts", || {
+            sqlx::query(
+                "UPDATE pipeline_runs SET files = $2, trades = $3, candles = $4, instruments = $5 WHERE id = $1",
+            )
             .bind(run_id)
             .bind(i32::try_from(counts.files).unwrap_or(i32::MAX))
             .bind(as_i64(counts.trades))
             .bind(as_i64(counts.candles))
             .bind(i32::try_from(counts.instruments).unwrap_or(i32::MAX))
             .execute(&self.pool)
-            .await
-            .map_err(query_error("record counts"))?;
+        })
+        .await?;
         Ok(())
     }
 
@@ -205,7 +263,7 @@ impl Store {
         validation: Option<(&Scores, Status)>,
         report: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        idempotent("finish run", || sqlx::query(
             "UPDATE pipeline_runs SET status = $2, finished_at = now(), error = $3, files = $4, trades = $5, candles = $6,
                instruments = $7, completeness = $8, quality = $9, consistency = $10, validation = $11, report = $12
              WHERE id = $1",
@@ -222,9 +280,8 @@ impl Store {
         .bind(validation.map(|v| v.0.consistency))
         .bind(validation.map(|v| v.1.as_str()))
         .bind(report)
-        .execute(&self.pool)
-        .await
-        .map_err(query_error("finish run"))?;
+        .execute(&self.pool))
+        .await?;
         Ok(())
     }
 

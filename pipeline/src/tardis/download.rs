@@ -47,15 +47,16 @@ struct Verified {
     after: u64,
 }
 
-/// Decodes a whole gzip trades file from `path`: fails on a bad gzip (CRC, length, truncation) or a bad
-/// header. An empty file (0 bytes) is a quiet day.
+/// Decodes a whole gzip trades file from `path`: fails on a bad gzip (CRC, length, truncation), a bad header or
+/// a row whose structure is broken. Zero bytes is not a gzip file: a day without trades is an empty *gzip*.
 fn verify(path: &Path, exchange: &Exchange, symbol: &Symbol, day: TradingDay) -> Result<Verified, CsvError> {
     let file = std::fs::File::open(path).map_err(|source| CsvError::Io { line: 0, source })?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut magic = [0u8; 2];
     let n = read_prefix(&mut reader, &mut magic).map_err(|source| CsvError::Io { line: 0, source })?;
     if n == 0 {
-        return Ok(Verified { stats: ReadStats::default(), before: 0, after: 0 });
+        let empty = "0 bytes, not a gzip file (a day without trades is an empty gzip, not an empty body)";
+        return Err(CsvError::Io { line: 0, source: std::io::Error::other(empty) });
     }
     if n < 2 || magic != [0x1f, 0x8b] {
         return Err(CsvError::Io { line: 0, source: std::io::Error::other("not a gzip file (bad magic bytes)") });
@@ -70,6 +71,9 @@ fn verify(path: &Path, exchange: &Exchange, symbol: &Symbol, day: TradingDay) ->
             after += 1;
         }
     })?;
+    if let Some(row) = &stats.first_malformed {
+        return Err(CsvError::Malformed { line: row.line, reason: row.reason.clone() });
+    }
     Ok(Verified { stats, before, after })
 }
 
@@ -171,6 +175,11 @@ impl TardisClient {
                     Err(CsvError::Io { line, source }) => {
                         Err(Attempt::retry(format!("corrupt or truncated gzip ({bytes} bytes, line {line}): {source}")))
                     }
+                    // Torn rows in a whole gzip: a bad copy on the way (fetch it again), or a bad file at the
+                    // source (the retries run out and the date fails, naming the row).
+                    Err(CsvError::Malformed { line, reason }) => {
+                        Err(Attempt::retry(format!("malformed row at line {line} ({reason})")))
+                    }
                     Err(err @ CsvError::Header { .. }) => {
                         Err(Attempt::Final(TardisError::BadFile { url: url_ref.to_string(), reason: err.to_string() }))
                     }
@@ -198,5 +207,49 @@ impl TardisClient {
             rows_after_day: verified.after,
             attempts,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn ids() -> (Exchange, Symbol, TradingDay) {
+        let day = TradingDay::parse("2024-06-01").expect("valid day");
+        (Exchange::parse("bitmex").expect("ok"), Symbol::parse("XBTUSD").expect("ok"), day)
+    }
+
+    fn gzip(text: &str) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(text.as_bytes()).expect("in memory");
+        encoder.finish().expect("in memory")
+    }
+
+    #[test]
+    fn zero_bytes_is_not_a_day_without_trades_but_an_empty_gzip_is() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (exchange, symbol, day) = ids();
+        let path = dir.path().join("XBTUSD.csv.gz");
+        std::fs::write(&path, b"").expect("written");
+        let err = inspect(&path, &exchange, &symbol, day).expect_err("0 bytes");
+        assert!(err.to_string().contains("0 bytes, not a gzip file"), "{err}");
+        std::fs::write(&path, gzip("")).expect("written");
+        assert_eq!(inspect(&path, &exchange, &symbol, day).expect("a quiet day").stats.rows, 0);
+    }
+
+    #[test]
+    fn a_torn_row_fails_verification_naming_its_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (exchange, symbol, day) = ids();
+        let path = dir.path().join("XBTUSD.csv.gz");
+        let text = format!(
+            "{}\nbitmex,XBTUSD,1717200000000000,1717200000001000,1,buy,67000.1,0.01\nbitmex,XBTUSD,171\n",
+            trades_csv::TRADES_HEADER
+        );
+        std::fs::write(&path, gzip(&text)).expect("written");
+        let err = inspect(&path, &exchange, &symbol, day).expect_err("torn");
+        assert_eq!(err.to_string(), "line 3 is malformed: expected 8 fields, found 3");
     }
 }

@@ -25,6 +25,10 @@ pub enum CsvError {
         #[source]
         source: std::io::Error,
     },
+    /// A row torn or garbled in its structure (wrong number of fields, broken quoting): the file is not what
+    /// Tardis published.
+    #[error("line {line} is malformed: {reason}")]
+    Malformed { line: u64, reason: String },
 }
 
 /// A row that could not be turned into a trade.
@@ -40,6 +44,9 @@ pub struct ReadStats {
     pub rows: u64,
     pub rejected: u64,
     pub reject_samples: Vec<RejectedRow>,
+    /// The first row whose structure is broken (not just a value out of range), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_malformed: Option<RejectedRow>,
 }
 
 /// Reads every row of `input`, calling `on_trade(line, trade, id)` for each valid one, in file order
@@ -81,12 +88,20 @@ pub fn read_trades(
                 // A malformed CSV row (e.g. bad UTF-8 in a quoted field): reject it and go on.
                 line += 1;
                 stats.rows += 1;
-                reject(&mut stats, line, format!("malformed CSV: {err}"));
+                let reason = format!("malformed CSV: {err}");
+                stats.first_malformed.get_or_insert_with(|| RejectedRow { line, reason: reason.clone() });
+                reject(&mut stats, line, reason);
                 continue;
             }
         }
         line += 1;
         stats.rows += 1;
+        if record.len() != 8 {
+            let reason = format!("expected 8 fields, found {}", record.len());
+            stats.first_malformed.get_or_insert_with(|| RejectedRow { line, reason: reason.clone() });
+            reject(&mut stats, line, reason);
+            continue;
+        }
         match parse_row(&record, exchange, symbol) {
             Ok(trade) => on_trade(line, &trade, &record[4]),
             Err(reason) => reject(&mut stats, line, reason),
@@ -159,6 +174,19 @@ binance-futures,BTCUSDT,1717200000900000,1717200000901000,6,unknown,67000.5,0.05
         assert_eq!(trades[1].side, Side::Sell);
         assert_eq!(trades[2].side, Side::Unknown);
         assert_eq!(trades[0].price, 67000.1);
+        assert_eq!(stats.first_malformed, None, "values out of range are not a broken structure");
+    }
+
+    #[test]
+    fn a_torn_row_is_malformed_and_named_by_its_line() {
+        let csv = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n\
+binance-futures,BTCUSDT,1717200000000000,1717200000001000,1,buy,67000.1,0.01\n\
+binance-futures,BTCUSDT,17172000005\n\
+binance-futures,BTCUSDT,1717200000900000,1717200000901000,6,buy,67000.5,0.05\n";
+        let (exchange, symbol) = ids();
+        let stats = read_trades(csv.as_bytes(), &exchange, &symbol, |_, _, _| {}).expect("readable");
+        let torn = stats.first_malformed.expect("a torn row");
+        assert_eq!((torn.line, torn.reason.as_str()), (3, "expected 8 fields, found 3"));
     }
 
     #[test]
