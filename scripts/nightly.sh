@@ -5,10 +5,12 @@
 #   3. the defect self-check: `harness run --defect NAME` for a few defects, each of which the harness must fail;
 #   4. crash consistency: `harness crash`, a backfill killed with SIGKILL many times, then compared row for row
 #      with a clean run (the result in crash.json);
-#   5. `harness notify`: the Slack message to SLACK_WEBHOOK_URL, or printed when it is not set.
+#   5. fault scenarios: `harness scenario run` over the whole catalogue (the slow ones too), each expectation met
+#      (the results in scenarios.json, a report per scenario in scenarios/NAME/);
+#   6. `harness notify`: the Slack message to SLACK_WEBHOOK_URL, or printed when it is not set.
 #
 #   bash scripts/nightly.sh                          # everything
-#   NIGHTLY_SKIP_TESTS=1 bash scripts/nightly.sh     # steps 2-5 only (minutes, not the whole suite)
+#   NIGHTLY_SKIP_TESTS=1 bash scripts/nightly.sh     # steps 2-6 only (minutes, not the whole suite)
 #
 # Variables, all optional:
 #   SLACK_WEBHOOK_URL      Slack incoming webhook; never printed. Unset: the message is printed instead.
@@ -19,12 +21,14 @@
 #                          empty: no self-check). `harness run --help` lists them.
 #   NIGHTLY_SEED, NIGHTLY_ACTIVITY   the generated market (default: 42, 1.0).
 #   NIGHTLY_CRASH_KILLS    SIGKILLs of step 4 (default: 50; 0 skips the step).
+#   NIGHTLY_SCENARIOS      the scenarios of step 5, space-separated names (default: "all", the whole catalogue;
+#                          empty: skip the step). They run on a market of activity 0.2 (the drip is slow by design).
 #   NIGHTLY_REPORT_URL     where people can read the reports (default: the GitHub Actions run page when run
 #                          there, else the local report.html).
 #   HARNESS_BIN            a built `harness` binary to use (default: built here with cargo).
 #
-# Exit code: 0 when the tests and the clean harness run passed (a warning passes), every defect was caught and
-# the crashed backfill ended equal to a clean run, 1 otherwise. Posting to Slack never changes it. Idempotent: a
+# Exit code: 0 when the tests and the clean harness run passed (a warning passes), every defect was caught,
+# the crashed backfill ended equal to a clean run and every fault scenario met its expectation, 1 otherwise. Posting to Slack never changes it. Idempotent: a
 # rerun replaces that date's reports. Needs no
 # terminal and no standard input.
 set -euo pipefail
@@ -38,6 +42,7 @@ defects="${NIGHTLY_DEFECTS-dropped-hour duplicated-upload}"
 seed="${NIGHTLY_SEED:-42}"
 activity="${NIGHTLY_ACTIVITY:-1.0}"
 crash_kills="${NIGHTLY_CRASH_KILLS:-50}"
+scenarios="${NIGHTLY_SCENARIOS-all}"
 target="${CARGO_TARGET_DIR:-target}"
 
 mkdir -p "$out"
@@ -132,7 +137,25 @@ if [ "$crash_kills" -gt 0 ]; then
   fi
 fi
 
-# 5. The message. Where the reports can be read: the run page (its artefacts) on GitHub, else the local file.
+# 5. Fault scenarios: every one must meet its expectation (harness scenario exits 0 then, 2 otherwise).
+if [ -n "$scenarios" ]; then
+  if [ "$scenarios" = all ]; then scenario_args=(--all --profile all); else read -r -a scenario_args <<<"$scenarios"; fi
+  rm -rf "$out/scenarios"
+  set +e
+  "$harness" scenario run "${scenario_args[@]}" --date "$day" --seed "$seed" --activity 0.2 \
+    --pipeline-bin "$(dirname "$harness")/pipeline" --report-dir "$out/scenarios" >"$out/scenarios.txt" 2>"$out/scenarios.log"
+  scenario_exit=$?
+  set -e
+  cp "$out/scenarios/scenarios.json" "$out/scenarios.json" 2>/dev/null || true
+  if [ "$scenario_exit" = 0 ]; then
+    echo "nightly: fault scenarios: $(tail -n 1 "$out/scenarios.txt")"
+  else
+    echo "nightly: fault scenarios FAILED (harness scenario exit $scenario_exit); see $out/scenarios.txt and scenarios.log"
+    status=1
+  fi
+fi
+
+# 6. The message. Where the reports can be read: the run page (its artefacts) on GitHub, else the local file.
 report_url="${NIGHTLY_REPORT_URL:-}"
 if [ -z "$report_url" ] && [ -n "${GITHUB_RUN_ID:-}" ]; then
   report_url="${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-}/actions/runs/$GITHUB_RUN_ID"

@@ -1,6 +1,7 @@
-//! `harness crash`: crash consistency of backfills. The `pipeline` binary backfills a range cleanly in a world of
-//! its own; then, in another, it is killed with SIGKILL at seeded random moments (scaled to the clean run's
-//! duration and the work that remains), each time resumed with the very command an operator would type again;
+//! `harness crash`: crash consistency of backfills. The `pipeline` binary (or any command: `--pipeline-cmd`)
+//! backfills a range cleanly in a world of its own; then, in another, it is killed with SIGKILL at seeded random
+//! moments (scaled to the clean run's duration and the work that remains), each time resumed with the very
+//! command an operator would type again;
 //! when a run is finally let finish, every partition of the range is compared, row for row, with the clean
 //! run's: nothing lost, nothing duplicated, nothing different.
 //!
@@ -34,9 +35,46 @@ pub struct CrashOptions {
     /// Seeds the market and the kill moments.
     pub seed: u64,
     pub activity: f64,
-    pub parallel: usize,
-    /// The `pipeline` binary.
-    pub pipeline: PathBuf,
+    pub target: CrashTarget,
+}
+
+/// What backfills the range.
+#[derive(Debug, Clone)]
+pub enum CrashTarget {
+    /// `pipeline backfill FROM TO --execute --parallel N` of this binary.
+    Backfill { pipeline: PathBuf, parallel: usize },
+    /// A shell command: `{from}` and `{to}` are replaced by the range's ends; with `{date}`, it runs once per date,
+    /// in order, in one shell (killing the run kills the shell and the date's command).
+    Command(String),
+}
+
+impl CrashTarget {
+    /// The command line, as an operator would type it.
+    pub fn command_line(&self, range: DateRange) -> String {
+        match self {
+            CrashTarget::Backfill { pipeline, parallel } => format!(
+                "{} backfill {} {} --execute --retry-delay 0 --max-days 366 --parallel {parallel}",
+                crate::external::shell_quote(&pipeline.display().to_string()),
+                range.start(),
+                range.end()
+            ),
+            CrashTarget::Command(template) => {
+                let line =
+                    template.replace("{from}", &range.start().to_string()).replace("{to}", &range.end().to_string());
+                if line.contains("{date}") {
+                    let dates: Vec<String> = range.days().map(|d| d.to_string()).collect();
+                    // Every date is run; the loop's status is the last failing one's (0 when none failed).
+                    format!(
+                        "rc=0; for d in {}; do {} || rc=$?; done; exit $rc",
+                        dates.join(" "),
+                        line.replace("{date}", "\"$d\"")
+                    )
+                } else {
+                    line
+                }
+            }
+        }
+    }
 }
 
 /// One SIGKILL.
@@ -88,30 +126,41 @@ pub enum CrashEvent<'a> {
 }
 
 fn backfill(options: &CrashOptions, world: &World, logs: &std::path::Path) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(&options.pipeline);
+    let mut line = options.target.command_line(options.range);
+    if let CrashTarget::Backfill { .. } = options.target {
+        line.push_str(&format!(" --log-dir {}", crate::external::shell_quote(&logs.display().to_string())));
+    }
+    let mut command = tokio::process::Command::new("sh");
     command
-        .arg("backfill")
-        .arg(options.range.start().to_string())
-        .arg(options.range.end().to_string())
-        .args(["--execute", "--retry-delay", "0", "--max-days", "366", "--parallel"])
-        .arg(options.parallel.to_string())
-        .arg("--log-dir")
-        .arg(logs)
-        .envs(world.env())
+        .arg("-c")
+        .arg(line)
+        .envs(crate::environment::command_vars(&world.environment()))
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        // Its own process group: a kill reaches the shell and whatever it started.
+        .process_group(0)
         .kill_on_drop(true);
+    for var in crate::environment::REMOVED_VARIABLES {
+        command.env_remove(var.name());
+    }
     command
 }
 
-fn spawn_error(options: &CrashOptions) -> impl Fn(std::io::Error) -> RunError + '_ {
-    |source| RunError::Spawn { program: options.pipeline.display().to_string(), source }
+/// SIGKILL to the run's whole process group.
+fn kill(child: &tokio::process::Child) {
+    if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()).and_then(rustix::process::Pid::from_raw) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
 }
 
-fn spawn(command: &mut tokio::process::Command, options: &CrashOptions) -> Result<tokio::process::Child, RunError> {
-    command.spawn().map_err(spawn_error(options))
+fn spawn_error(source: std::io::Error) -> RunError {
+    RunError::Spawn { program: "sh -c".to_owned(), source }
+}
+
+fn spawn(command: &mut tokio::process::Command) -> Result<tokio::process::Child, RunError> {
+    command.spawn().map_err(spawn_error)
 }
 
 /// Runs a backfill to its end.
@@ -120,7 +169,15 @@ async fn run_to_end(
     world: &World,
     logs: &std::path::Path,
 ) -> Result<std::process::ExitStatus, RunError> {
-    spawn(&mut backfill(options, world, logs), options)?.wait().await.map_err(spawn_error(options))
+    spawn(&mut backfill(options, world, logs))?.wait().await.map_err(spawn_error)
+}
+
+/// Dates of the range with rows in the candles table.
+fn landed_dates(world: &World, range: DateRange) -> usize {
+    range
+        .days()
+        .filter(|d| !world.bigquery.partition_rows(PROJECT, DATASET, TABLES[0], &d.compact()).is_empty())
+        .count()
 }
 
 /// Every row of the range's partitions of both tables, as canonical JSON text, counted.
@@ -154,7 +211,12 @@ pub async fn run(options: &CrashOptions, on_event: &dyn Fn(CrashEvent<'_>)) -> R
     let mut finished_early = 0;
     for _ in 0..options.kills {
         // A moment within the work that remains, early-biased so that most runs are cut with dates in flight.
-        let unfinished = store.unfinished(Some(options.range)).await?;
+        let unfinished = match options.target {
+            CrashTarget::Backfill { .. } => store.unfinished(Some(options.range)).await?,
+            CrashTarget::Command(_) => {
+                i64::from(options.range.len()) - i64::try_from(landed_dates(&crashed, options.range)).unwrap_or(0)
+            }
+        };
         let remaining = if kills.is_empty() && finished_early == 0 {
             1.0
         } else {
@@ -162,19 +224,28 @@ pub async fn run(options: &CrashOptions, on_event: &dyn Fn(CrashEvent<'_>)) -> R
         };
         let moment = clean_duration.mul_f64(remaining.max(0.05) * rng.random_range(0.02..0.6));
         let started = Instant::now();
-        let mut child = spawn(&mut backfill(options, &crashed, &logs), options)?;
+        let mut child = spawn(&mut backfill(options, &crashed, &logs))?;
         if tokio::time::timeout(moment, child.wait()).await.is_ok() {
             finished_early += 1;
             on_event(CrashEvent::FinishedEarly);
             continue;
         }
-        let _ = child.start_kill();
+        kill(&child);
         let _ = child.wait().await;
-        let jobs = store.jobs(options.range).await?;
-        let kill = Kill {
-            after_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            in_flight: jobs.iter().filter(|j| j.status == JobStatus::Processing).map(|j| j.day).collect(),
-            completed: jobs.iter().filter(|j| j.status == JobStatus::Completed).count(),
+        let after_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let kill = match options.target {
+            CrashTarget::Backfill { .. } => {
+                let jobs = store.jobs(options.range).await?;
+                Kill {
+                    after_ms,
+                    in_flight: jobs.iter().filter(|j| j.status == JobStatus::Processing).map(|j| j.day).collect(),
+                    completed: jobs.iter().filter(|j| j.status == JobStatus::Completed).count(),
+                }
+            }
+            // A command keeps no queue the harness can read: dates whose partitions hold rows count as done.
+            CrashTarget::Command(_) => {
+                Kill { after_ms, in_flight: Vec::new(), completed: landed_dates(&crashed, options.range) }
+            }
         };
         on_event(CrashEvent::Killed(&kill));
         kills.push(kill);

@@ -23,11 +23,21 @@ pub const BIGQUERY_TOKEN: &str = "harness-token";
 /// table suffix would send the rows to a table the harness does not score.
 pub const REMOVED_VARIABLES: [Var; 2] = [Var::GoogleApplicationCredentials, Var::BigqueryTableSuffix];
 
+/// The addresses a pipeline is given instead of the fakes' own when a fault scenario puts its network
+/// fronts before them (`http://127.0.0.1:PORT` each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via {
+    pub tardis: String,
+    pub bigquery: String,
+}
+
 /// Where a run's fakes, database and scratch space are.
 #[derive(Debug, Clone, Copy)]
 pub struct Endpoints<'a> {
     pub tardis: &'a MockTardis,
     pub bigquery: &'a FakeBigQuery,
+    /// The fronts the pipeline talks to instead, if any.
+    pub via: Option<&'a Via>,
     /// `None` when there is no database (`harness mocks serve`).
     pub database_url: Option<&'a str>,
     /// `None` when the pairs are unknown (a replay directory without trades files).
@@ -38,11 +48,15 @@ pub struct Endpoints<'a> {
 
 /// The pipeline's environment contract pointing at `endpoints`.
 pub fn environment(endpoints: Endpoints<'_>) -> Environment {
+    let (tardis, bigquery) = match endpoints.via {
+        Some(via) => (format!("{}/v1", via.tardis), via.bigquery.clone()),
+        None => (endpoints.tardis.datasets_url(), endpoints.bigquery.uri()),
+    };
     let mut env = Environment::default()
-        .with(Var::TardisDatasetsUrl, endpoints.tardis.datasets_url())
-        .with(Var::TardisApiUrl, endpoints.tardis.api_url())
+        .with(Var::TardisDatasetsUrl, tardis.clone())
+        .with(Var::TardisApiUrl, tardis)
         .with(Var::TardisApiKey, endpoints.tardis.api_key())
-        .with(Var::BigqueryApiUrl, endpoints.bigquery.uri())
+        .with(Var::BigqueryApiUrl, bigquery)
         .with(Var::BigqueryProject, PROJECT)
         .with(Var::BigqueryDataset, DATASET)
         .with(Var::BigqueryLocation, LOCATION)

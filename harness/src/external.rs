@@ -54,7 +54,7 @@ pub struct Starting {
 }
 
 /// `command` with the environment `env` gives it (see `environment.rs`), minus [`REMOVED_VARIABLES`].
-fn command_with_environment(mut command: Command, env: &Environment) -> Command {
+pub(crate) fn command_with_environment(mut command: Command, env: &Environment) -> Command {
     command.envs(command_vars(env));
     for var in REMOVED_VARIABLES {
         command.env_remove(var.name());
@@ -138,7 +138,17 @@ fn tee(
 /// terminal it stays in the foreground group and keeps the terminal: Ctrl+C reaches it from the terminal (not
 /// forwarded again), SIGTERM is forwarded, and an interactive command (`harness exec -- bash`) works. After
 /// `timeout` it gets SIGTERM, then SIGKILL.
-pub async fn supervise(mut command: Command, capture: bool, timeout: Option<Duration>) -> std::io::Result<Ended> {
+pub async fn supervise(command: Command, capture: bool, timeout: Option<Duration>) -> std::io::Result<Ended> {
+    supervise_until(command, capture, timeout, std::future::pending()).await
+}
+
+/// [`supervise`], and when `stop` resolves, its signal is sent to the command (a fault scenario's kill).
+pub async fn supervise_until(
+    mut command: Command,
+    capture: bool,
+    timeout: Option<Duration>,
+    stop: impl std::future::Future<Output = rustix::process::Signal>,
+) -> std::io::Result<Ended> {
     let own_group = capture || !std::io::stdin().is_terminal();
     command.kill_on_drop(true);
     if own_group {
@@ -164,9 +174,15 @@ pub async fn supervise(mut command: Command, capture: bool, timeout: Option<Dura
     let mut deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     let mut kill_at = None;
     let mut timed_out = false;
+    let mut stop = std::pin::pin!(stop);
+    let mut stopped = false;
     let status = loop {
         tokio::select! {
             status = child.wait() => break status?,
+            signal = &mut stop, if !stopped => {
+                stopped = true;
+                send(pid, own_group, signal);
+            }
             // On a terminal the command got this Ctrl+C from the terminal already.
             _ = interrupt.recv() => if own_group { send(pid, own_group, rustix::process::Signal::INT) },
             _ = terminate.recv() => send(pid, own_group, rustix::process::Signal::TERM),
@@ -195,7 +211,7 @@ pub async fn supervise(mut command: Command, capture: bool, timeout: Option<Dura
 }
 
 /// `arg` as a POSIX shell would need it written (for the command line `harness exec` prints).
-fn shell_quote(arg: &str) -> String {
+pub(crate) fn shell_quote(arg: &str) -> String {
     let plain = !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./:=@%+,".contains(&b));
     if plain { arg.to_owned() } else { format!("'{}'", arg.replace('\'', r"'\''")) }
 }
@@ -401,6 +417,7 @@ pub async fn exec(options: &ExecOptions, on_start: &dyn Fn(&Starting)) -> Result
     let env = environment(Endpoints {
         tardis: &tardis,
         bigquery: &bigquery,
+        via: None,
         database_url: Some(database.url()),
         symbols: symbols.as_ref(),
         data_dir: Some(scratch.path()),

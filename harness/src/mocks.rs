@@ -13,7 +13,9 @@ use market::DateRange;
 use pipeline::Selection;
 
 use crate::environment::{Endpoints, command_vars, environment, exports};
+use crate::faults::Armed;
 use crate::run::RunError;
+use crate::scenario::Scenario;
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -24,6 +26,8 @@ pub struct ServeOptions {
     pub activity: f64,
     /// Replay captured Tardis files from this directory instead of generating them (`--replay-dir`).
     pub replay_dir: Option<PathBuf>,
+    /// A fault scenario armed before both fakes (`--faults`): the ports are then its fronts'.
+    pub faults: Option<Scenario>,
 }
 
 /// Both fakes, running.
@@ -32,6 +36,8 @@ pub struct Mocks {
     pub bigquery: FakeBigQuery,
     /// The pairs served: the generated market's, or those of the replayed trades files (if any).
     pub symbols: Option<Selection>,
+    /// The fault scenario's fronts, on the ports asked for, when there is one.
+    pub armed: Option<Armed>,
 }
 
 fn bind(port: u16, what: &'static str) -> Result<TcpListener, RunError> {
@@ -43,7 +49,19 @@ fn bind(port: u16, what: &'static str) -> Result<TcpListener, RunError> {
 
 impl Mocks {
     pub async fn start(options: &ServeOptions) -> Result<Mocks, RunError> {
-        let listener = bind(options.port_tardis, "mock Tardis")?;
+        // With a scenario, its fronts take the ports asked for and the fakes sit behind them on free ones.
+        let (fronts, port_tardis, port_bigquery) = match &options.faults {
+            Some(_) => {
+                let tardis =
+                    tokio::net::TcpListener::from_std(bind(options.port_tardis, "fault front of the mock Tardis")?);
+                let bigquery =
+                    tokio::net::TcpListener::from_std(bind(options.port_bigquery, "fault front of the fake BigQuery")?);
+                let listen = |what| move |source| RunError::Listen { what, port: 0, source };
+                (Some((tardis.map_err(listen("fault front"))?, bigquery.map_err(listen("fault front"))?)), 0, 0)
+            }
+            None => (None, options.port_tardis, options.port_bigquery),
+        };
+        let listener = bind(port_tardis, "mock Tardis")?;
         let (tardis, symbols) = match &options.replay_dir {
             Some(dir) => {
                 // The days served and exportedUntil come from the files.
@@ -62,16 +80,24 @@ impl Mocks {
                 (MockTardis::start_on(listener, generator, tardis_options).await, Some(symbols))
             }
         };
-        let bigquery = FakeBigQuery::start_on(bind(options.port_bigquery, "fake BigQuery")?).await;
-        Ok(Mocks { tardis, bigquery, symbols })
+        let bigquery = FakeBigQuery::start_on(bind(port_bigquery, "fake BigQuery")?).await;
+        let armed = match &options.faults {
+            Some(scenario) => {
+                Some(Armed::arm(scenario, options.days.end(), options.seed, (&tardis, &bigquery), fronts, None).await?)
+            }
+            None => None,
+        };
+        Ok(Mocks { tardis, bigquery, symbols, armed })
     }
 
     /// `export` lines for a shell: the pipeline's environment contract (without a database or a data
     /// directory, which are the user's) plus the variables the official clients read.
     pub fn exports(&self) -> String {
+        let via = self.armed.as_ref().map(Armed::via);
         let env = environment(Endpoints {
             tardis: &self.tardis,
             bigquery: &self.bigquery,
+            via: via.as_ref(),
             database_url: None,
             symbols: self.symbols.as_ref(),
             data_dir: None,

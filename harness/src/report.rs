@@ -15,6 +15,7 @@ use pipeline::report::{Producer, RunSection, Sections, escape};
 use serde::{Deserialize, Serialize};
 
 use crate::postgres::Backend;
+use crate::scenario::{ScenarioResult, Verdict};
 use crate::scoring::{ExpectedCounts, skipped_checks};
 
 /// A harness report: the common report with [`HarnessSections`].
@@ -76,6 +77,9 @@ pub struct HarnessSections {
     pub external: Option<ExternalSection>,
     /// The deliberate defect the pipeline ran with, if any.
     pub defect: Option<String>,
+    /// The fault scenario the date ran under, and how it was judged (`harness run --faults`, `harness scenario`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<ScenarioResult>,
     pub postgres: Backend,
     pub started_at: DateTime<Utc>,
     pub duration_ms: i64,
@@ -94,6 +98,9 @@ impl Sections for HarnessSections {
                     let _ = writeln!(out, "      | {line}");
                 }
             }
+        }
+        if let Some(result) = &self.scenario {
+            let _ = write!(out, "{}", scenario_text(result));
         }
         let _ = writeln!(out, "  {:<18} {:<20} {:>9} {:>9} {:>9}", "exchange", "symbol", "expected", "landed", "rows");
         for s in &self.symbols {
@@ -125,6 +132,19 @@ impl Sections for HarnessSections {
             facts.push(format!("external command {}", e.ending()));
         }
         let _ = writeln!(out, "Against ground truth: {}.", facts.join(" · "));
+        if let Some(r) = &self.scenario {
+            let _ = writeln!(
+                out,
+                "\nFault scenario `{}`: expected {}, {}; verdict **{}**.",
+                r.name,
+                r.expectation.as_str(),
+                r.outcome.as_str(),
+                r.verdict.as_str()
+            );
+            for finding in &r.findings {
+                let _ = writeln!(out, "- {finding}");
+            }
+        }
     }
 
     fn html(&self, out: &mut String) {
@@ -151,6 +171,25 @@ impl Sections for HarnessSections {
             );
         }
         out.push_str("</table></section>\n");
+        if let Some(r) = &self.scenario {
+            let class = if r.verdict == Verdict::NotMet { "fail" } else { "pass" };
+            let _ = writeln!(
+                out,
+                "<section id=\"scenario\"><h2>Fault scenario</h2><p><code>{}</code>: {}</p>\n<table><tr><th>expectation</th><th>outcome</th><th>faults injected</th><th>retries</th><th>time to recover</th><th>verdict</th></tr>\n<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
+                escape(&r.name),
+                escape(&r.description),
+                r.expectation.as_str(),
+                r.outcome.as_str(),
+                r.faults_injected,
+                r.retries,
+                r.recover_ms.map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms")),
+                r.verdict.as_str()
+            );
+            for line in r.findings.iter().chain(&r.notes) {
+                let _ = writeln!(out, "<p>{}</p>", escape(line));
+            }
+            out.push_str("</section>\n");
+        }
         if let Some(e) = &self.external {
             let tail: String = e.output_tail.iter().map(|l| format!("{}\n", escape(l))).collect();
             let _ = writeln!(
@@ -211,8 +250,28 @@ pub fn build(input: &ReportInput<'_>) -> Report {
         pipeline_validation: input.outcome.and_then(|o| o.validation.clone()),
         external: None,
         defect: input.defect.map(|d| d.name().to_owned()),
+        scenario: None,
         postgres: input.postgres,
         started_at: input.started_at,
         duration_ms: (Utc::now() - input.started_at).num_milliseconds(),
     })
+}
+
+/// A scenario's result in a few lines of text.
+pub fn scenario_text(r: &ScenarioResult) -> String {
+    let mut out = format!(
+        "fault scenario {}: expected {}, {} ({} faults injected, {} retries{}): {}\n",
+        r.name,
+        r.expectation.as_str(),
+        r.outcome.as_str(),
+        r.faults_injected,
+        r.retries,
+        r.recover_ms.map(|ms| format!(", recovered {ms} ms after the first fault")).unwrap_or_default(),
+        r.verdict.as_str()
+    );
+    for line in r.findings.iter().map(|f| format!("  ✗ {f}")).chain(r.notes.iter().map(|n| format!("  · {n}"))) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }

@@ -11,13 +11,13 @@ use fakes::bigquery::FakeBigQuery;
 use fakes::tardis::{DatasetMatch, Fault, MockTardis, TardisOptions};
 use fixtures::{DataType, Generator, Universe};
 use market::{Exchange, Symbol, TradingDay};
-use pipeline::env::Environment;
+use pipeline::env::{Environment, Var};
 use pipeline::retry::RetryPolicy;
 use pipeline::{Config, Pipeline, Selection};
 
 use crate::defects::Defect;
 pub use crate::environment::{DATASET, PROJECT};
-use crate::environment::{Endpoints, environment};
+use crate::environment::{Endpoints, Via, environment};
 use crate::postgres::{PostgresServer, ProvisionError, TestDatabase};
 
 #[derive(Debug, Clone)]
@@ -66,6 +66,10 @@ pub struct World {
     pub database: TestDatabase,
     pub data_dir: tempfile::TempDir,
     pub defect: Option<Defect>,
+    /// The fault scenario's network fronts the pipeline talks to instead of the fakes, if any.
+    via: Option<Via>,
+    /// Settings of the environment contract a fault scenario asks for.
+    overrides: Vec<(Var, String)>,
     // Declared last: dropped after the database it hosts.
     server: Arc<PostgresServer>,
 }
@@ -111,7 +115,17 @@ impl World {
                 tardis.fail_next(file, 1, Fault::rate_limited(1));
             }
         }
-        Ok(World { generator, tardis, bigquery, database, data_dir, defect: options.defect, server })
+        Ok(World {
+            generator,
+            tardis,
+            bigquery,
+            database,
+            data_dir,
+            defect: options.defect,
+            via: None,
+            overrides: Vec::new(),
+            server,
+        })
     }
 
     pub fn postgres(&self) -> &Arc<PostgresServer> {
@@ -123,16 +137,33 @@ impl World {
         Selection::from_pairs(self.generator.universe().pairs())
     }
 
+    /// Sends the pipeline through `via` (a fault scenario's fronts) instead of straight to the fakes.
+    pub fn route_through(&mut self, via: Via) {
+        self.via = Some(via);
+    }
+
+    /// Sets a variable of the pipeline's environment on top of what the world gives (a fault scenario's
+    /// `[environment]`).
+    pub fn set_var(&mut self, var: Var, value: String) {
+        self.overrides.retain(|(v, _)| *v != var);
+        self.overrides.push((var, value));
+    }
+
     /// The pipeline's environment contract pointing at this world (what a pipeline process gets).
     pub fn environment(&self) -> Environment {
         let selection = self.selection();
-        environment(Endpoints {
+        let mut env = environment(Endpoints {
             tardis: &self.tardis,
             bigquery: &self.bigquery,
+            via: self.via.as_ref(),
             database_url: Some(self.database.url()),
             symbols: Some(&selection),
             data_dir: Some(self.data_dir.path()),
-        })
+        });
+        for (var, value) in &self.overrides {
+            env.set(*var, value.clone());
+        }
+        env
     }
 
     /// The pipeline configuration of [`World::environment`], with the test overrides that make runs against

@@ -157,9 +157,21 @@ impl MockTardis {
 
     /// Moves `datasets.exportedUntil` (in replay mode too, over the files' own horizon).
     pub fn set_exported_until(&self, until: DateTime<Utc>) {
-        let mut state = lock(&self.state);
-        state.options.exported_until = until;
-        state.exported_until_override = Some(until);
+        set_exported_until(&self.state, until);
+    }
+
+    /// Moves `datasets.exportedUntil` to `until` after `delay` (an export landing during a run); abort the
+    /// task to cancel it.
+    pub fn set_exported_until_after(
+        &self,
+        delay: std::time::Duration,
+        until: DateTime<Utc>,
+    ) -> tokio::task::JoinHandle<()> {
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            set_exported_until(&state, until);
+        })
     }
 
     /// Answers the next `times` requests matching `target` with `fault`. Plans are consulted in the order
@@ -179,4 +191,10 @@ impl MockTardis {
     pub fn generator(&self) -> Option<Arc<Generator>> {
         lock(&self.state).source.generator()
     }
+}
+
+fn set_exported_until(state: &Shared, until: DateTime<Utc>) {
+    let mut state = lock(state);
+    state.options.exported_until = until;
+    state.exported_until_override = Some(until);
 }

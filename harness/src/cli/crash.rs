@@ -8,11 +8,11 @@ use market::{DateRange, TradingDay};
 use pipeline::cli::Exit;
 use pipeline::{Clock, SystemClock};
 
-use crate::crash::{CrashEvent, CrashOptions, CrashOutcome};
+use crate::crash::{CrashEvent, CrashOptions, CrashOutcome, CrashTarget};
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
-    after_help = "Examples:\n  harness crash                                  # 6 dates, 3 kills, seed 42\n  harness crash --dates 10 --kills 20 --seed 7 --last-day 2024-06-30 --json"
+    after_help = "Examples:\n  harness crash                                  # 6 dates, 3 kills, seed 42\n  harness crash --dates 10 --kills 20 --seed 7 --last-day 2024-06-30 --json\n  harness crash --dates 3 --kills 5 --pipeline-cmd \"python3 pipeline.py --date {date}\""
 )]
 pub struct CrashArgs {
     /// Number of dates backfilled, ending yesterday (UTC) unless --last-day.
@@ -34,8 +34,13 @@ pub struct CrashArgs {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
     /// The `pipeline` binary (default: the one beside this `harness`).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "pipeline_cmd")]
     pub pipeline_bin: Option<PathBuf>,
+    /// Crash this command instead of `pipeline backfill` (through `sh -c`, with the fakes' environment): `{from}`
+    /// and `{to}` are replaced by the range's ends; with `{date}` it runs once per date, in order. Resuming is
+    /// running the same command line again.
+    #[arg(long, value_name = "COMMAND")]
+    pub pipeline_cmd: Option<String>,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
@@ -44,23 +49,35 @@ pub struct CrashArgs {
 pub async fn run(args: CrashArgs) -> anyhow::Result<Exit> {
     let last_day = args.last_day.unwrap_or_else(|| SystemClock.yesterday());
     let first = (1..args.dates).fold(last_day, |d, _| d.pred());
-    let pipeline = match args.pipeline_bin {
-        Some(path) => path,
-        None => std::env::current_exe()?.with_file_name("pipeline"),
+    let target = match args.pipeline_cmd {
+        Some(template) => {
+            anyhow::ensure!(
+                ["{date}", "{from}", "{to}"].iter().any(|p| template.contains(p)),
+                "--pipeline-cmd needs {{date}} (run once per date) or {{from}} and {{to}} (the range) in it"
+            );
+            CrashTarget::Command(template)
+        }
+        None => {
+            let pipeline = match args.pipeline_bin {
+                Some(path) => path,
+                None => std::env::current_exe()?.with_file_name("pipeline"),
+            };
+            anyhow::ensure!(
+                pipeline.is_file(),
+                "{} is not a file: build it (cargo build -p pipeline) or give --pipeline-bin",
+                pipeline.display()
+            );
+            CrashTarget::Backfill { pipeline, parallel: usize::from(args.parallel) }
+        }
     };
-    anyhow::ensure!(
-        pipeline.is_file(),
-        "{} is not a file: build it (cargo build -p pipeline) or give --pipeline-bin",
-        pipeline.display()
-    );
     let options = CrashOptions {
         range: DateRange::new(first, last_day)?,
         kills: args.kills,
         seed: args.seed,
         activity: args.activity,
-        parallel: usize::from(args.parallel),
-        pipeline,
+        target,
     };
+    eprintln!("crashing: {}", options.target.command_line(options.range));
     let outcome = crate::crash::run(&options, &|event| match event {
         CrashEvent::Killed(kill) => eprintln!(
             "killed after {} ms: {} in flight ({}), {} completed",

@@ -9,6 +9,7 @@ use pipeline::cli::Exit;
 use pipeline::{Clock, SystemClock};
 
 use crate::mocks::{Mocks, ServeOptions};
+use crate::scenario::Scenario;
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum MocksCommand {
@@ -41,6 +42,11 @@ pub struct ServeArgs {
     /// {exchange}/instruments.json; --seed, --from, --to and --activity are then ignored.
     #[arg(long, value_name = "DIR")]
     pub replay_dir: Option<PathBuf>,
+    /// Serve behind a fault scenario (a built-in name or a TOML file): its endpoint faults, BigQuery job faults
+    /// and exportedUntil lag act on every client, seeded by --seed (Postgres and process faults need a run and
+    /// are ignored here).
+    #[arg(long, value_name = "NAME|FILE")]
+    pub faults: Option<String>,
 }
 
 pub async fn run(command: MocksCommand) -> anyhow::Result<Exit> {
@@ -54,20 +60,41 @@ pub async fn run(command: MocksCommand) -> anyhow::Result<Exit> {
         days: DateRange::new(from, to)?,
         activity: args.activity,
         replay_dir: args.replay_dir,
+        faults: args.faults.as_deref().map(Scenario::resolve).transpose()?,
     };
     // Listening before the servers start: a signal during start-up stops them too.
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mocks = Mocks::start(&options).await?;
-    println!(
-        "mock Tardis:   {} (datasets {}, api {})",
-        mocks.tardis.uri(),
-        mocks.tardis.datasets_url(),
-        mocks.tardis.api_url()
-    );
-    println!("fake BigQuery: {}", mocks.bigquery.uri());
+    match &mocks.armed {
+        Some(armed) => {
+            println!(
+                "mock Tardis:   {} (datasets and api {}/v1; behind the fault front)",
+                armed.tardis.uri(),
+                armed.tardis.uri()
+            );
+            println!("fake BigQuery: {} (behind the fault front)", armed.bigquery.uri());
+        }
+        None => {
+            println!(
+                "mock Tardis:   {} (datasets {}, api {})",
+                mocks.tardis.uri(),
+                mocks.tardis.datasets_url(),
+                mocks.tardis.api_url()
+            );
+            println!("fake BigQuery: {}", mocks.bigquery.uri());
+        }
+    }
     match &options.replay_dir {
         Some(dir) => println!("replaying:     {} (days, symbols and exportedUntil from the files)", dir.display()),
         None => println!("days served:   {} to {} (seed {})", options.days.start(), options.days.end(), options.seed),
+    }
+    if let Some(scenario) = &options.faults {
+        println!(
+            "faults:        {} ({}; expects that a pipeline {})",
+            scenario.name,
+            scenario.summary(),
+            scenario.expect.as_str()
+        );
     }
     println!("# Paste into a shell:");
     print!("{}", mocks.exports());

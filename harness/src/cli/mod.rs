@@ -8,6 +8,7 @@ pub mod load;
 mod mocks;
 mod notify;
 mod run;
+mod scenario;
 
 use clap::{Parser, Subcommand};
 use pipeline::cli::Exit;
@@ -17,7 +18,7 @@ use pipeline::cli::Exit;
     name = "harness",
     version,
     about = "Test harness for the daily market-data pipeline: fakes, a real Postgres, ground-truth scoring",
-    after_help = "Examples:\n  harness run                               # yesterday (UTC), seed 42, report in reports/\n  harness run --date 2024-06-01 --seed 7 --report-dir /tmp/r\n  harness run --date 2024-06-01 --pipeline-cmd \"python3 my_pipeline.py --date {date}\"\n  harness exec -- env                       # any command with the fakes, a database and their environment\n  harness mocks serve --port-tardis 9001 --port-bigquery 9050 --from 2024-06-01 --to 2024-06-30\n\nExit codes: 0 pass, 1 warn, 2 fail, 3 harness error (harness exec: its command's status)."
+    after_help = "Examples:\n  harness run                               # yesterday (UTC), seed 42, report in reports/\n  harness run --date 2024-06-01 --seed 7 --report-dir /tmp/r\n  harness run --date 2024-06-01 --pipeline-cmd \"python3 my_pipeline.py --date {date}\"\n  harness exec -- env                       # any command with the fakes, a database and their environment\n  harness mocks serve --port-tardis 9001 --port-bigquery 9050 --from 2024-06-01 --to 2024-06-30\n  harness scenario list                     # the fault scenarios; harness scenario run NAME runs one\n\nExit codes: 0 pass, 1 warn, 2 fail, 3 harness error (harness exec: its command's status)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -34,11 +35,18 @@ pub enum Command {
         after_help = "Examples:\n  harness exec -- env\n  harness exec --from 2024-06-01 --to 2024-06-03 -- python3 my_pipeline.py --date 2024-06-02\n  harness exec --replay-dir capture -- cargo run -p pipeline -- run --date 2024-06-03"
     )]
     Exec(exec::ExecArgs),
-    /// The backfill load benchmark: a range of dates with 1, 2 and 4 workers; dates per minute and speed-up.
+    /// The load and recovery benchmark: normal load (1, 2, 4 workers), concurrent daily runs, transient faults on
+    /// every endpoint, a memory-capped process; throughput, stage latencies, peak RSS, CPU, retries, success.
     Load(load::LoadArgs),
-    /// Crash consistency: a backfill killed with SIGKILL at seeded random moments and resumed each time, then
-    /// compared row for row with a clean run of the same dates.
+    /// Crash consistency: a backfill (or any command) killed with SIGKILL at seeded random moments and resumed each
+    /// time, then compared row for row with a clean run of the same dates.
     Crash(crash::CrashArgs),
+    /// Fault scenarios: the built-in catalogue (`list`), and scenarios run against the reference pipeline or any
+    /// command, each judged against its expectation (`run`).
+    Scenario {
+        #[command(subcommand)]
+        command: scenario::ScenarioCommand,
+    },
     /// The fakes as standalone servers.
     Mocks {
         #[command(subcommand)]
@@ -60,6 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Exec(args) => exec::run(args).await,
         Command::Load(args) => load::run(args).await,
         Command::Crash(args) => crash::run(args).await,
+        Command::Scenario { command } => scenario::run(command).await,
         Command::Mocks { command } => mocks::run(command).await,
         Command::Notify(args) => notify::run(args).await,
     }

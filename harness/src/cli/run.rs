@@ -10,7 +10,10 @@ use pipeline::{Clock, Selection, SystemClock};
 
 use crate::defects::Defect;
 use crate::external::{PipelineCommand, Starting};
+use crate::postgres::PostgresServer;
+use crate::recovery::{ScenarioOptions, Target};
 use crate::run::{RunOptions, write_report};
+use crate::scenario::{Scenario, Verdict};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
@@ -42,6 +45,13 @@ pub struct RunArgs {
     /// symbols); also what PIPELINE_SYMBOLS says.
     #[arg(long, value_parser = Selection::parse)]
     pub symbols: Option<Selection>,
+    /// Run under a fault scenario (a built-in name or a TOML file; `harness scenario list`). The exit code is
+    /// then the scenario's verdict: 0 when its expectation is met, 2 when not.
+    #[arg(long, value_name = "NAME|FILE", conflicts_with = "defect")]
+    pub faults: Option<String>,
+    /// With --faults: the `pipeline` binary, for process scenarios (default: the one beside `harness`).
+    #[arg(long, value_name = "PATH", requires = "faults", conflicts_with = "pipeline_cmd")]
+    pub pipeline_bin: Option<PathBuf>,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
@@ -54,6 +64,30 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
         defect: args.defect,
         symbols: args.symbols,
     };
+    if let Some(faults) = &args.faults {
+        let scenario = Scenario::resolve(faults)?;
+        let timeout = Duration::from_secs(args.pipeline_timeout);
+        let target = match args.pipeline_cmd {
+            Some(template) => Target::Command(PipelineCommand { template, timeout }),
+            None => super::scenario::reference(args.pipeline_bin)?,
+        };
+        super::scenario::check_binary(&target, std::slice::from_ref(&scenario))?;
+        let options = ScenarioOptions {
+            day,
+            seed: args.seed,
+            activity: args.activity,
+            symbols: options.symbols,
+            target,
+            timeout,
+        };
+        let server = std::sync::Arc::new(PostgresServer::provision().await?);
+        let (result, mut report) = crate::recovery::run(server, &scenario, &options).await?;
+        report.sections.scenario = Some(result.clone());
+        print!("{}", report.text());
+        let path = write_report(&report, &args.report_dir)?;
+        println!("report: {}", path.display());
+        return Ok(if result.verdict == Verdict::NotMet { Exit::Fail } else { Exit::Pass });
+    }
     let report = match args.pipeline_cmd {
         Some(template) => {
             let command = PipelineCommand { template, timeout: Duration::from_secs(args.pipeline_timeout) };

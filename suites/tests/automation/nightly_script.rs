@@ -24,6 +24,7 @@ fn nightly(dir: &Path, webhook: Option<&str>, envs: &[(&str, &str)]) -> Output {
         .env("NIGHTLY_REPORT_DIR", dir)
         .env("NIGHTLY_DEFECTS", "dropped-hour")
         .env("NIGHTLY_CRASH_KILLS", "1")
+        .env("NIGHTLY_SCENARIOS", "tardis-reset-mid-body bigquery-job-invalid")
         .env("HARNESS_BIN", harness_binary())
         .env("RUST_LOG", "info")
         .env_remove("SLACK_WEBHOOK_URL")
@@ -79,6 +80,11 @@ async fn a_clean_night_writes_the_reports_posts_after_a_500_and_exits_0_without_
     let crash: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("crash.json")).expect("crash.json")).expect("JSON");
     assert_eq!((crash["rows_lost"].as_u64(), crash["rows_extra"].as_u64()), (Some(0), Some(0)), "{crash}");
+    assert!(log.contains("nightly: fault scenarios: 2 met, 0 not met, 0 not applicable, of 2"), "{log}");
+    let scenarios: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("scenarios.json")).expect("scenarios.json"))
+            .expect("JSON");
+    assert_eq!(scenarios[1]["outcome"], "failed_cleanly", "{scenarios}");
     assert!(String::from_utf8_lossy(&out.stdout).trim_end().ends_with("nightly: PASS"), "{log}");
 
     let posts = posted(&slack).await;

@@ -55,6 +55,7 @@ fn digest(checks: Vec<CheckOutcome>) -> Report {
         symbols: Vec::new(),
         pipeline_validation: None,
         external: None,
+        scenario: None,
         defect: None,
         postgres: harness::Backend::External,
         started_at: chrono::Utc::now(),
