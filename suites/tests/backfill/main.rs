@@ -54,33 +54,51 @@ where
     }
 }
 
-/// The load benchmark (`harness load`), smoke-run: every worker count backfills every date, and the
-/// figures it reports are consistent with each other. Its timings are measured, never judged here.
+/// The load and recovery benchmark (`harness load`), smoke-run over its four conditions: every line backfills or
+/// runs every date whole, the faults condition really injected faults and saw them retried, the memory-capped
+/// process stayed under its cap, and the figures are consistent with each other. Timings are never judged here.
 #[tokio::test]
-async fn load_benchmark_smoke_run_backfills_every_date_with_each_worker_count() {
+async fn load_benchmark_smoke_run_of_every_condition_lands_every_date_whole() {
+    use harness::load::{Condition, LoadOptions};
     let range = DateRange::new(last_day().pred(), last_day()).expect("valid range");
-    let options = harness::load::LoadOptions { range, workers: vec![1, 2], activity: 0.02, seed: 5 };
-    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let options = LoadOptions {
+        range,
+        conditions: Condition::ALL.to_vec(),
+        workers: vec![1, 2],
+        concurrent: 2,
+        fault_rate: 0.1,
+        memory_cap: 512 << 20,
+        activity: 0.02,
+        seed: 5,
+        pipeline: binary(),
+    };
+    let started = std::sync::atomic::AtomicUsize::new(0);
     let lines = harness::load::run(&options, &|event| {
-        if let pipeline::backfill::BackfillEvent::Finished { .. } = event {
-            finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let harness::load::LoadEvent::Starting { .. } = event {
+            started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     })
     .await
     .expect("load benchmark runs");
-    assert_eq!(finished.into_inner(), 4, "two dates reported finished per worker count");
-    assert_eq!(lines.iter().map(|l| l.workers).collect::<Vec<_>>(), [1, 2]);
+    let conditions: Vec<Condition> = lines.iter().map(|l| l.condition).collect();
+    use Condition::{Faults, High, Memory, Normal};
+    assert_eq!(conditions, [Normal, Normal, High, High, Faults, Memory]);
+    assert_eq!(started.into_inner(), 6);
     for line in &lines {
-        assert_eq!((line.succeeded, line.failed), (2, 0), "{line:?}");
-        assert!(line.seconds > 0.0 && line.dates_per_minute > 0.0, "{line:?}");
-        let expected = 2.0 / line.seconds * 60.0;
-        assert!((line.dates_per_minute - expected).abs() < 1e-9 * expected, "{line:?}");
+        assert_eq!((line.failed, line.rows_lost, line.rows_extra), (0, 0, 0), "{line:#?}");
+        assert!((line.success_rate - 1.0).abs() < 1e-12, "{line:#?}");
+        let expected = f64::from(line.dates) / line.seconds * 60.0;
+        assert!((line.dates_per_minute - expected).abs() < 1e-9 * expected, "{line:#?}");
+        assert!(line.trades_per_second > 0.0 && line.peak_rss_mib > 0.0 && line.cpu_seconds > 0.0, "{line:#?}");
+        assert!(line.stages.iter().any(|s| s.stage == "download" && s.p50_ms <= s.p95_ms && s.p95_ms <= s.p99_ms));
     }
-    assert!((lines[0].speed_up - 1.0).abs() < 1e-12);
-    let expected_speed_up = lines[1].dates_per_minute / lines[0].dates_per_minute;
-    assert!((lines[1].speed_up - expected_speed_up).abs() < 1e-9);
+    assert_eq!(lines[2].label, "2 runs of 2024-06-30", "the same date, twice at once, lands once");
+    assert!(lines[4].faults_injected > 0 && lines[4].retries > 0, "{:#?}", lines[4]);
+    assert_eq!(lines[0].speed_up, Some(1.0));
+    assert!(lines[5].memory_cap_mib == Some(512.0) && lines[5].peak_rss_mib < 512.0, "{:#?}", lines[5]);
     let table = harness::cli::load::table(&lines);
-    assert_eq!(table.lines().count(), 3, "{table}");
+    assert_eq!(table.lines().count(), 7, "{table}");
+    assert!(harness::cli::load::html(&lines).contains("<svg"));
 }
 
 /// `harness load --json` prints only the JSON on standard output (the per-date progress goes to stderr), so
@@ -88,7 +106,8 @@ async fn load_benchmark_smoke_run_backfills_every_date_with_each_worker_count() 
 #[test]
 fn harness_load_json_is_the_whole_standard_output() {
     let out = std::process::Command::new(suites::workspace_binary("harness"))
-        .args(["load", "--dates", "2", "--workers", "1", "--activity", "0.02", "--seed", "6", "--json"])
+        .args(["load", "--dates", "2", "--conditions", "normal", "--workers", "1", "--activity", "0.02"])
+        .args(["--seed", "6", "--json"])
         .args(["--last-day", "2024-06-30"])
         .stdin(std::process::Stdio::null())
         .output()
@@ -98,5 +117,5 @@ fn harness_load_json_is_the_whole_standard_output() {
     let lines: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
     assert_eq!(lines[0]["workers"], 1, "{lines:#}");
     assert_eq!((lines[0]["succeeded"].as_u64(), lines[0]["failed"].as_u64()), (Some(2), Some(0)), "{lines:#}");
-    assert!(stderr.contains("[2/2] 2024-06-30 ✓") || stderr.contains("[2/2] 2024-06-29 ✓"), "{stderr}");
+    assert!(stderr.contains("normal: backfill, 1 worker..."), "{stderr}");
 }
