@@ -50,14 +50,16 @@ async fn run(name: &str, target: Target) -> ScenarioResult {
     result
 }
 
-/// Every default-profile scenario whose name starts with `family`, against the reference pipeline: each
+/// Every scenario of `profile` whose name starts with `family`, against the reference pipeline: each
 /// expectation met, each fault injected (nothing "not applicable" for the pipeline the catalogue is made for,
 /// but the resumable upload it never uses).
 async fn family(family: &str) {
-    let scenarios: Vec<Scenario> = Scenario::catalogue()
-        .into_iter()
-        .filter(|s| s.name.starts_with(family) && s.profile == Profile::Default)
-        .collect();
+    of_profile(family, Profile::Default).await;
+}
+
+async fn of_profile(family: &str, profile: Profile) {
+    let scenarios: Vec<Scenario> =
+        Scenario::catalogue().into_iter().filter(|s| s.name.starts_with(family) && s.profile == profile).collect();
     assert!(!scenarios.is_empty(), "{family}");
     let mut failures = Vec::new();
     for scenario in &scenarios {
@@ -89,6 +91,13 @@ async fn the_reference_pipeline_meets_every_bigquery_scenario() {
 async fn the_reference_pipeline_meets_every_postgres_and_process_scenario() {
     family("postgres-").await;
     family("process-").await;
+}
+
+/// The slow scenarios (a drip, a late first byte, an export that lands mid-run): the nightly profile only (the
+/// `nightly_` prefix is filtered out of the default and ci profiles).
+#[tokio::test(flavor = "multi_thread")]
+async fn nightly_the_reference_pipeline_meets_every_slow_scenario() {
+    of_profile("", Profile::Nightly).await;
 }
 
 /// The numbers behind a verdict: one 429 with `Retry-After: 1` costs one retry, at least a second later.
