@@ -123,7 +123,9 @@ done
 
 # 4. Crash consistency: the backfill of the week before the date, killed $crash_kills times at seeded moments,
 #    must end row for row equal to a clean run (harness crash exits 0 then, 2 otherwise).
+step_args=()
 if [ "$crash_kills" -gt 0 ]; then
+  step_args+=(--crash "$out/crash.json")
   set +e
   "$harness" crash --kills "$crash_kills" --dates 7 --last-day "$day" --seed "$seed" --activity "$activity" --json \
     --pipeline-bin "$(dirname "$harness")/pipeline" >"$out/crash.json" 2>"$out/crash.log"
@@ -147,6 +149,7 @@ if [ -n "$scenarios" ]; then
   scenario_exit=$?
   set -e
   cp "$out/scenarios/scenarios.json" "$out/scenarios.json" 2>/dev/null || true
+  step_args+=(--scenarios "$out/scenarios.json")
   if [ "$scenario_exit" = 0 ]; then
     echo "nightly: fault scenarios: $(tail -n 1 "$out/scenarios.txt")"
   else
@@ -162,6 +165,7 @@ if [ -z "$report_url" ] && [ -n "${GITHUB_RUN_ID:-}" ]; then
 fi
 report_url="${report_url:-$out/report.html}"
 "$harness" notify --report-dir "$out" ${tests_args[@]+"${tests_args[@]}"} ${defect_args[@]+"${defect_args[@]}"} \
+  ${step_args[@]+"${step_args[@]}"} \
   --duration-secs "$(($(date +%s) - started))" --report-url "$report_url" --save-payload "$out/slack-payload.json" ||
   echo "nightly: harness notify failed; the result below stands" >&2
 

@@ -17,7 +17,7 @@ use std::time::Instant;
 use market::{DateRange, TradingDay};
 use pipeline::store::{JobStatus, Store};
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::environment::{DATASET, PROJECT};
 use crate::postgres::PostgresServer;
@@ -78,7 +78,7 @@ impl CrashTarget {
 }
 
 /// One SIGKILL.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Kill {
     /// How long after its start the run was killed.
     pub after_ms: u64,
@@ -89,7 +89,7 @@ pub struct Kill {
 }
 
 /// How the crashes ended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CrashOutcome {
     pub dates: u32,
     pub kills: Vec<Kill>,

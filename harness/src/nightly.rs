@@ -13,7 +13,9 @@ use std::time::Duration;
 use market::TradingDay;
 use market::checks::Status;
 
+use crate::crash::CrashOutcome;
 use crate::report::{HarnessSections, Report};
+use crate::scenario::{ScenarioResult, Verdict};
 
 /// Failed tests named in the message.
 pub const TOP_TESTS: usize = 5;
@@ -145,6 +147,69 @@ impl DefectCheck {
     }
 }
 
+/// A step of the nightly that reports in a file of its own: crash consistency (`crash.json`), fault scenarios
+/// (`scenarios.json`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub name: &'static str,
+    pub status: Status,
+    /// One line: what it found, or why its file could not be read.
+    pub summary: String,
+}
+
+impl Step {
+    fn unreadable(name: &'static str, path: &Path, reason: impl std::fmt::Display) -> Step {
+        Step { name, status: Status::Error, summary: format!("cannot read {}: {reason}", path.display()) }
+    }
+
+    /// `harness crash --json`'s output: pass when it ended consistent.
+    pub fn crash(path: &Path) -> Step {
+        const NAME: &str = "Crash consistency";
+        let outcome = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| serde_json::from_slice::<CrashOutcome>(&bytes).map_err(|e| e.to_string()));
+        match outcome {
+            Ok(o) => Step {
+                name: NAME,
+                status: if o.consistent() { Status::Pass } else { Status::Fail },
+                summary: format!(
+                    "{} kills over {} dates, final run exit {}, {} rows: {} lost, {} extra",
+                    o.kills.len(),
+                    o.dates,
+                    o.final_exit_code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+                    o.rows_expected,
+                    o.rows_lost,
+                    o.rows_extra
+                ),
+            },
+            Err(reason) => Step::unreadable(NAME, path, reason),
+        }
+    }
+
+    /// `harness scenario run --report-dir`'s `scenarios.json`: pass when every expectation was met (or could not
+    /// apply); the scenarios not met are named.
+    pub fn scenarios(path: &Path) -> Step {
+        const NAME: &str = "Fault scenarios";
+        let results = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| serde_json::from_slice::<Vec<ScenarioResult>>(&bytes).map_err(|e| e.to_string()));
+        match results {
+            Ok(results) => {
+                let not_met: Vec<&str> =
+                    results.iter().filter(|r| r.verdict == Verdict::NotMet).map(|r| r.name.as_str()).collect();
+                let na = results.iter().filter(|r| r.verdict == Verdict::NotApplicable).count();
+                let met = results.len() - not_met.len() - na;
+                let mut summary = format!("{met} of {} met, {na} n/a", results.len());
+                if !not_met.is_empty() {
+                    summary.push_str(&format!("; NOT MET: {}", not_met.join(", ")));
+                }
+                Step { name: NAME, status: if not_met.is_empty() { Status::Pass } else { Status::Fail }, summary }
+            }
+            Err(reason) => Step::unreadable(NAME, path, reason),
+        }
+    }
+}
+
 /// Everything the nightly message says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Nightly {
@@ -153,6 +218,8 @@ pub struct Nightly {
     /// `None` when the tests were not run (`NIGHTLY_SKIP_TESTS=1`).
     pub tests: Option<TestRun>,
     pub defects: Vec<DefectCheck>,
+    /// Crash consistency and fault scenarios, when they ran.
+    pub steps: Vec<Step>,
     /// Wall time of the whole nightly run.
     pub duration: Option<Duration>,
     /// Where the full report is: a URL or a path.
@@ -160,12 +227,14 @@ pub struct Nightly {
 }
 
 impl Nightly {
-    /// The worst of the tests, the clean harness run and the defect self-check (a missed defect fails).
+    /// The worst of the tests, the clean harness run, the defect self-check (a missed defect fails) and the
+    /// other steps.
     pub fn status(&self) -> Status {
         let harness = self.harness.as_ref().map_or(Status::Error, |r| r.status);
         let tests = self.tests.as_ref().map_or(Status::Pass, TestRun::status);
         let defects = if self.defects.iter().all(DefectCheck::caught) { Status::Pass } else { Status::Fail };
-        harness.max(tests).max(defects)
+        let steps = self.steps.iter().map(|s| s.status).max().unwrap_or(Status::Pass);
+        harness.max(tests).max(defects).max(steps)
     }
 
     pub fn date(&self) -> Option<TradingDay> {
@@ -256,6 +325,26 @@ mod tests {
         check(Err("no JUnit".into()), Some(101), Status::Fail);
         check(Err("no JUnit".into()), Some(0), Status::Warn);
         check(Err("no JUnit".into()), None, Status::Error);
+    }
+
+    #[test]
+    fn steps_read_their_files_and_name_what_is_not_met() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("scenarios.json");
+        let result = |name: &str, verdict: Verdict| {
+            serde_json::json!({"name": name, "description": "", "expectation": "recovers", "outcome": "recovered",
+                "verdict": verdict, "faults_injected": 1, "retries": 1, "recover_ms": null, "duration_ms": 5,
+                "exit_code": null, "cause": null, "findings": [], "notes": []})
+        };
+        let all = [result("a", Verdict::Met), result("b", Verdict::NotApplicable), result("c", Verdict::NotMet)];
+        std::fs::write(&path, serde_json::to_vec(&all).expect("JSON")).expect("written");
+        let step = Step::scenarios(&path);
+        assert_eq!((step.status, step.summary.as_str()), (Status::Fail, "1 of 3 met, 1 n/a; NOT MET: c"));
+        std::fs::write(&path, serde_json::to_vec(&all[..2]).expect("JSON")).expect("written");
+        assert_eq!(Step::scenarios(&path).status, Status::Pass);
+        let missing = Step::crash(&dir.path().join("crash.json"));
+        assert_eq!(missing.status, Status::Error);
+        assert!(missing.summary.starts_with("cannot read "), "{}", missing.summary);
     }
 
     #[test]

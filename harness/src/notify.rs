@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::nightly::{DefectCheck, Nightly, TestRun, TestSummary};
+use crate::nightly::{DefectCheck, Nightly, Step, TestRun, TestSummary};
 use crate::slack::{self, Poster, Webhook};
 
 /// The environment variable holding the incoming-webhook URL. Only ever read, never printed.
@@ -25,6 +25,10 @@ pub struct NotifyOptions {
     /// Report directory of a run with a deliberate defect (`harness run --defect NAME`), which the harness
     /// must have failed. Repeatable.
     pub defect_reports: Vec<PathBuf>,
+    /// `harness crash --json`'s output, when the crash-consistency step ran.
+    pub crash: Option<PathBuf>,
+    /// `scenarios.json` of `harness scenario run --report-dir`, when the fault scenarios ran.
+    pub scenarios: Option<PathBuf>,
     /// Wall time of the whole nightly run, in seconds.
     pub duration_secs: Option<u64>,
     /// Where the full report can be read: a URL (linked) or a path (default: DIR/report.html).
@@ -49,6 +53,12 @@ impl NotifyOptions {
             harness: pipeline::report::read(&self.report_dir).map_err(|e| e.to_string()),
             tests,
             defects: self.defect_reports.iter().map(|dir| DefectCheck::read(dir)).collect(),
+            steps: self
+                .crash
+                .iter()
+                .map(|path| Step::crash(path))
+                .chain(self.scenarios.iter().map(|path| Step::scenarios(path)))
+                .collect(),
             duration: self.duration_secs.map(Duration::from_secs),
             report_location: Some(
                 self.report_url.clone().unwrap_or_else(|| self.report_dir.join("report.html").display().to_string()),

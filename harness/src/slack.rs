@@ -170,6 +170,8 @@ struct Facts {
     tests: String,
     harness: String,
     defects: Option<String>,
+    /// (step name, "✅ 34 of 34 met, ...")
+    steps: Vec<(&'static str, String)>,
     /// (status, family, "1.0000 (fail < 0.95, warn < 0.99)")
     scores: Vec<(Status, &'static str, String)>,
     checks_title: String,
@@ -264,6 +266,7 @@ fn facts(nightly: &Nightly) -> Facts {
         tests: tests_line(nightly.tests.as_ref()),
         harness,
         defects,
+        steps: nightly.steps.iter().map(|s| (s.name, format!("{} {}", icon(s.status), s.summary))).collect(),
         scores,
         checks_title,
         checks,
@@ -283,6 +286,9 @@ pub fn text(nightly: &Nightly) -> String {
     let _ = writeln!(out, "Harness:  {}", f.harness);
     if let Some(defects) = &f.defects {
         let _ = writeln!(out, "Defects:  {defects}");
+    }
+    for (name, line) in &f.steps {
+        let _ = writeln!(out, "{name}: {line}");
     }
     for (i, (status, name, value)) in f.scores.iter().enumerate() {
         let label = if i == 0 { "Scores:" } else { "" };
@@ -316,6 +322,9 @@ pub fn payload(nightly: &Nightly) -> Value {
     if let Some(defects) = &f.defects {
         let _ = write!(fallback, "; defects {defects}");
     }
+    for (name, line) in &f.steps {
+        let _ = write!(fallback, "; {} {line}", name.to_lowercase());
+    }
     let mut blocks = vec![json!({
         "type": "header",
         "text": {"type": "plain_text", "text": shorten(&f.headline, HEADER_MAX), "emoji": true}
@@ -323,6 +332,9 @@ pub fn payload(nightly: &Nightly) -> Value {
     let mut summary = format!("*Tests* {}\n*Harness* {}", escape(&f.tests), escape(&f.harness));
     if let Some(defects) = &f.defects {
         let _ = write!(summary, "\n*Defect self-check* {}", escape(defects));
+    }
+    for (name, line) in &f.steps {
+        let _ = write!(summary, "\n*{name}* {}", escape(line));
     }
     blocks.push(section(&summary));
     if !f.scores.is_empty() {

@@ -27,6 +27,12 @@ pub struct NotifyArgs {
     /// must have failed. Repeatable.
     #[arg(long = "defect-report", value_name = "DIR")]
     pub defect_reports: Vec<PathBuf>,
+    /// `harness crash --json`'s output (the crash-consistency step), which must say CONSISTENT.
+    #[arg(long, value_name = "PATH")]
+    pub crash: Option<PathBuf>,
+    /// `scenarios.json` of `harness scenario run --report-dir` (the fault scenarios), each of which must be met.
+    #[arg(long, value_name = "PATH")]
+    pub scenarios: Option<PathBuf>,
     /// Wall time of the whole nightly run, in seconds.
     #[arg(long, value_name = "N")]
     pub duration_secs: Option<u64>,
@@ -47,6 +53,8 @@ pub async fn run(args: NotifyArgs) -> anyhow::Result<Exit> {
         junit: args.junit,
         tests_exit_code: args.tests_exit_code,
         defect_reports: args.defect_reports,
+        crash: args.crash,
+        scenarios: args.scenarios,
         duration_secs: args.duration_secs,
         report_url: args.report_url,
         save_payload: args.save_payload,

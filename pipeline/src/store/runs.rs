@@ -231,11 +231,12 @@ impl Store {
 
     /// The counts recorded for a run.
     pub async fn run_counts(&self, run_id: i64) -> Result<Option<RunCounts>, StoreError> {
-        let row = sqlx::query("SELECT files, trades, candles, instruments FROM pipeline_runs WHERE id = $1")
-            .bind(run_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_error("run counts"))?;
+        let row = idempotent("run counts", || {
+            sqlx::query("SELECT files, trades, candles, instruments FROM pipeline_runs WHERE id = $1")
+                .bind(run_id)
+                .fetch_optional(&self.pool)
+        })
+        .await?;
         Ok(row.map(|r| RunCounts {
             files: r.get::<Option<i32>, _>("files").and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
             trades: r.get::<Option<i64>, _>("trades").and_then(|n| u64::try_from(n).ok()).unwrap_or(0),

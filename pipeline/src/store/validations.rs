@@ -8,7 +8,7 @@ use market::checks::{Scores, Validation};
 use market::{Exchange, Symbol, TradingDay};
 use sqlx::Row;
 
-use super::runs::{Store, StoreError, as_i64, query_error};
+use super::runs::{Store, StoreError, as_i64, idempotent, query_error};
 
 /// One stored validation, for trends.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -28,7 +28,18 @@ impl Store {
         trigger: &str,
         validation: &Validation,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool().begin().await.map_err(query_error("begin"))?;
+        // One transaction: when the connection is lost, nothing of it stands and it is run again whole.
+        idempotent("record validation", || self.insert_validation(day, run_id, trigger, validation)).await
+    }
+
+    async fn insert_validation(
+        &self,
+        day: TradingDay,
+        run_id: Option<i64>,
+        trigger: &str,
+        validation: &Validation,
+    ) -> Result<i64, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
         let report = serde_json::to_value(validation).unwrap_or_default();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO validations (day, run_id, trigger, status, completeness, quality, consistency, report)
@@ -43,8 +54,7 @@ impl Store {
         .bind(validation.scores.consistency)
         .bind(report)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(query_error("insert validation"))?;
+        .await?;
         for check in &validation.checks {
             sqlx::query(
                 "INSERT INTO validation_checks (validation_id, check_id, family, evaluated, failed, pass_ratio, status)
@@ -58,8 +68,7 @@ impl Store {
             .bind(check.pass_ratio())
             .bind(check.status.as_str())
             .execute(&mut *tx)
-            .await
-            .map_err(query_error("insert check"))?;
+            .await?;
         }
         let records = validation.records.iter().flat_map(|r| {
             [
@@ -85,10 +94,9 @@ impl Store {
             .bind(value)
             .bind(id)
             .execute(&mut *tx)
-            .await
-            .map_err(query_error("upsert metric"))?;
+            .await?;
         }
-        tx.commit().await.map_err(query_error("commit validation"))?;
+        tx.commit().await?;
         Ok(id)
     }
 
@@ -99,15 +107,16 @@ impl Store {
         window_days: u32,
     ) -> Result<BTreeMap<(String, Exchange, Symbol), Vec<f64>>, StoreError> {
         let from = day.date() - chrono::Days::new(u64::from(window_days));
-        let rows = sqlx::query(
-            "SELECT exchange, symbol, metric, value FROM validation_metrics
-             WHERE day >= $1 AND day < $2 ORDER BY day",
-        )
-        .bind(from)
-        .bind(day.date())
-        .fetch_all(self.pool())
-        .await
-        .map_err(query_error("metric history"))?;
+        let rows = idempotent("metric history", || {
+            sqlx::query(
+                "SELECT exchange, symbol, metric, value FROM validation_metrics
+                 WHERE day >= $1 AND day < $2 ORDER BY day",
+            )
+            .bind(from)
+            .bind(day.date())
+            .fetch_all(self.pool())
+        })
+        .await?;
         let mut history: BTreeMap<(String, Exchange, Symbol), Vec<f64>> = BTreeMap::new();
         for row in rows {
             let (Ok(exchange), Ok(symbol)) =

@@ -93,7 +93,9 @@ async fn a_clean_night_writes_the_reports_posts_after_a_500_and_exits_0_without_
     assert_eq!(message["blocks"][0]["text"]["text"], "✅ Nightly PASS — 2024-06-05");
     let summary = message["blocks"][1]["text"]["text"].as_str().expect("summary");
     assert!(summary.starts_with("*Tests* not run\n*Harness* ✅ pass (seed 42,"), "{summary}");
-    assert!(summary.ends_with("*Defect self-check* ✅ 1 of 1 caught: dropped-hour caught"), "{summary}");
+    assert!(summary.contains("\n*Defect self-check* ✅ 1 of 1 caught: dropped-hour caught\n"), "{summary}");
+    assert!(summary.contains("\n*Crash consistency* ✅ 1 kills over 7 dates, final run exit 0, "), "{summary}");
+    assert!(summary.ends_with("\n*Fault scenarios* ✅ 2 of 2 met, 0 n/a"), "{summary}");
     let context = message["blocks"].as_array().expect("blocks").last().expect("context").to_string();
     assert!(
         context.contains(&format!("{}/report.html", dir.path().canonicalize().expect("dir").display())),

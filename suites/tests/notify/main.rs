@@ -88,6 +88,7 @@ fn green() -> Nightly {
         ])),
         tests: Some(tests(410, 0, 1)),
         defects: Vec::new(),
+        steps: Vec::new(),
         duration: Some(std::time::Duration::from_secs(843)),
         report_location: Some("https://github.com/acme/market/actions/runs/7".to_owned()),
     }
