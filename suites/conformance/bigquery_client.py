@@ -314,7 +314,86 @@ def jobs(plan):
     return seen
 
 
+def csv_loads(plan):
+    """load_table_from_file with CSV: a header skipped with an explicit schema into a partition, autodetect, a
+    custom delimiter and null marker; a bad cell raises BadRequest from result() naming the row and the field."""
+    bq = client(plan)
+    bq.create_dataset(plan["dataset"])
+    bq.create_table(candles_table(plan, plan["table"]))
+    header = "exchange,symbol,open_time,close,trade_count\n"
+    body = "".join(
+        f"binance-futures,{row['symbol']},{row['open_time']},{row['close']},{row['trade_count']}\n" for row in plan["rows"]
+    )
+    explicit = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.CSV,
+        skip_leading_rows=1,
+        schema=CANDLE_SCHEMA,
+        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+    )
+    destination = table_id(plan, f"{plan['table']}${plan['partition']}")
+    job = bq.load_table_from_file(io.BytesIO((header + body).encode()), destination, job_config=explicit)
+    job.result()
+    expect_equal("CSV load: output_rows", job.output_rows, len(plan["rows"]))
+    landed = sorted_rows([comparable(row) for row in bq.list_rows(table_id(plan, plan["table"]))])
+    expect_equal("CSV load: rows read back", landed, sorted_rows(plan["rows"]))
+
+    detected = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.CSV, autodetect=True)
+    job = bq.load_table_from_file(io.BytesIO(b"day,n,ok\n2024-06-03,1,true\n2024-06-04,2,false\n"), table_id(plan, "detected"), job_config=detected)
+    job.result()
+    types = [(field.name, field.field_type) for field in bq.get_table(table_id(plan, "detected")).schema]
+    expect_equal("autodetect: schema", types, [("day", "DATE"), ("n", "INTEGER"), ("ok", "BOOLEAN")])
+
+    piped = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.CSV,
+        field_delimiter="|",
+        null_marker="NULL",
+        schema=[bigquery.SchemaField("symbol", "STRING"), bigquery.SchemaField("close", "FLOAT64")],
+    )
+    job = bq.load_table_from_file(io.BytesIO(b"BTCUSDT|1.5\nETHUSDT|NULL\n"), table_id(plan, "piped"), job_config=piped)
+    job.result()
+    rows = sorted_rows([dict(row) for row in bq.list_rows(table_id(plan, "piped"))])
+    expect_equal("delimiter and null marker", rows, [{"symbol": "BTCUSDT", "close": 1.5}, {"symbol": "ETHUSDT", "close": None}])
+
+    bad = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.CSV,
+        skip_leading_rows=1,
+        schema=[bigquery.SchemaField("symbol", "STRING"), bigquery.SchemaField("trades", "INT64")],
+    )
+    job = bq.load_table_from_file(io.BytesIO(b"symbol,trades\nBTCUSDT,12\nETHUSDT,many\n"), table_id(plan, "bad"), job_config=bad)
+    seen = expect_error("a bad CSV cell", exceptions.BadRequest, 400, "invalid", job.result)
+    details = " ".join(item.get("message", "") for item in (job.errors or []))
+    expect("the error names the row and the field", "(line 3)" in details and "field trades" in details, details)
+    return {"bad": seen, "details": details}
+
+
+def copies(plan):
+    """copy_table: a table to a new one (WRITE_EMPTY, the default), a partition into a partition with
+    WRITE_TRUNCATE, a second copy into a non-empty table refused as Conflict from result()."""
+    bq = client(plan)
+    bq.create_dataset(plan["dataset"])
+    bq.create_table(candles_table(plan, plan["table"]))
+    load_json(bq, plan["rows"], table_id(plan, f"{plan['table']}${plan['partition']}")).result()
+    job = bq.copy_table(table_id(plan, plan["table"]), table_id(plan, "copied"))
+    job.result()
+    expect_equal("copy: job type", job.job_type, "copy")
+    copied = sorted_rows([comparable(row) for row in bq.list_rows(table_id(plan, "copied"))])
+    expect_equal("copy: rows", copied, sorted_rows(plan["rows"]))
+    partitioned = bq.get_table(table_id(plan, "copied")).time_partitioning
+    expect_equal("copy: partitioning of the new table", partitioned.field, "open_time")
+
+    config = bigquery.CopyJobConfig(write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE)
+    partition = f"${plan['partition']}"
+    bq.copy_table(table_id(plan, plan["table"] + partition), table_id(plan, "copied" + partition), job_config=config).result()
+    expect_equal("partition copy with WRITE_TRUNCATE: num_rows", bq.get_table(table_id(plan, "copied")).num_rows, len(plan["rows"]))
+
+    again = bq.copy_table(table_id(plan, plan["table"]), table_id(plan, "copied"))
+    seen = expect_error("a copy into a non-empty table (WRITE_EMPTY)", exceptions.Conflict, 409, "duplicate", again.result)
+    return {"conflict": seen}
+
+
 SCENARIOS = {
+    "copies": copies,
+    "csv_loads": csv_loads,
     "round_trip": round_trip,
     "streaming": streaming,
     "errors": errors,

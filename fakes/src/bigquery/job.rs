@@ -29,6 +29,10 @@ pub(crate) enum JobOutcome {
         load: LoadStatistics,
         warnings: Vec<ErrorProto>,
     },
+    /// A copy job: the rows it copied.
+    Copied {
+        rows: u64,
+    },
     Failed {
         error: ErrorProto,
         errors: Vec<ErrorProto>,
@@ -69,6 +73,7 @@ impl Job {
             return json!({"state": "RUNNING"});
         }
         match &self.outcome {
+            JobOutcome::Copied { .. } => json!({"state": "DONE"}),
             JobOutcome::Succeeded { warnings, .. } if warnings.is_empty() => {
                 json!({"state": "DONE"})
             }
@@ -88,6 +93,10 @@ impl Job {
             json!({"creationTime": self.created_ms.to_string(), "startTime": self.started_ms.to_string()});
         if done {
             statistics["endTime"] = Json::String(self.ended_ms.to_string());
+            if let JobOutcome::Copied { rows } = &self.outcome {
+                statistics["copy"] = json!({"copiedRows": rows.to_string(), "copiedLogicalBytes": "0"});
+                statistics["totalSlotMs"] = Json::String("0".into());
+            }
             if let JobOutcome::Succeeded { load, .. } = &self.outcome {
                 statistics["load"] = json!({
                     "inputFiles": load.input_files.to_string(),
@@ -122,6 +131,7 @@ impl Job {
     pub fn summary(&self) -> JobSummary {
         let (error_reason, output_rows) = match &self.outcome {
             JobOutcome::Succeeded { load, .. } => (None, load.output_rows),
+            JobOutcome::Copied { rows } => (None, *rows),
             JobOutcome::Failed { error, .. } => (Some(error.reason.clone()), 0),
         };
         JobSummary {
@@ -142,7 +152,7 @@ impl Job {
 pub struct JobSummary {
     pub project: String,
     pub job_id: String,
-    /// `LOAD` for every job the fake runs.
+    /// `LOAD` or `COPY`.
     pub job_type: String,
     /// `p:d.t`, or `p:d.t$20240601` for a decorated target.
     pub destination: Option<String>,
@@ -188,11 +198,14 @@ pub(crate) fn claim_job_id(state: &mut State, project: &str, body: &Json) -> Res
     Ok(Ok(job_id))
 }
 
-/// `POST /bigquery/v2/projects/{p}/jobs`: only media uploads carry data here, so every metadata insert is
-/// refused with the reason BigQuery itself would give, or `invalidQuery` for SQL.
+/// `POST /bigquery/v2/projects/{p}/jobs`: copy jobs run; loads carry their data in media uploads, so a metadata
+/// load is refused with the reason BigQuery itself would give, as is an extract, and SQL gets `invalidQuery`.
 pub(crate) fn insert(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply, ApiError> {
     let project = request.param(0);
     let body = request.json()?;
+    if Obj::new(&body, "").obj("configuration").is_some_and(|configuration| configuration.has("copy")) {
+        return super::load::insert_copy_job(state, project, &body, &request.base_uri);
+    }
     let job_id = match claim_job_id(state, project, &body)? {
         Ok(job_id) => job_id,
         Err(duplicate) => return Ok(duplicate),
@@ -211,8 +224,8 @@ pub(crate) fn insert(state: &mut State, request: &ApiRequest<'_>) -> Result<Repl
         } else {
             "Load configuration must specify at least one source URI"
         })
-    } else if has("copy") || has("extract") {
-        ApiError::invalid("Copy and extract jobs are not supported by the fake BigQuery")
+    } else if has("extract") {
+        ApiError::invalid("Extract jobs are not supported by the fake BigQuery")
     } else {
         ApiError::invalid("Required parameter is missing: configuration")
     };

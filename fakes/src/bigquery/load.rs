@@ -1,9 +1,11 @@
-//! Load jobs: reading `configuration.load`, then running the load atomically against the stored tables with
-//! BigQuery's dispositions, partition decorators, schema checks and bad-record accounting. NDJSON only: CSV,
-//! Avro, Parquet and ORC loads fail with `invalid`. It does not parse uploads; `upload.rs` hands it the bytes.
+//! Load and copy jobs: reading `configuration.load`, then running the load atomically against the stored tables with
+//! BigQuery's dispositions, partition decorators, schema checks and bad-record accounting. NDJSON and CSV
+//! (`csv_load.rs`); Avro, Parquet and ORC loads fail with `invalid`. It does not parse uploads; `upload.rs` hands
+//! it the bytes. Copy jobs (`configuration.copy`, at the end) share the dispositions and the partition rules.
 
 use serde_json::{Map, Value as Json};
 
+use super::csv_load::{self, CsvOptions};
 use super::errors::{ApiError, ErrorProto, default_message};
 use super::job::{Job, JobOutcome, LoadStatistics, claim_job_id};
 use super::query;
@@ -37,6 +39,7 @@ struct LoadConfig {
     max_bad_records: u64,
     autodetect: bool,
     evolution: Evolution,
+    csv: CsvOptions,
 }
 
 impl LoadConfig {
@@ -89,6 +92,7 @@ impl LoadConfig {
             max_bad_records: u64::try_from(max_bad_records).unwrap_or(0),
             autodetect: load.bool("autodetect")?.unwrap_or(false),
             evolution,
+            csv: CsvOptions::parse(load)?,
         })
     }
 
@@ -272,12 +276,17 @@ fn plan(state: &State, config: &LoadConfig, data: &[u8]) -> Result<Plan, Failure
     let dataset = state
         .dataset(&config.project, &config.dataset)
         .map_err(|_| Failure::new("notFound", format!("Not found: Dataset {}:{}", config.project, config.dataset)))?;
-    if config.source_format != "NEWLINE_DELIMITED_JSON" {
-        return Err(Failure::new(
-            "invalid",
-            format!("The fake BigQuery loads only NEWLINE_DELIMITED_JSON, not sourceFormat {}", config.source_format),
-        ));
-    }
+    let csv = match config.source_format.as_str() {
+        "NEWLINE_DELIMITED_JSON" => None,
+        "CSV" => Some(config.csv.clone()),
+        other => {
+            return Err(Failure::new(
+                "invalid",
+                format!("The fake BigQuery loads CSV and NEWLINE_DELIMITED_JSON, not sourceFormat {other}"),
+            ));
+        }
+    };
+    let mut csv = csv;
     let existing = dataset.tables.get(&config.name.table);
     let whole_truncate = config.write == WriteDisposition::Truncate && config.name.partition.is_none();
     let (create, schema, partitioning) = match existing {
@@ -290,7 +299,10 @@ fn plan(state: &State, config: &LoadConfig, data: &[u8]) -> Result<Plan, Failure
             }
             let schema = match (&config.schema, config.autodetect) {
                 (Some(schema), _) => schema.clone(),
-                (None, true) => infer_schema(data),
+                (None, true) => match csv.as_mut() {
+                    Some(options) => csv_load::infer_schema(data, options),
+                    None => infer_schema(data),
+                },
                 (None, false) => {
                     return Err(Failure::new("invalid", "No schema specified on job or table."));
                 }
@@ -361,14 +373,20 @@ fn plan(state: &State, config: &LoadConfig, data: &[u8]) -> Result<Plan, Failure
 
     let mut layout = Table::new(&config.project, &config.dataset, &config.name.table, schema, String::new());
     layout.partitioning = partitioning;
-    let parsed = parse_ndjson(data, &layout.schema, config.ignore_unknown);
+    let (parsed, kind) = match &csv {
+        None => (parse_ndjson(data, &layout.schema, config.ignore_unknown), "JSON"),
+        Some(options) => {
+            let rows = csv_load::parse_csv(data, &layout.schema, options, config.ignore_unknown);
+            (Parsed { rows: rows.rows, errors: rows.errors, lines: rows.lines }, "CSV")
+        }
+    };
     let bad = parsed.errors.len() as u64;
     if bad > config.max_bad_records {
         let summary = ErrorProto::new(
             "invalid",
             format!(
-                "Error while reading data, error message: JSON table encountered too many errors, giving up. Rows: \
-                 {}; errors: {bad}. Please look into the errors[] collection for more details.",
+                "Error while reading data, error message: {kind} table encountered too many errors, giving up. \
+                 Rows: {}; errors: {bad}. Please look into the errors[] collection for more details.",
                 parsed.lines
             ),
         );
@@ -532,6 +550,248 @@ fn widen(current: FieldType, seen: FieldType) -> FieldType {
         (FieldType::Date, FieldType::Timestamp) | (FieldType::Timestamp, FieldType::Date) => FieldType::Timestamp,
         _ => FieldType::String,
     }
+}
+
+// --- copy jobs --------------------------------------------------------------------------------------------------
+// `configuration.copy`: one or more source tables (or partitions, `t$YYYYMMDD`) into a destination table or
+// partition, with BigQuery's dispositions (WRITE_EMPTY by default for copies), the destination created from the
+// first source when needed, schemas that must match, and the partition rule of loads: rows copied into a
+// partition must belong to it. The copy runs at insert time and atomically.
+
+#[derive(Debug, Clone)]
+struct Target {
+    project: String,
+    dataset: String,
+    name: TableName,
+}
+
+impl Target {
+    fn parse(reference: Obj<'_>, job_project: &str, what: &str) -> Result<Target, ApiError> {
+        let missing = || ApiError::invalid(format!("Required parameter is missing: configuration.copy.{what}"));
+        Ok(Target {
+            project: reference.str("projectId")?.unwrap_or(job_project).to_owned(),
+            dataset: reference.str("datasetId")?.ok_or_else(missing)?.to_owned(),
+            name: TableName::parse(reference.str("tableId")?.ok_or_else(missing)?)?,
+        })
+    }
+
+    fn display(&self) -> String {
+        format!("{}:{}.{}", self.project, self.dataset, self.name.display())
+    }
+}
+
+struct CopyConfig {
+    sources: Vec<Target>,
+    destination: Target,
+    write: WriteDisposition,
+    create_never: bool,
+}
+
+fn parse_copy(copy: Obj<'_>, project: &str) -> Result<CopyConfig, ApiError> {
+    let mut sources = Vec::new();
+    if let Some(source) = copy.obj("sourceTable") {
+        sources.push(Target::parse(source, project, "sourceTable")?);
+    }
+    for source in copy.array("sourceTables")? {
+        sources.push(Target::parse(Obj::new(source, "configuration.copy.sourceTables"), project, "sourceTables")?);
+    }
+    if sources.is_empty() {
+        return Err(ApiError::invalid("Required parameter is missing: configuration.copy.sourceTable"));
+    }
+    let destination = copy
+        .obj("destinationTable")
+        .ok_or_else(|| ApiError::invalid("Required parameter is missing: configuration.copy.destinationTable"))?;
+    let write = match copy.enum_value("writeDisposition")?.as_deref() {
+        None | Some("WRITE_EMPTY") => WriteDisposition::Empty,
+        Some("WRITE_APPEND") => WriteDisposition::Append,
+        Some("WRITE_TRUNCATE") => WriteDisposition::Truncate,
+        Some(other) => return Err(ApiError::invalid(format!("Invalid value for writeDisposition: {other}"))),
+    };
+    let create_never = match copy.enum_value("createDisposition")?.as_deref() {
+        None | Some("CREATE_IF_NEEDED") => false,
+        Some("CREATE_NEVER") => true,
+        Some(other) => return Err(ApiError::invalid(format!("Invalid value for createDisposition: {other}"))),
+    };
+    Ok(CopyConfig {
+        sources,
+        destination: Target::parse(destination, project, "destinationTable")?,
+        write,
+        create_never,
+    })
+}
+
+/// `POST /projects/{p}/jobs` with `configuration.copy`: creates the job, runs the copy, answers the Job.
+pub(crate) fn insert_copy_job(
+    state: &mut State,
+    project: &str,
+    job_json: &Json,
+    base_uri: &str,
+) -> Result<Reply, ApiError> {
+    let copy = Obj::new(job_json, "").obj("configuration").and_then(|c| c.obj("copy"));
+    let config = parse_copy(
+        copy.ok_or_else(|| ApiError::invalid("Required parameter is missing: configuration.copy"))?,
+        project,
+    )?;
+    let job_id = match claim_job_id(state, project, job_json)? {
+        Ok(job_id) => job_id,
+        Err(duplicate) => return Ok(duplicate),
+    };
+    let created_ms = now_ms();
+    let outcome = match state.job_failures.pop_front() {
+        Some(reason) => {
+            let error = ErrorProto::new(&reason, default_message(&reason));
+            JobOutcome::Failed { errors: vec![error.clone()], error }
+        }
+        None => match run_copy(state, &config) {
+            Ok(rows) => JobOutcome::Copied { rows },
+            Err(error) => JobOutcome::Failed { errors: vec![error.clone()], error },
+        },
+    };
+    let mut configuration = without_nulls(job_json.get("configuration").unwrap_or(&Json::Null));
+    configuration["jobType"] = Json::String("COPY".into());
+    let location = state
+        .dataset(&config.destination.project, &config.destination.dataset)
+        .map(|dataset| dataset.location.clone())
+        .unwrap_or_else(|_| "US".into());
+    let job = Job {
+        project: project.to_owned(),
+        job_id: job_id.clone(),
+        location,
+        configuration,
+        destination: Some(config.destination.display()),
+        write_disposition: Some(
+            match config.write {
+                WriteDisposition::Append => "WRITE_APPEND",
+                WriteDisposition::Truncate => "WRITE_TRUNCATE",
+                WriteDisposition::Empty => "WRITE_EMPTY",
+            }
+            .into(),
+        ),
+        created_ms,
+        started_ms: created_ms,
+        ended_ms: now_ms(),
+        outcome,
+        polls_left: state.running_polls,
+        etag: state.fresh_token(),
+    };
+    let body = job.to_json(base_uri, job.polls_left == 0);
+    state.add_job(job);
+    Ok(Reply::json(body).for_job(&job_id))
+}
+
+fn table_not_found(target: &Target) -> ErrorProto {
+    ErrorProto::new("notFound", format!("Not found: Table {}:{}.{}", target.project, target.dataset, target.name.table))
+}
+
+/// The shape a copy gives a table it creates: the first source's.
+#[derive(Clone)]
+struct Shape {
+    schema: Schema,
+    partitioning: Option<TimePartitioning>,
+    clustering: Option<Vec<String>>,
+}
+
+impl Shape {
+    fn table(&self, target: &Target) -> Table {
+        let mut table =
+            Table::new(&target.project, &target.dataset, &target.name.table, self.schema.clone(), String::new());
+        table.partitioning.clone_from(&self.partitioning);
+        table.clustering.clone_from(&self.clustering);
+        table
+    }
+}
+
+/// Runs the copy; the rows copied. Nothing changes unless it succeeds.
+fn run_copy(state: &mut State, config: &CopyConfig) -> Result<u64, ErrorProto> {
+    let mut rows: Vec<StoredRow> = Vec::new();
+    let mut first: Option<Shape> = None;
+    for source in &config.sources {
+        let table = state
+            .dataset(&source.project, &source.dataset)
+            .ok()
+            .and_then(|dataset| dataset.tables.get(&source.name.table))
+            .ok_or_else(|| table_not_found(source))?;
+        match &first {
+            None => {
+                first = Some(Shape {
+                    schema: table.schema.clone(),
+                    partitioning: table.partitioning.clone(),
+                    clustering: table.clustering.clone(),
+                });
+            }
+            Some(shape) if shape.schema != table.schema => {
+                return Err(ErrorProto::new(
+                    "invalid",
+                    format!("Source table {} has a schema that differs from the other sources", source.display()),
+                ));
+            }
+            Some(_) => {}
+        }
+        rows.extend(table.rows_in(source.name.partition.as_deref()).cloned());
+    }
+    let shape = first.ok_or_else(|| ErrorProto::new("invalid", "No source table"))?;
+    let destination = &config.destination;
+    let dataset = state.dataset(&destination.project, &destination.dataset).map_err(|_| {
+        ErrorProto::new("notFound", format!("Not found: Dataset {}:{}", destination.project, destination.dataset))
+    })?;
+    let existing = dataset.tables.get(&destination.name.table);
+    let layout = match existing {
+        Some(table) => {
+            if table.schema != shape.schema {
+                return Err(ErrorProto::new(
+                    "invalid",
+                    format!("Provided Schema does not match Table {}", destination.display()),
+                ));
+            }
+            Shape { schema: table.schema.clone(), partitioning: table.partitioning.clone(), clustering: None }
+                .table(destination)
+        }
+        None if config.create_never => return Err(table_not_found(destination)),
+        None => shape.table(destination),
+    };
+    let decorator = destination.name.partition.as_deref();
+    if decorator.is_some() && layout.partitioning.is_none() {
+        return Err(ErrorProto::new(
+            "invalid",
+            format!("Cannot use partition decorator on non-partitioned table {}", destination.display()),
+        ));
+    }
+    if config.write == WriteDisposition::Empty
+        && existing.is_some_and(|table| table.rows_in(decorator).next().is_some())
+    {
+        return Err(ErrorProto::new("duplicate", format!("Already Exists: Table {}", destination.display())));
+    }
+    let mut copied = Vec::with_capacity(rows.len());
+    for row in rows {
+        let partition = layout.partition_for(&row.values, decorator);
+        if let (Some(wanted), Some(actual)) = (decorator, &partition)
+            && wanted != actual
+        {
+            return Err(ErrorProto::new(
+                "invalid",
+                format!("Some rows belong to different partitions rather than destination partition {wanted}"),
+            ));
+        }
+        copied.push(StoredRow { partition, values: row.values });
+    }
+    let count = copied.len() as u64;
+    let etag = state.fresh_token();
+    let dataset =
+        state.dataset_mut(&destination.project, &destination.dataset).map_err(|_| table_not_found(destination))?;
+    let table = dataset.tables.entry(destination.name.table.clone()).or_insert_with(|| shape.table(destination));
+    match (config.write, decorator) {
+        (WriteDisposition::Truncate, Some(partition)) => {
+            table.rows.retain(|row| row.partition.as_deref() != Some(partition))
+        }
+        (WriteDisposition::Truncate, None) => {
+            table.rows.clear();
+            table.streaming = None;
+        }
+        _ => {}
+    }
+    table.rows.extend(copied);
+    table.touch(etag);
+    Ok(count)
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! A fake BigQuery REST v2 server on loopback, built on wiremock: datasets, tables, load jobs by multipart and
-//! resumable upload, jobs.get, tabledata.list and insertAll, with typed rows in memory and fault injection.
+//! resumable upload (NDJSON and CSV), copy jobs, jobs.get, tabledata.list and insertAll, with typed rows in memory
+//! and fault injection.
 //! It deliberately runs no SQL (queries answer `invalidQuery`) and has no Storage Read/Write API.
 
+mod csv_load;
 mod dataset;
 mod errors;
 mod faults;

@@ -286,14 +286,86 @@ async fn autodetect_keeps_the_schema_of_an_existing_table() {
 }
 
 #[tokio::test]
-async fn a_source_format_other_than_ndjson_fails_the_job_with_invalid() {
+async fn a_source_format_other_than_ndjson_or_csv_fails_the_job_with_invalid() {
     let world = World::start().await;
     world.create_candles().await;
     let mut job = load_job("a", "candles", "WRITE_APPEND");
-    job["configuration"]["load"]["sourceFormat"] = json!("CSV");
-    let answer = world.upload(&job, b"binance,BTCUSDT\n", Framing::Python).await;
+    job["configuration"]["load"]["sourceFormat"] = json!("AVRO");
+    let answer = world.upload(&job, b"Obj\x01", Framing::Python).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body["status"]["errorResult"]["reason"], "invalid");
+    let message = answer.body["status"]["errorResult"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("loads CSV and NEWLINE_DELIMITED_JSON, not sourceFormat AVRO"), "{message}");
+}
+
+/// A CSV load into a date partition: a header skipped, a quoted delimiter, an empty cell as NULL, the schema
+/// auto-detected from the header and the values; the same decorator rule as NDJSON.
+#[tokio::test]
+async fn a_csv_load_with_a_header_lands_its_rows_in_the_partition() {
+    let world = World::start().await;
+    world.create_dataset().await;
+    let job = json!({
+        "jobReference": {"projectId": P, "jobId": "csv_1"},
+        "configuration": {"load": {
+            "destinationTable": {"projectId": P, "datasetId": D, "tableId": "daily$20240603"},
+            "sourceFormat": "CSV",
+            "autodetect": true,
+            "timePartitioning": {"type": "DAY", "field": "day"},
+            "writeDisposition": "WRITE_TRUNCATE",
+        }},
+    });
+    let csv = b"day,symbol,close,trades\n2024-06-03,\"BTC,USDT\",67000.5,12\n2024-06-03,ETHUSDT,,3\n";
+    let answer = world.upload(&job, csv, Framing::Python).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["status"], json!({"state": "DONE"}), "{}", answer.body);
+    assert_eq!(answer.body["statistics"]["load"]["outputRows"], "2", "{}", answer.body);
+    let types: Vec<Value> = world.fake.table_schema(P, D, "daily").expect("created")["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| json!([f["name"], f["type"]]))
+        .collect();
+    assert_eq!(
+        types,
+        [json!(["day", "DATE"]), json!(["symbol", "STRING"]), json!(["close", "FLOAT"]), json!(["trades", "INTEGER"])]
+    );
+    let rows = world.rows("daily");
+    assert_eq!(rows[0]["symbol"], "BTC,USDT");
+    assert_eq!(rows[1]["close"], Value::Null);
+
+    // A row of another date is refused, as with NDJSON.
+    let mut other = job.clone();
+    other["jobReference"]["jobId"] = json!("csv_2");
+    let answer = world.upload(&other, b"day,symbol,close,trades\n2024-06-04,BTCUSDT,1,1\n", Framing::Python).await;
+    assert_eq!(answer.body["status"]["errorResult"]["reason"], "invalid", "{}", answer.body);
+    assert_eq!(world.rows("daily").len(), 2, "nothing changed");
+}
+
+#[tokio::test]
+async fn a_bad_csv_cell_fails_the_load_naming_the_row_and_the_column() {
+    let world = World::start().await;
+    world.create_dataset().await;
+    let job = json!({
+        "jobReference": {"projectId": P, "jobId": "csv_bad"},
+        "configuration": {"load": {
+            "destinationTable": {"projectId": P, "datasetId": D, "tableId": "daily"},
+            "sourceFormat": "CSV",
+            "skipLeadingRows": 1,
+            "schema": {"fields": [{"name": "symbol", "type": "STRING"}, {"name": "trades", "type": "INTEGER"}]},
+        }},
+    });
+    let answer = world.upload(&job, b"symbol,trades\nBTCUSDT,12\nETHUSDT,many\n", Framing::Python).await;
+    assert_eq!(answer.body["status"]["errorResult"]["reason"], "invalid", "{}", answer.body);
+    let summary = answer.body["status"]["errorResult"]["message"].as_str().unwrap_or_default();
+    assert!(summary.contains("CSV table encountered too many errors, giving up. Rows: 2; errors: 1."), "{summary}");
+    let detail = answer.body["status"]["errors"][1]["message"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(
+            "Could not parse 'many' as INTEGER for field trades (position 1) starting at position: 25 (line 3)"
+        ),
+        "{detail}"
+    );
+    assert!(world.rows("daily").is_empty(), "a failed load writes nothing");
 }
 
 #[tokio::test]
@@ -370,4 +442,50 @@ async fn a_resumable_upload_answers_308_until_the_last_chunk_then_the_job() {
     assert_eq!(last.body["jobReference"]["jobId"], "r1");
     assert_eq!(last.body["statistics"]["load"]["outputRows"], "2");
     assert_eq!(world.rows("candles").len(), 2);
+}
+
+/// Copy jobs on the wire: a partition copied into a partition, the dispositions, and BigQuery's refusals (a
+/// different schema, a row of another date into a partition, a missing source) changing nothing.
+#[tokio::test]
+async fn copy_jobs_follow_dispositions_and_partition_rules() {
+    let world = World::start().await;
+    world.create_candles().await;
+    let rows = [candle("A", JUNE_1, 0, 1.0), candle("B", JUNE_2, 0, 2.0)];
+    assert_eq!(world.load(&load_job("l1", "candles", "WRITE_APPEND"), &rows).await.status, 200);
+    let copy = |id: &str, source: &str, destination: &str, write: &str| {
+        json!({
+            "jobReference": {"projectId": P, "jobId": id},
+            "configuration": {"copy": {
+                "sourceTable": {"projectId": P, "datasetId": D, "tableId": source},
+                "destinationTable": {"projectId": P, "datasetId": D, "tableId": destination},
+                "writeDisposition": write,
+            }},
+        })
+    };
+    let path = format!("/projects/{P}/jobs");
+    let answer = world.post(&path, &copy("c1", "candles$20240601", "copy$20240601", "WRITE_TRUNCATE")).await;
+    assert_eq!(answer.body["status"], json!({"state": "DONE"}), "{}", answer.body);
+    assert_eq!(answer.body["configuration"]["jobType"], "COPY");
+    assert_eq!(answer.body["statistics"]["copy"]["copiedRows"], "1");
+    assert_eq!(world.rows("copy").len(), 1, "only the source partition");
+
+    let refused = [
+        (
+            copy("c2", "candles", "copy$20240601", "WRITE_APPEND"),
+            "invalid",
+            "rather than destination partition 20240601",
+        ),
+        (copy("c3", "candles", "copy", "WRITE_EMPTY"), "duplicate", "Already Exists: Table"),
+        (copy("c4", "nothing", "copy", "WRITE_APPEND"), "notFound", "Not found: Table p:market.nothing"),
+    ];
+    for (job, reason, message) in refused {
+        let answer = world.post(&path, &job).await;
+        assert_eq!(answer.body["status"]["errorResult"]["reason"], reason, "{}", answer.body);
+        let said = answer.body["status"]["errorResult"]["message"].as_str().unwrap_or_default();
+        assert!(said.contains(message), "{said}");
+    }
+    assert_eq!(world.rows("copy").len(), 1, "a refused copy changes nothing");
+    let answer = world.post(&path, &copy("c5", "candles", "copy", "WRITE_TRUNCATE")).await;
+    assert_eq!(answer.body["status"], json!({"state": "DONE"}), "{}", answer.body);
+    assert_eq!(world.rows("copy").len(), 2);
 }

@@ -231,6 +231,41 @@ async fn a_load_of_more_than_five_megabytes_goes_through_a_resumable_upload() {
     assert_eq!(fake.jobs()[0].output_rows, rows);
 }
 
+/// CSV loads as Google's client sends them (`load_table_from_file`, multipart): a header and an explicit schema
+/// into a partition, autodetect, another delimiter and null marker, and a bad cell that fails the job naming its
+/// row and field.
+#[tokio::test]
+async fn csv_loads_land_by_schema_or_autodetect_and_a_bad_cell_fails_the_job() {
+    let fake = FakeBigQuery::start().await;
+    let rows = [candle("BTCUSDT", "2024-06-03", 0, 67000.5, 12), candle("ETHUSDT", "2024-06-03", 1, 3500.25, 3)];
+    let result = python::run(SCRIPT, &plan(&fake, "csv_loads", json!({"rows": rows, "partition": "20240603"}))).await;
+    assert!(result["details"].as_str().is_some_and(|d| d.contains("Could not parse 'many' as INTEGER")), "{result}");
+    let landed = sorted(fake.partition_rows(PROJECT, DATASET, TABLE, "20240603"));
+    let mut expected: Vec<Map<String, Value>> = rows.iter().map(stored).collect();
+    for row in &mut expected {
+        row.insert("exchange".into(), json!("binance-futures"));
+    }
+    assert_eq!(landed, sorted(expected));
+    assert!(fake.rows(PROJECT, DATASET, "bad").is_empty(), "a failed load writes nothing");
+}
+
+/// `copy_table` as Google's client calls it: a copy job (jobs.insert with `configuration.copy`), table to table
+/// and partition to partition, with the dispositions real BigQuery applies.
+#[tokio::test]
+async fn copy_jobs_copy_tables_and_partitions_with_their_dispositions() {
+    let fake = FakeBigQuery::start().await;
+    let rows = [candle("BTCUSDT", "2024-06-03", 0, 67000.5, 12), candle("ETHUSDT", "2024-06-03", 1, 3500.25, 3)];
+    let result = python::run(SCRIPT, &plan(&fake, "copies", json!({"rows": rows, "partition": "20240603"}))).await;
+    assert_eq!(result["conflict"]["status"], 409, "{result}");
+    assert_eq!(
+        sorted(fake.partition_rows(PROJECT, DATASET, "copied", "20240603")),
+        sorted(rows.iter().map(stored).collect())
+    );
+    let types: Vec<String> = fake.jobs().iter().map(|job| job.job_type.clone()).collect();
+    assert_eq!(types, ["LOAD", "COPY", "COPY", "COPY"], "{:?}", fake.jobs());
+    assert_eq!(fake.jobs()[1].output_rows, 2);
+}
+
 #[tokio::test]
 async fn running_jobs_are_polled_until_done_and_a_failed_job_raises() {
     let fake = FakeBigQuery::start().await;
