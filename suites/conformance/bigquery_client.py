@@ -391,8 +391,40 @@ def copies(plan):
     return {"conflict": seen}
 
 
+def dataframes(plan):
+    """load_table_from_dataframe with its defaults (Parquet, Snappy): with WRITE_TRUNCATE and no schema the client
+    derives an all-NULLABLE schema from the dtypes, which a table with REQUIRED columns refuses as real BigQuery
+    does; with the table's schema it lands in the partition; into a new table the frame's dtypes make the schema."""
+    import pandas
+
+    bq = client(plan)
+    bq.create_dataset(plan["dataset"])
+    bq.create_table(candles_table(plan, plan["table"]))
+    frame = pandas.DataFrame(plan["rows"])
+    frame["open_time"] = pandas.to_datetime(frame["open_time"], utc=True)
+    destination = table_id(plan, f"{plan['table']}${plan['partition']}")
+    config = bigquery.LoadJobConfig(write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE)
+    job = bq.load_table_from_dataframe(frame, destination, job_config=config)
+    relaxed = expect_error("a frame's NULLABLE schema against REQUIRED columns", exceptions.BadRequest, 400, "invalid", job.result)
+    expect("the refusal names the column", "Field exchange has changed mode from REQUIRED to NULLABLE" in relaxed["message"], relaxed["message"])
+    config = bigquery.LoadJobConfig(write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE, schema=CANDLE_SCHEMA)
+    job = bq.load_table_from_dataframe(frame, destination, job_config=config)
+    job.result()
+    expect_equal("dataframe load: source format", job.source_format, "PARQUET")
+    expect_equal("dataframe load: output_rows", job.output_rows, len(plan["rows"]))
+    landed = sorted_rows([comparable(row) for row in bq.list_rows(table_id(plan, plan["table"]))])
+    expect_equal("dataframe load: rows read back", landed, sorted_rows(plan["rows"]))
+
+    fresh = pandas.DataFrame({"symbol": ["BTCUSDT", "ETHUSDT"], "close": [1.5, None], "trades": [3, 4]})
+    bq.load_table_from_dataframe(fresh, table_id(plan, "fresh")).result()
+    types = {field.name: field.field_type for field in bq.get_table(table_id(plan, "fresh")).schema}
+    expect_equal("a new table from a frame: types", types, {"symbol": "STRING", "close": "FLOAT", "trades": "INTEGER"})
+    return {"rows": len(landed)}
+
+
 SCENARIOS = {
     "copies": copies,
+    "dataframes": dataframes,
     "csv_loads": csv_loads,
     "round_trip": round_trip,
     "streaming": streaming,

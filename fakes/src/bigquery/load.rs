@@ -1,7 +1,8 @@
-//! Load and copy jobs: reading `configuration.load`, then running the load atomically against the stored tables with
-//! BigQuery's dispositions, partition decorators, schema checks and bad-record accounting. NDJSON and CSV
-//! (`csv_load.rs`); Avro, Parquet and ORC loads fail with `invalid`. It does not parse uploads; `upload.rs` hands
-//! it the bytes. Copy jobs (`configuration.copy`, at the end) share the dispositions and the partition rules.
+//! Load and copy jobs: reading `configuration.load`, then running the load atomically against the stored tables
+//! with BigQuery's dispositions, partition decorators, schema checks and bad-record accounting. NDJSON, CSV
+//! (`csv_load.rs`) and Parquet (`parquet_load.rs`); Avro and ORC loads fail with `invalid`. It does not parse
+//! uploads; `upload.rs` hands it the bytes. Copy jobs (`configuration.copy`, at the end) share the dispositions
+//! and the partition rules.
 
 use serde_json::{Map, Value as Json};
 
@@ -276,17 +277,22 @@ fn plan(state: &State, config: &LoadConfig, data: &[u8]) -> Result<Plan, Failure
     let dataset = state
         .dataset(&config.project, &config.dataset)
         .map_err(|_| Failure::new("notFound", format!("Not found: Dataset {}:{}", config.project, config.dataset)))?;
-    let csv = match config.source_format.as_str() {
-        "NEWLINE_DELIMITED_JSON" => None,
-        "CSV" => Some(config.csv.clone()),
+    let (mut csv, parquet) = match config.source_format.as_str() {
+        "NEWLINE_DELIMITED_JSON" => (None, None),
+        "CSV" => (Some(config.csv.clone()), None),
+        "PARQUET" => {
+            let rows = super::parquet_load::read(data).map_err(|message| {
+                Failure::new("invalid", format!("Error while reading data, error message: {message} File: {FILE}"))
+            })?;
+            (None, Some(rows))
+        }
         other => {
             return Err(Failure::new(
                 "invalid",
-                format!("The fake BigQuery loads CSV and NEWLINE_DELIMITED_JSON, not sourceFormat {other}"),
+                format!("The fake BigQuery loads CSV, NEWLINE_DELIMITED_JSON and PARQUET, not sourceFormat {other}"),
             ));
         }
     };
-    let mut csv = csv;
     let existing = dataset.tables.get(&config.name.table);
     let whole_truncate = config.write == WriteDisposition::Truncate && config.name.partition.is_none();
     let (create, schema, partitioning) = match existing {
@@ -297,11 +303,13 @@ fn plan(state: &State, config: &LoadConfig, data: &[u8]) -> Result<Plan, Failure
                     format!("Not found: Table {}:{}.{}", config.project, config.dataset, config.name.table),
                 ));
             }
-            let schema = match (&config.schema, config.autodetect) {
+            // A Parquet file carries its schema: BigQuery takes it without autodetect.
+            let schema = match (&config.schema, config.autodetect || parquet.is_some()) {
                 (Some(schema), _) => schema.clone(),
-                (None, true) => match csv.as_mut() {
-                    Some(options) => csv_load::infer_schema(data, options),
-                    None => infer_schema(data),
+                (None, true) => match (csv.as_mut(), &parquet) {
+                    (Some(options), _) => csv_load::infer_schema(data, options),
+                    (None, Some(rows)) => infer_from_objects(rows.iter()),
+                    (None, None) => infer_schema(data),
                 },
                 (None, false) => {
                     return Err(Failure::new("invalid", "No schema specified on job or table."));
@@ -373,12 +381,13 @@ fn plan(state: &State, config: &LoadConfig, data: &[u8]) -> Result<Plan, Failure
 
     let mut layout = Table::new(&config.project, &config.dataset, &config.name.table, schema, String::new());
     layout.partitioning = partitioning;
-    let (parsed, kind) = match &csv {
-        None => (parse_ndjson(data, &layout.schema, config.ignore_unknown), "JSON"),
-        Some(options) => {
+    let (parsed, kind) = match (&csv, &parquet) {
+        (Some(options), _) => {
             let rows = csv_load::parse_csv(data, &layout.schema, options, config.ignore_unknown);
             (Parsed { rows: rows.rows, errors: rows.errors, lines: rows.lines }, "CSV")
         }
+        (None, Some(rows)) => (parse_objects(rows, &layout.schema, config.ignore_unknown), "Parquet"),
+        (None, None) => (parse_ndjson(data, &layout.schema, config.ignore_unknown), "JSON"),
     };
     let bad = parsed.errors.len() as u64;
     if bad > config.max_bad_records {
@@ -470,6 +479,27 @@ fn parse_ndjson(data: &[u8], schema: &Schema, ignore_unknown: bool) -> Parsed {
     parsed
 }
 
+/// Rows of a Parquet file, read as NDJSON rows are (by column name).
+fn parse_objects(objects: &[Map<String, Json>], schema: &Schema, ignore_unknown: bool) -> Parsed {
+    let mut parsed = Parsed { rows: Vec::new(), errors: Vec::new(), lines: objects.len() as u64 };
+    for (index, object) in objects.iter().enumerate() {
+        match parse_row(object, &schema.fields, ignore_unknown) {
+            Ok(values) => parsed.rows.push(values),
+            Err(error) => parsed.errors.push(
+                ErrorProto::new(
+                    "invalid",
+                    format!(
+                        "Error while reading data, error message: Parquet row {index}: {} File: {FILE}",
+                        capitalised(&error.message)
+                    ),
+                )
+                .at(FILE),
+            ),
+        }
+    }
+    parsed
+}
+
 fn capitalised(message: &str) -> String {
     let mut chars = message.chars();
     chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
@@ -478,17 +508,23 @@ fn capitalised(message: &str) -> String {
 /// Schema auto-detection over the first 500 rows: booleans, integers, floats, dates, timestamps, records and
 /// arrays; conflicting types widen (INTEGER+FLOAT to FLOAT, DATE+TIMESTAMP to TIMESTAMP, else STRING).
 fn infer_schema(data: &[u8]) -> Schema {
-    let mut fields: Vec<Field> = Vec::new();
-    let objects = data
+    let objects: Vec<Map<String, Json>> = data
         .split(|byte| *byte == b'\n')
         .filter_map(|line| serde_json::from_slice::<Json>(line).ok())
         .filter_map(|value| match value {
             Json::Object(object) => Some(object),
             _ => None,
         })
-        .take(500);
-    for object in objects {
-        merge_object(&mut fields, &object);
+        .take(500)
+        .collect();
+    infer_from_objects(objects.iter())
+}
+
+/// The same detection over rows already read (a Parquet file's).
+fn infer_from_objects<'a>(objects: impl Iterator<Item = &'a Map<String, Json>>) -> Schema {
+    let mut fields: Vec<Field> = Vec::new();
+    for object in objects.take(500) {
+        merge_object(&mut fields, object);
     }
     Schema { fields }
 }

@@ -1,5 +1,5 @@
 //! A fake BigQuery REST v2 server on loopback, built on wiremock: datasets, tables, load jobs by multipart and
-//! resumable upload (NDJSON and CSV), copy jobs, jobs.get, tabledata.list and insertAll, with typed rows in memory
+//! resumable upload (NDJSON, CSV, Parquet), copy jobs, jobs.get, tabledata.list and insertAll, with typed rows in memory
 //! and fault injection.
 //! It deliberately runs no SQL (queries answer `invalidQuery`) and has no Storage Read/Write API.
 
@@ -11,6 +11,7 @@ mod job;
 mod load;
 mod multipart;
 mod paging;
+mod parquet_load;
 mod query;
 mod recording;
 mod routes;

@@ -7,7 +7,7 @@ use super::errors::ApiError;
 pub(crate) fn unsupported() -> ApiError {
     ApiError::new(
         "invalidQuery",
-        "The fake BigQuery does not run SQL. It supports datasets, tables, NDJSON and CSV load jobs by multipart \
+        "The fake BigQuery does not run SQL. It supports datasets, tables, NDJSON, CSV and Parquet load jobs by multipart \
          or resumable upload, copy jobs, jobs.get, tabledata.list and tabledata.insertAll; read rows with \
          tabledata.list instead.",
     )

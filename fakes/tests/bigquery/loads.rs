@@ -295,7 +295,7 @@ async fn a_source_format_other_than_ndjson_or_csv_fails_the_job_with_invalid() {
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body["status"]["errorResult"]["reason"], "invalid");
     let message = answer.body["status"]["errorResult"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("loads CSV and NEWLINE_DELIMITED_JSON, not sourceFormat AVRO"), "{message}");
+    assert!(message.contains("loads CSV, NEWLINE_DELIMITED_JSON and PARQUET, not sourceFormat AVRO"), "{message}");
 }
 
 /// A CSV load into a date partition: a header skipped, a quoted delimiter, an empty cell as NULL, the schema

@@ -266,6 +266,20 @@ async fn copy_jobs_copy_tables_and_partitions_with_their_dispositions() {
     assert_eq!(fake.jobs()[1].output_rows, 2);
 }
 
+/// `load_table_from_dataframe` with its defaults: pandas frames sent as Snappy Parquet, into a partition of an
+/// existing table and into a table the load creates.
+#[tokio::test]
+async fn dataframe_loads_send_parquet_and_land_by_column_name() {
+    let fake = FakeBigQuery::start().await;
+    let rows = [candle("BTCUSDT", "2024-06-03", 0, 67000.5, 12), candle("ETHUSDT", "2024-06-03", 1, 3500.25, 3)];
+    let result = python::run(SCRIPT, &plan(&fake, "dataframes", json!({"rows": rows, "partition": "20240603"}))).await;
+    assert_eq!(result["rows"], 2, "{result}");
+    let landed = sorted(fake.partition_rows(PROJECT, DATASET, TABLE, "20240603"));
+    assert_eq!(landed, sorted(rows.iter().map(stored).collect()));
+    let upload = fake.requests().into_iter().find(|r| r.route == Some(Route::InsertJob)).expect("an upload");
+    assert_eq!(upload.query_param("uploadType"), Some("multipart"), "{upload:?}");
+}
+
 #[tokio::test]
 async fn running_jobs_are_polled_until_done_and_a_failed_job_raises() {
     let fake = FakeBigQuery::start().await;
