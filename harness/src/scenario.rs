@@ -105,7 +105,11 @@ impl Endpoint {
     /// Whether a request `(method, path, query)` is a call of this endpoint.
     pub fn accepts(self, method: &str, path: &str, query: &str) -> bool {
         let upload = path.starts_with("/upload/bigquery/v2/projects/");
-        let api = path.strip_prefix("/bigquery/v2/projects/").map(|rest| rest.split('/').collect::<Vec<_>>());
+        // With or without `/bigquery/v2` (Node's client, pointed at an emulator, leaves it out).
+        let api = path
+            .strip_prefix("/bigquery/v2/projects/")
+            .or_else(|| path.strip_prefix("/projects/"))
+            .map(|rest| rest.split('/').collect::<Vec<_>>());
         let api_parts = api.as_deref().unwrap_or_default();
         let has = |key: &str| query.split('&').any(|pair| pair == key);
         match self {
@@ -894,5 +898,6 @@ mod tests {
             "uploadType=multipart"
         ));
         assert!(!Endpoint::BigQueryDatasets.accepts("GET", "/bigquery/v2/projects/p/datasets/d/tables", ""));
+        assert!(Endpoint::BigQueryDatasets.accepts("POST", "/projects/p/datasets", ""), "without /bigquery/v2");
     }
 }

@@ -30,14 +30,15 @@ pub(crate) enum Api {
 impl Api {
     fn prefixes(self) -> &'static [&'static str] {
         match self {
-            Self::Metadata => &["/bigquery/v2/"],
+            // Node's official client, given BIGQUERY_EMULATOR_HOST, sends the API paths without `/bigquery/v2`.
+            Self::Metadata => &["/bigquery/v2/", "/"],
             Self::Upload => &["/upload/bigquery/v2/", "/resumable/upload/bigquery/v2/"],
         }
     }
 
     fn prefix_regex(self) -> &'static str {
         match self {
-            Self::Metadata => "^/bigquery/v2/",
+            Self::Metadata => "^(/bigquery/v2)?/",
             Self::Upload => "^(/resumable)?/upload/bigquery/v2/",
         }
     }
@@ -408,7 +409,12 @@ mod tests {
             Some(vec!["p".to_owned(), "d".to_owned(), "t$20240601".to_owned()])
         );
         assert_eq!(spec.extract_params("/bigquery/v2/projects/p/datasets/d/tables/t/data"), None);
-        assert_eq!(spec.path_regex(), "^/bigquery/v2/projects/[^/]+/datasets/[^/]+/tables/[^/]+$");
+        assert_eq!(spec.path_regex(), "^(/bigquery/v2)?/projects/[^/]+/datasets/[^/]+/tables/[^/]+$");
+        assert_eq!(
+            spec.extract_params("/projects/p/datasets/d/tables/t"),
+            Some(vec!["p".to_owned(), "d".to_owned(), "t".to_owned()]),
+            "without the prefix, as Node's client sends it"
+        );
     }
 
     #[test]

@@ -93,3 +93,20 @@ async fn listing_datasets_names_each_one_and_omits_the_key_when_there_are_none()
     assert_eq!(listed.body["datasets"][0]["datasetReference"], json!({"projectId": P, "datasetId": D}));
     assert_eq!(listed.body["datasets"].as_array().map(Vec::len), Some(1));
 }
+
+/// Node's official client, pointed at an emulator with BIGQUERY_EMULATOR_HOST, sends the API paths without the
+/// `/bigquery/v2` prefix: the same calls answer the same way.
+#[tokio::test]
+async fn the_api_also_answers_without_the_bigquery_v2_prefix() {
+    let world = World::start().await;
+    let base = world.fake.uri();
+    let body = json!({"datasetReference": {"projectId": P, "datasetId": D}});
+    let created = world.send(world.http.post(format!("{base}/projects/{P}/datasets")).json(&body)).await;
+    assert_eq!((created.status, created.body["id"].clone()), (200, json!("p:market")), "{}", created.body);
+    let fetched = world.get(&format!("/projects/{P}/datasets/{D}")).await;
+    assert_eq!(fetched.status, 200, "and the prefixed path sees it");
+    let listed = world.send(world.http.get(format!("{base}/projects/{P}/datasets"))).await;
+    assert_eq!(listed.body["datasets"][0]["datasetReference"]["datasetId"], D, "{}", listed.body);
+    let missing = world.send(world.http.get(format!("{base}/projects/{P}/datasets/nothing"))).await;
+    assert_eq!((missing.status, missing.body["error"]["errors"][0]["reason"].clone()), (404, json!("notFound")));
+}
