@@ -187,7 +187,7 @@ pub(crate) fn infer_schema(data: &[u8], options: &mut CsvOptions) -> Schema {
                     .filter_map(|r| r.get(i))
                     .filter(|cell| **cell != options.null_marker)
                     .map(|cell| detect(cell))
-                    .reduce(widen)
+                    .reduce(FieldType::widen)
                     .unwrap_or(FieldType::String)
             })
             .collect()
@@ -233,15 +233,6 @@ fn detect(cell: &str) -> FieldType {
         FieldType::Timestamp
     } else {
         FieldType::String
-    }
-}
-
-fn widen(current: FieldType, seen: FieldType) -> FieldType {
-    match (current, seen) {
-        (a, b) if a == b => a,
-        (FieldType::Integer, FieldType::Float) | (FieldType::Float, FieldType::Integer) => FieldType::Float,
-        (FieldType::Date, FieldType::Timestamp) | (FieldType::Timestamp, FieldType::Date) => FieldType::Timestamp,
-        _ => FieldType::String,
     }
 }
 

@@ -24,6 +24,31 @@ enum WriteDisposition {
     Empty,
 }
 
+impl WriteDisposition {
+    fn as_str(self) -> &'static str {
+        match self {
+            WriteDisposition::Append => "WRITE_APPEND",
+            WriteDisposition::Truncate => "WRITE_TRUNCATE",
+            WriteDisposition::Empty => "WRITE_EMPTY",
+        }
+    }
+}
+
+/// The failure a test planted for the next job (`FakeBigQuery::fail_next_job`), if any.
+fn planted_failure(state: &mut State) -> Option<JobOutcome> {
+    let reason = state.job_failures.pop_front()?;
+    let error = ErrorProto::new(&reason, default_message(&reason));
+    Some(JobOutcome::Failed { errors: vec![error.clone()], error })
+}
+
+/// Stores a job that ran at insert time and answers with its resource.
+fn store_job(state: &mut State, job: Job, base_uri: &str) -> Reply {
+    let job_id = job.job_id.clone();
+    let body = job.to_json(base_uri, job.polls_left == 0);
+    state.add_job(job);
+    Reply::json(body).for_job(&job_id)
+}
+
 /// `configuration.load`, validated as far as BigQuery validates it before accepting the job.
 #[derive(Debug, Clone)]
 struct LoadConfig {
@@ -125,11 +150,8 @@ pub(crate) fn insert_load_job(state: &mut State, request: LoadRequest<'_>) -> Re
         Err(duplicate) => return Ok(duplicate),
     };
     let created_ms = now_ms();
-    let outcome = match state.job_failures.pop_front() {
-        Some(reason) => JobOutcome::Failed {
-            error: ErrorProto::new(&reason, default_message(&reason)),
-            errors: vec![ErrorProto::new(&reason, default_message(&reason))],
-        },
+    let outcome = match planted_failure(state) {
+        Some(failed) => failed,
         None => run(state, &config, data),
     };
     let requested_location =
@@ -143,18 +165,11 @@ pub(crate) fn insert_load_job(state: &mut State, request: LoadRequest<'_>) -> Re
     configuration["jobType"] = Json::String("LOAD".into());
     let job = Job {
         project: project.to_owned(),
-        job_id: job_id.clone(),
+        job_id,
         location,
         configuration,
         destination: Some(config.qualified_target()),
-        write_disposition: Some(
-            match config.write {
-                WriteDisposition::Append => "WRITE_APPEND",
-                WriteDisposition::Truncate => "WRITE_TRUNCATE",
-                WriteDisposition::Empty => "WRITE_EMPTY",
-            }
-            .into(),
-        ),
+        write_disposition: Some(config.write.as_str().into()),
         created_ms,
         started_ms: created_ms,
         ended_ms: now_ms(),
@@ -162,9 +177,7 @@ pub(crate) fn insert_load_job(state: &mut State, request: LoadRequest<'_>) -> Re
         polls_left: state.running_polls,
         etag: state.fresh_token(),
     };
-    let body = job.to_json(base_uri, job.polls_left == 0);
-    state.add_job(job);
-    Ok(Reply::json(body).for_job(&job_id))
+    Ok(store_job(state, job, base_uri))
 }
 
 /// BigQuery echoes int32 fields as JSON numbers and int64 fields as strings, whatever the client sent;
@@ -545,7 +558,7 @@ fn merge_object(fields: &mut Vec<Field>, object: &Map<String, Json>) {
                         }
                     }
                 } else {
-                    current.field_type = widen(current.field_type, detected.field_type);
+                    current.field_type = current.field_type.widen(detected.field_type);
                 }
             }
         }
@@ -577,15 +590,6 @@ fn detect(name: &str, value: &Json) -> Option<Field> {
         _ => FieldType::String,
     };
     Some(field)
-}
-
-fn widen(current: FieldType, seen: FieldType) -> FieldType {
-    match (current, seen) {
-        (a, b) if a == b => a,
-        (FieldType::Integer, FieldType::Float) | (FieldType::Float, FieldType::Integer) => FieldType::Float,
-        (FieldType::Date, FieldType::Timestamp) | (FieldType::Timestamp, FieldType::Date) => FieldType::Timestamp,
-        _ => FieldType::String,
-    }
 }
 
 // --- copy jobs --------------------------------------------------------------------------------------------------
@@ -673,11 +677,8 @@ pub(crate) fn insert_copy_job(
         Err(duplicate) => return Ok(duplicate),
     };
     let created_ms = now_ms();
-    let outcome = match state.job_failures.pop_front() {
-        Some(reason) => {
-            let error = ErrorProto::new(&reason, default_message(&reason));
-            JobOutcome::Failed { errors: vec![error.clone()], error }
-        }
+    let outcome = match planted_failure(state) {
+        Some(failed) => failed,
         None => match run_copy(state, &config) {
             Ok(rows) => JobOutcome::Copied { rows },
             Err(error) => JobOutcome::Failed { errors: vec![error.clone()], error },
@@ -691,18 +692,11 @@ pub(crate) fn insert_copy_job(
         .unwrap_or_else(|_| "US".into());
     let job = Job {
         project: project.to_owned(),
-        job_id: job_id.clone(),
+        job_id,
         location,
         configuration,
         destination: Some(config.destination.display()),
-        write_disposition: Some(
-            match config.write {
-                WriteDisposition::Append => "WRITE_APPEND",
-                WriteDisposition::Truncate => "WRITE_TRUNCATE",
-                WriteDisposition::Empty => "WRITE_EMPTY",
-            }
-            .into(),
-        ),
+        write_disposition: Some(config.write.as_str().into()),
         created_ms,
         started_ms: created_ms,
         ended_ms: now_ms(),
@@ -710,9 +704,7 @@ pub(crate) fn insert_copy_job(
         polls_left: state.running_polls,
         etag: state.fresh_token(),
     };
-    let body = job.to_json(base_uri, job.polls_left == 0);
-    state.add_job(job);
-    Ok(Reply::json(body).for_job(&job_id))
+    Ok(store_job(state, job, base_uri))
 }
 
 fn table_not_found(target: &Target) -> ErrorProto {

@@ -26,6 +26,17 @@ pub(crate) enum FieldType {
 }
 
 impl FieldType {
+    /// The type that holds values of both, as schema auto-detection widens a column: INTEGER and FLOAT to FLOAT,
+    /// DATE and TIMESTAMP to TIMESTAMP, anything else that differs to STRING.
+    pub fn widen(self, seen: FieldType) -> FieldType {
+        match (self, seen) {
+            (a, b) if a == b => a,
+            (FieldType::Integer, FieldType::Float) | (FieldType::Float, FieldType::Integer) => FieldType::Float,
+            (FieldType::Date, FieldType::Timestamp) | (FieldType::Timestamp, FieldType::Date) => FieldType::Timestamp,
+            _ => FieldType::String,
+        }
+    }
+
     pub fn parse(name: &str) -> Option<Self> {
         Some(match name.to_ascii_uppercase().as_str() {
             "STRING" => Self::String,
