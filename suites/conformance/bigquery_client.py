@@ -422,6 +422,89 @@ def dataframes(plan):
     return {"rows": len(landed)}
 
 
+def queries(plan):
+    """SQL the way daily loaders use it: a COUNT(*) ... GROUP BY spot check through query().result() and
+    query_and_wait(), named and array parameters, paging, to_dataframe(), delete-then-insert and MERGE from a
+    staging table with num_dml_affected_rows, INFORMATION_SCHEMA, a destination table, and invalidQuery for a bad
+    or unsupported statement."""
+    bq = client(plan)
+    bq.create_dataset(plan["dataset"])
+    bq.create_table(candles_table(plan, plan["table"]))
+    staging = bigquery.Table(table_id(plan, "staging"), schema=CANDLE_SCHEMA)
+    bq.create_table(staging)
+    load_json(bq, plan["rows"], table_id(plan, plan["table"]), schema=CANDLE_SCHEMA).result()
+    target = f"`{plan['project']}.{plan['dataset']}.{plan['table']}`"
+
+    counts = bq.query(f"SELECT DATE(open_time) AS day, COUNT(*) AS n FROM {target} GROUP BY day ORDER BY day").result()
+    per_day = {row["day"].isoformat(): row["n"] for row in counts}
+    expect_equal("COUNT(*) GROUP BY DATE(open_time)", per_day, plan["per_day"])
+
+    day = bigquery.ScalarQueryParameter("day", "DATE", datetime.date.fromisoformat(plan["day"]))
+    symbols = bigquery.ArrayQueryParameter("symbols", "STRING", plan["symbols"])
+    config = bigquery.QueryJobConfig(query_parameters=[day, symbols])
+    waited = bq.query_and_wait(
+        f"SELECT symbol, MIN(open_time) AS first, MAX(close) AS high, SUM(trade_count) AS trades FROM {target} "
+        "WHERE DATE(open_time) = @day AND symbol IN UNNEST(@symbols) GROUP BY symbol ORDER BY symbol",
+        job_config=config,
+    )
+    spot = [comparable(row) for row in waited]
+    expect_equal("query_and_wait with parameters", spot, plan["spot_check"])
+
+    paged = bq.query(f"SELECT symbol, open_time FROM {target} ORDER BY open_time, symbol").result(page_size=2)
+    pages = [len(list(page)) for page in paged.pages]
+    expect_equal("pages of a query result", pages, plan["pages"])
+    frame = bq.query(f"SELECT symbol, close, trade_count FROM {target} ORDER BY open_time, symbol").to_dataframe()
+    expect_equal("to_dataframe: rows", len(frame), len(plan["rows"]))
+    expect_equal("to_dataframe: dtypes", [str(t) for t in frame.dtypes], ["str", "float64", "Int64"])
+
+    # Delete-then-insert for one day, through a staging table.
+    load_json(bq, plan["reload"], table_id(plan, "staging"), schema=CANDLE_SCHEMA).result()
+    deleted = bq.query(f"DELETE FROM {target} WHERE DATE(open_time) = @day", job_config=bigquery.QueryJobConfig(query_parameters=[day]))
+    deleted.result()
+    expect_equal("DELETE: num_dml_affected_rows", deleted.num_dml_affected_rows, plan["per_day"][plan["day"]])
+    expect_equal("DELETE: statement_type", deleted.statement_type, "DELETE")
+    inserted = bq.query(f"INSERT INTO {target} SELECT * FROM `{plan['project']}.{plan['dataset']}.staging`")
+    inserted.result()
+    expect_equal("INSERT ... SELECT: num_dml_affected_rows", inserted.num_dml_affected_rows, len(plan["reload"]))
+
+    # MERGE from the staging table: matches update, the rest insert.
+    load_json(bq, plan["merge"], table_id(plan, "staging"), schema=CANDLE_SCHEMA).result()
+    merged = bq.query(
+        f"MERGE {target} T USING {plan['dataset']}.staging S "
+        "ON T.exchange = S.exchange AND T.symbol = S.symbol AND T.open_time = S.open_time "
+        "WHEN MATCHED THEN UPDATE SET close = S.close, trade_count = S.trade_count "
+        "WHEN NOT MATCHED THEN INSERT ROW"
+    )
+    merged.result()
+    expect_equal("MERGE: num_dml_affected_rows", merged.num_dml_affected_rows, len(plan["merge"]))
+
+    tables = bq.query_and_wait(
+        f"SELECT table_name FROM `{plan['project']}.{plan['dataset']}.INFORMATION_SCHEMA.TABLES` ORDER BY table_name"
+    )
+    expect_equal("INFORMATION_SCHEMA.TABLES", [row["table_name"] for row in tables], ["candles", "staging"])
+    partitions = bq.query_and_wait(
+        f"SELECT partition_id, total_rows FROM {plan['dataset']}.INFORMATION_SCHEMA.PARTITIONS "
+        f"WHERE table_name = '{plan['table']}' ORDER BY partition_id"
+    )
+    partition_rows = {row["partition_id"]: row["total_rows"] for row in partitions}
+
+    summary = bigquery.QueryJobConfig(
+        destination=table_id(plan, "daily_summary"), write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE
+    )
+    bq.query(f"SELECT symbol, COUNT(*) AS n FROM {target} GROUP BY symbol", job_config=summary).result()
+    summary_rows = sorted((row["symbol"], row["n"]) for row in bq.list_rows(table_id(plan, "daily_summary")))
+
+    bad = expect_error("a misspelt column", exceptions.BadRequest, 400, "invalidQuery", lambda: bq.query(f"SELECT clsoe FROM {target}").result())
+    expect("the error names the column", "Unrecognized name: clsoe" in bad["message"], bad["message"])
+    window = expect_error(
+        "a window function", exceptions.BadRequest, 400, "invalidQuery",
+        lambda: bq.query_and_wait(f"SELECT ROW_NUMBER() OVER (ORDER BY open_time) FROM {target}"),
+    )
+    expect("the error says it is unsupported", "not supported by the fake BigQuery" in window["message"], window["message"])
+    missing = expect_error("a missing table", exceptions.NotFound, 404, "notFound", lambda: bq.query_and_wait(f"SELECT 1 FROM {plan['dataset']}.nope"))
+    return {"partitions": partition_rows, "summary": summary_rows, "missing": missing["message"]}
+
+
 SCENARIOS = {
     "copies": copies,
     "dataframes": dataframes,
@@ -431,6 +514,7 @@ SCENARIOS = {
     "errors": errors,
     "resumable": resumable,
     "jobs": jobs,
+    "queries": queries,
 }
 
 

@@ -9,7 +9,6 @@ use serde_json::{Map, Value as Json};
 use super::csv_load::{self, CsvOptions};
 use super::errors::{ApiError, ErrorProto, default_message};
 use super::job::{Job, JobOutcome, LoadStatistics, claim_job_id};
-use super::query;
 use super::routes::Reply;
 use super::schema::{Evolution, Field, FieldType, Mode, Schema, TimePartitioning, validate_clustering};
 use super::state::{State, now_ms};
@@ -18,14 +17,14 @@ use super::values::{Value, parse_row, parse_timestamp};
 use super::wire::{Obj, without_nulls};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WriteDisposition {
+pub(crate) enum WriteDisposition {
     Append,
     Truncate,
     Empty,
 }
 
 impl WriteDisposition {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             WriteDisposition::Append => "WRITE_APPEND",
             WriteDisposition::Truncate => "WRITE_TRUNCATE",
@@ -35,14 +34,14 @@ impl WriteDisposition {
 }
 
 /// The failure a test planted for the next job (`FakeBigQuery::fail_next_job`), if any.
-fn planted_failure(state: &mut State) -> Option<JobOutcome> {
+pub(crate) fn planted_failure(state: &mut State) -> Option<JobOutcome> {
     let reason = state.job_failures.pop_front()?;
     let error = ErrorProto::new(&reason, default_message(&reason));
     Some(JobOutcome::Failed { errors: vec![error.clone()], error })
 }
 
 /// Stores a job that ran at insert time and answers with its resource.
-fn store_job(state: &mut State, job: Job, base_uri: &str) -> Reply {
+pub(crate) fn store_job(state: &mut State, job: Job, base_uri: &str) -> Reply {
     let job_id = job.job_id.clone();
     let body = job.to_json(base_uri, job.polls_left == 0);
     state.add_job(job);
@@ -204,7 +203,9 @@ pub(crate) fn check_job(job_json: &Json, project: &str) -> Result<(), ApiError> 
 fn parse_job(job_json: &Json, project: &str) -> Result<LoadConfig, ApiError> {
     let configuration = Obj::new(job_json, "").obj("configuration");
     if configuration.is_some_and(|configuration| configuration.has("query")) {
-        return Err(query::unsupported());
+        return Err(ApiError::invalid(
+            "A query job carries no media: send it with POST /bigquery/v2/projects/{p}/jobs or /queries",
+        ));
     }
     let load = configuration.and_then(|configuration| configuration.obj("load")).ok_or_else(|| {
         ApiError::invalid("Required parameter is missing: configuration.load (the fake runs load jobs only)")
@@ -598,11 +599,12 @@ fn detect(name: &str, value: &Json) -> Option<Field> {
 // first source when needed, schemas that must match, and the partition rule of loads: rows copied into a
 // partition must belong to it. The copy runs at insert time and atomically.
 
+/// A table a copy or a query writes, possibly decorated.
 #[derive(Debug, Clone)]
-struct Target {
-    project: String,
-    dataset: String,
-    name: TableName,
+pub(crate) struct Target {
+    pub project: String,
+    pub dataset: String,
+    pub name: TableName,
 }
 
 impl Target {
@@ -615,7 +617,7 @@ impl Target {
         })
     }
 
-    fn display(&self) -> String {
+    pub fn display(&self) -> String {
         format!("{}:{}.{}", self.project, self.dataset, self.name.display())
     }
 }
@@ -711,12 +713,12 @@ fn table_not_found(target: &Target) -> ErrorProto {
     ErrorProto::new("notFound", format!("Not found: Table {}:{}.{}", target.project, target.dataset, target.name.table))
 }
 
-/// The shape a copy gives a table it creates: the first source's.
+/// The shape a copy or a query gives a table it creates: the first source's, or the result's.
 #[derive(Clone)]
-struct Shape {
-    schema: Schema,
-    partitioning: Option<TimePartitioning>,
-    clustering: Option<Vec<String>>,
+pub(crate) struct Shape {
+    pub schema: Schema,
+    pub partitioning: Option<TimePartitioning>,
+    pub clustering: Option<Vec<String>>,
 }
 
 impl Shape {
@@ -758,14 +760,36 @@ fn run_copy(state: &mut State, config: &CopyConfig) -> Result<u64, ErrorProto> {
         rows.extend(table.rows_in(source.name.partition.as_deref()).cloned());
     }
     let shape = first.ok_or_else(|| ErrorProto::new("invalid", "No source table"))?;
-    let destination = &config.destination;
+    write_rows(state, &config.destination, &shape, rows, config.write, config.create_never)
+}
+
+/// Whether two schemas have the same columns, names and types (modes and descriptions aside).
+fn same_columns(a: &Schema, b: &Schema) -> bool {
+    a.fields.len() == b.fields.len()
+        && a.fields
+            .iter()
+            .zip(&b.fields)
+            .all(|(x, y)| x.name.eq_ignore_ascii_case(&y.name) && x.field_type == y.field_type && x.fields == y.fields)
+}
+
+/// Writes rows into a destination table with the write and create dispositions of a copy or a query job:
+/// the table is created with `shape` when missing, a decorator targets one partition, and nothing changes
+/// unless every row fits. The rows written.
+pub(crate) fn write_rows(
+    state: &mut State,
+    destination: &Target,
+    shape: &Shape,
+    rows: Vec<StoredRow>,
+    write: WriteDisposition,
+    create_never: bool,
+) -> Result<u64, ErrorProto> {
     let dataset = state.dataset(&destination.project, &destination.dataset).map_err(|_| {
         ErrorProto::new("notFound", format!("Not found: Dataset {}:{}", destination.project, destination.dataset))
     })?;
     let existing = dataset.tables.get(&destination.name.table);
     let layout = match existing {
         Some(table) => {
-            if table.schema != shape.schema {
+            if !same_columns(&table.schema, &shape.schema) {
                 return Err(ErrorProto::new(
                     "invalid",
                     format!("Provided Schema does not match Table {}", destination.display()),
@@ -774,7 +798,7 @@ fn run_copy(state: &mut State, config: &CopyConfig) -> Result<u64, ErrorProto> {
             Shape { schema: table.schema.clone(), partitioning: table.partitioning.clone(), clustering: None }
                 .table(destination)
         }
-        None if config.create_never => return Err(table_not_found(destination)),
+        None if create_never => return Err(table_not_found(destination)),
         None => shape.table(destination),
     };
     let decorator = destination.name.partition.as_deref();
@@ -784,9 +808,7 @@ fn run_copy(state: &mut State, config: &CopyConfig) -> Result<u64, ErrorProto> {
             format!("Cannot use partition decorator on non-partitioned table {}", destination.display()),
         ));
     }
-    if config.write == WriteDisposition::Empty
-        && existing.is_some_and(|table| table.rows_in(decorator).next().is_some())
-    {
+    if write == WriteDisposition::Empty && existing.is_some_and(|table| table.rows_in(decorator).next().is_some()) {
         return Err(ErrorProto::new("duplicate", format!("Already Exists: Table {}", destination.display())));
     }
     let mut copied = Vec::with_capacity(rows.len());
@@ -807,7 +829,7 @@ fn run_copy(state: &mut State, config: &CopyConfig) -> Result<u64, ErrorProto> {
     let dataset =
         state.dataset_mut(&destination.project, &destination.dataset).map_err(|_| table_not_found(destination))?;
     let table = dataset.tables.entry(destination.name.table.clone()).or_insert_with(|| shape.table(destination));
-    match (config.write, decorator) {
+    match (write, decorator) {
         (WriteDisposition::Truncate, Some(partition)) => {
             table.rows.retain(|row| row.partition.as_deref() != Some(partition))
         }

@@ -1,7 +1,7 @@
 //! A fake BigQuery REST v2 server on loopback, built on wiremock: datasets, tables, load jobs by multipart and
-//! resumable upload (NDJSON, CSV, Parquet), copy jobs, jobs.get, tabledata.list and insertAll, with typed rows in memory
-//! and fault injection.
-//! It deliberately runs no SQL (queries answer `invalidQuery`) and has no Storage Read/Write API.
+//! resumable upload (NDJSON, CSV, Parquet), copy jobs, query jobs (GoogleSQL SELECT, DML and INFORMATION_SCHEMA
+//! through `sql/`), jobs.get, jobs.query, getQueryResults, tabledata.list and insertAll, with typed rows in memory
+//! and fault injection. It has no Storage Read/Write API.
 
 mod csv_load;
 mod dataset;
@@ -17,6 +17,7 @@ mod recording;
 mod routes;
 mod schema;
 mod server;
+mod sql;
 mod state;
 mod table;
 mod tabledata;

@@ -14,7 +14,7 @@ use super::errors::ApiError;
 use super::faults::{Phase, Route};
 use super::recording::{RECORDED_HEADERS, RecordedRequest};
 use super::state::State;
-use super::{dataset, job, query, table, tabledata, upload};
+use super::{dataset, job, table, tabledata, upload};
 
 pub(crate) type Shared = Arc<Mutex<State>>;
 
@@ -390,7 +390,8 @@ fn handle(state: &mut State, spec: Option<&'static EndpointSpec>, request: &Requ
         Endpoint::ListJobs => job::list(state, &api),
         Endpoint::GetJob => job::get(state, &api),
         Endpoint::CancelJob => job::cancel(state, &api),
-        Endpoint::Query | Endpoint::GetQueryResults => Err(query::unsupported()),
+        Endpoint::Query => job::query(state, &api),
+        Endpoint::GetQueryResults => job::get_query_results(state, &api),
         Endpoint::Upload => upload::start(state, &api),
         Endpoint::UploadChunk => upload::chunk(state, &api),
     }

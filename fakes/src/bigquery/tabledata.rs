@@ -1,6 +1,6 @@
 //! Row access over HTTP: `tabledata.list` (paging, `selectedFields`, both timestamp encodings) and
 //! `tabledata.insertAll` (streaming inserts with per-row errors and insertId dedupe). It does not filter or
-//! sort rows; rows come back in insertion order, as the fake has no query engine.
+//! sort rows; rows come back in insertion order (SQL is `sql/`'s).
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{JUNE_1, P, World, candle, load_job};
+use crate::support::{D, JUNE_1, P, World, candle, load_job};
 
 #[tokio::test]
 async fn jobs_report_running_for_the_configured_polls_then_done() {
@@ -45,26 +45,75 @@ async fn an_unknown_job_or_a_wrong_location_is_404_not_found() {
 }
 
 #[tokio::test]
-async fn sql_is_refused_with_invalid_query_naming_what_is_supported() {
+async fn query_jobs_run_report_statistics_and_fail_like_bigquery() {
     let world = World::start().await;
-    let query =
-        world.post(&format!("/projects/{P}/queries"), &json!({"query": "SELECT 1", "useLegacySql": false})).await;
-    assert_eq!(query.status, 400);
-    assert_eq!(query.reason(), "invalidQuery");
-    let message = query.body["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("tabledata.list") && message.contains("load jobs"), "{message}");
+    world.create_candles().await;
+    world
+        .load(&load_job("seed", "candles", "WRITE_APPEND"), &[candle("A", JUNE_1, 0, 1.0), candle("B", JUNE_1, 1, 2.0)])
+        .await;
 
-    let query_job = world
+    // REST defaults to legacy SQL, which the fake refuses; every official client sends useLegacySql: false.
+    let legacy = world.post(&format!("/projects/{P}/queries"), &json!({"query": "SELECT 1"})).await;
+    assert_eq!((legacy.status, legacy.reason()), (400, "invalidQuery"));
+    assert!(legacy.body["error"]["message"].as_str().unwrap_or_default().contains("useLegacySql"));
+
+    // jobs.insert runs the statement and answers a DONE QUERY job.
+    let sql = format!("SELECT COUNT(*) AS n FROM `{P}.{D}.candles`");
+    let inserted = world
         .post(
             &format!("/projects/{P}/jobs"),
-            &json!({"jobReference": {"jobId": "q1"}, "configuration": {"query": {"query": "SELECT 1"}}}),
+            &json!({"jobReference": {"jobId": "q1"}, "configuration": {"query": {"query": sql, "useLegacySql": false}}}),
         )
         .await;
-    assert_eq!((query_job.status, query_job.reason()), (400, "invalidQuery"));
+    assert_eq!(inserted.status, 200, "{:?}", inserted.body);
+    assert_eq!(inserted.body["status"]["state"], "DONE");
+    assert_eq!(inserted.body["configuration"]["jobType"], "QUERY");
+    assert_eq!(inserted.body["statistics"]["query"]["statementType"], "SELECT");
+    let results = world.get(&format!("/projects/{P}/queries/q1?location=US")).await;
+    assert_eq!(results.body["kind"], "bigquery#getQueryResultsResponse");
+    assert_eq!(results.body["totalRows"], "1");
+    assert_eq!(results.body["rows"], json!([{"f": [{"v": "2"}]}]));
+    assert_eq!(results.body["schema"]["fields"][0]["type"], "INTEGER");
+    // maxResults=0 asks for the totals only: a response with rows would be taken for the first page.
+    let totals = world.get(&format!("/projects/{P}/queries/q1?maxResults=0")).await;
+    assert!(totals.body.get("rows").is_none() && totals.body["totalRows"] == "1", "{:?}", totals.body);
+
+    // A statement that cannot run: the job is DONE with errorResult, and its results answer the error.
+    let failing = world
+        .post(
+            &format!("/projects/{P}/jobs"),
+            &json!({"jobReference": {"jobId": "q2"}, "configuration": {"query": {"query": "SELECT nope", "useLegacySql": false}}}),
+        )
+        .await;
+    assert_eq!(failing.body["status"]["errorResult"]["reason"], "invalidQuery");
+    assert_eq!(failing.body["status"]["errorResult"]["message"], "Unrecognized name: nope at [1:8]");
+    let failed = world.get(&format!("/projects/{P}/queries/q2")).await;
+    assert_eq!((failed.status, failed.reason()), (400, "invalidQuery"));
+
     let gcs_load = world
         .post(&format!("/projects/{P}/jobs"), &json!({"configuration": {"load": {"sourceUris": ["gs://b/f.json"]}}}))
         .await;
     assert_eq!((gcs_load.status, gcs_load.reason()), (400, "invalid"));
+}
+
+#[tokio::test]
+async fn a_running_query_reports_job_complete_false_until_its_polls_are_spent() {
+    let world = World::start().await;
+    world.create_candles().await;
+    world.fake.set_running_polls(1);
+    let body = json!({"query": "SELECT 1 AS one", "useLegacySql": false, "formatOptions": {"useInt64Timestamp": true}});
+    let first = world.post(&format!("/projects/{P}/queries"), &body).await;
+    assert_eq!(first.body["jobComplete"], false);
+    assert!(first.body.get("rows").is_none() && first.body.get("totalRows").is_none(), "{:?}", first.body);
+    let job_id = first.body["jobReference"]["jobId"].as_str().unwrap_or_default().to_owned();
+    // One RUNNING poll, as jobs.get counts them; then the rows.
+    let polled = world.get(&format!("/projects/{P}/queries/{job_id}")).await;
+    assert_eq!(polled.body["jobComplete"], false);
+    let done = world.get(&format!("/projects/{P}/queries/{job_id}")).await;
+    assert_eq!(
+        (done.body["jobComplete"].clone(), done.body["rows"].clone()),
+        (json!(true), json!([{"f": [{"v": "1"}]}]))
+    );
 }
 
 #[tokio::test]

@@ -303,3 +303,58 @@ async fn running_jobs_are_polled_until_done_and_a_failed_job_raises() {
     }
     assert_eq!(fake.rows(PROJECT, DATASET, TABLE).len(), 1);
 }
+
+#[tokio::test]
+async fn queries_count_merge_and_delete_insert_as_daily_loaders_do() {
+    let fake = FakeBigQuery::start().await;
+    // The first results call fails like a busy backend: fault plans reach query endpoints too.
+    fake.fail_next(Route::Query, 1, 503, "backendError");
+    let rows = vec![
+        candle("BTCUSDT", "2024-06-03", 0, 67000.5, 12),
+        candle("BTCUSDT", "2024-06-03", 1, 67010.0, 4),
+        candle("ETHUSDT", "2024-06-03", 0, 3500.25, 3),
+        candle("SOLUSDT", "2024-06-03", 0, 150.5, 9),
+        candle("BTCUSDT", "2024-06-04", 0, 68000.0, 1),
+    ];
+    // A rerun of 2024-06-03 with one candle fewer and one changed.
+    let reload = vec![candle("BTCUSDT", "2024-06-03", 0, 67000.5, 12), candle("ETHUSDT", "2024-06-03", 0, 3499.0, 5)];
+    // The MERGE: one existing candle corrected, one new.
+    let merge = vec![candle("BTCUSDT", "2024-06-04", 0, 68001.0, 2), candle("ETHUSDT", "2024-06-04", 0, 3600.0, 6)];
+    let details = json!({
+        "rows": rows, "reload": reload, "merge": merge,
+        "per_day": {"2024-06-03": 4, "2024-06-04": 1},
+        "day": "2024-06-03", "symbols": ["BTCUSDT", "ETHUSDT"],
+        "spot_check": [
+            {"symbol": "BTCUSDT", "first": "2024-06-03T00:00:00Z", "high": 67010.0, "trades": 16},
+            {"symbol": "ETHUSDT", "first": "2024-06-03T00:00:00Z", "high": 3500.25, "trades": 3},
+        ],
+        "pages": [2, 2, 1],
+    });
+    let result = python::run(SCRIPT, &plan(&fake, "queries", details)).await;
+
+    // What the fake stored: the day reloaded, the MERGE applied, partitions where the rows' dates say.
+    assert_eq!(
+        fake.partitions(PROJECT, DATASET, TABLE),
+        BTreeMap::from([("20240603".into(), 2), ("20240604".into(), 2)])
+    );
+    assert_eq!(result["partitions"], json!({"20240603": 2, "20240604": 2}), "{result}");
+    let merged = sorted(fake.partition_rows(PROJECT, DATASET, TABLE, "20240604"));
+    assert_eq!(
+        merged,
+        sorted(vec![
+            stored(&candle("BTCUSDT", "2024-06-04", 0, 68001.0, 2)),
+            stored(&candle("ETHUSDT", "2024-06-04", 0, 3600.0, 6)),
+        ])
+    );
+    assert_eq!(result["summary"], json!([["BTCUSDT", 2], ["ETHUSDT", 2]]), "{result}");
+    assert!(result["missing"].as_str().is_some_and(|m| m.contains("Not found: Table")), "{result}");
+
+    // The query jobs, and how the client fetched their rows.
+    let queries: Vec<_> = fake.jobs().into_iter().filter(|job| job.job_type == "QUERY").collect();
+    assert!(queries.len() >= 10, "{queries:#?}");
+    let requests = fake.requests();
+    let results = of_route(&requests, Route::Query);
+    assert!(results.iter().any(|r| r.query_param("maxResults") == Some("0")), "the client first asks for no rows");
+    assert!(results.iter().any(|r| r.query_param("pageToken").is_some()), "the paged result used page tokens");
+    assert_eq!(results.first().map(|r| r.status), Some(503), "the planted fault hit the first results call");
+}

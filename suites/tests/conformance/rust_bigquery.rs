@@ -1,8 +1,10 @@
 //! The pipeline's own Rust client, `gcp-bigquery-client` at the workspace's pinned version and features, against
-//! the fake BigQuery: datasets, tables, insertAll, tabledata.list, jobs.get, and every error decoded into
+//! the fake BigQuery: datasets, tables, insertAll, tabledata.list, jobs.get, jobs.query with parameters and
+//! getQueryResults paging, DML with its affected rows, and every error decoded into
 //! `BQError::ResponseError` with the reason BigQuery gives. Load jobs are created the way the pipeline creates
 //! them, by a multipart upload on reqwest, since the crate has no media upload.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use fakes::FakeBigQuery;
@@ -14,10 +16,16 @@ use gcp_bigquery_client::error::BQError;
 use gcp_bigquery_client::model::clustering::Clustering;
 use gcp_bigquery_client::model::dataset::Dataset;
 use gcp_bigquery_client::model::field_type::FieldType;
+use gcp_bigquery_client::model::get_query_results_parameters::GetQueryResultsParameters;
+use gcp_bigquery_client::model::query_parameter::QueryParameter;
+use gcp_bigquery_client::model::query_parameter_type::QueryParameterType;
+use gcp_bigquery_client::model::query_parameter_value::QueryParameterValue;
 use gcp_bigquery_client::model::query_request::QueryRequest;
+use gcp_bigquery_client::model::query_response::ResultSet;
 use gcp_bigquery_client::model::table::Table;
 use gcp_bigquery_client::model::table_data_insert_all_request::TableDataInsertAllRequest;
 use gcp_bigquery_client::model::table_field_schema::TableFieldSchema;
+use gcp_bigquery_client::model::table_row::TableRow;
 use gcp_bigquery_client::model::table_schema::TableSchema;
 use gcp_bigquery_client::model::time_partitioning::TimePartitioning;
 use gcp_bigquery_client::tabledata::ListQueryParameters;
@@ -397,6 +405,79 @@ async fn jobs_get_reports_running_then_done_with_load_statistics_and_error_resul
     assert_eq!(fake.partition_rows(PROJECT, DATASET, TABLE, "20240603").len(), 3, "the failed job loaded nothing");
 }
 
+fn parameter(name: &str, kind: &str, value: &str) -> QueryParameter {
+    QueryParameter {
+        name: Some(name.to_owned()),
+        parameter_type: Some(QueryParameterType { array_type: None, struct_types: None, r#type: kind.to_owned() }),
+        parameter_value: Some(QueryParameterValue {
+            array_values: None,
+            struct_values: None,
+            value: Some(value.to_owned()),
+        }),
+    }
+}
+
+#[tokio::test]
+async fn queries_page_through_get_query_results_and_dml_reports_affected_rows() {
+    let fake = FakeBigQuery::start().await;
+    let bq = with_candles(&fake).await;
+    let rows: Vec<Value> = (0..5).map(|minute| candle("XBTUSD", minute, 67_000.0 + minute as f64)).collect();
+    upload_load_job(&fake, "load-1", TABLE, &rows).await;
+
+    // A spot check with a parameter, answered in pages of two.
+    let mut request = QueryRequest::new(format!(
+        "SELECT symbol, COUNT(*) AS n, MAX(close) AS high FROM `{PROJECT}.{DATASET}.{TABLE}` \
+         WHERE DATE(open_time) = @day GROUP BY symbol"
+    ));
+    request.query_parameters = Some(vec![parameter("day", "DATE", "2024-06-03")]);
+    let answer = bq.job().query(PROJECT, request).await.expect("the query runs");
+    let mut result = ResultSet::new_from_query_response(answer);
+    assert!(result.next_row());
+    assert_eq!(result.get_string_by_name("symbol").expect("a string"), Some("XBTUSD".to_owned()));
+    assert_eq!(result.get_i64_by_name("n").expect("an integer"), Some(5));
+    assert_eq!(result.get_f64_by_name("high").expect("a float"), Some(67_004.0));
+
+    let mut request = QueryRequest::new(format!("SELECT close FROM {DATASET}.{TABLE} ORDER BY close DESC"));
+    request.max_results = Some(2);
+    let first = bq.job().query(PROJECT, request).await.expect("the query runs");
+    assert_eq!(first.total_rows.as_deref(), Some("5"));
+    let job_id = first.job_reference.and_then(|reference| reference.job_id).expect("a job id");
+    let mut closes: Vec<String> = cells(first.rows);
+    let mut token = first.page_token;
+    while let Some(page_token) = token {
+        let parameters = GetQueryResultsParameters {
+            max_results: Some(2),
+            page_token: Some(page_token),
+            location: Some("US".to_owned()),
+            ..GetQueryResultsParameters::default()
+        };
+        let page = bq.job().get_query_results(PROJECT, &job_id, parameters).await.expect("a page");
+        closes.extend(cells(page.rows));
+        token = page.page_token;
+    }
+    assert_eq!(closes, ["67004.0", "67003.0", "67002.0", "67001.0", "67000.0"]);
+
+    // Delete-then-insert of part of the day: the affected rows come back as numDmlAffectedRows.
+    let delete = format!("DELETE FROM {DATASET}.{TABLE} WHERE close > 67002");
+    let deleted = bq.job().query(PROJECT, QueryRequest::new(delete)).await.expect("the DELETE runs");
+    assert_eq!(deleted.num_dml_affected_rows.as_deref(), Some("2"));
+    let insert = format!(
+        "INSERT INTO {DATASET}.{TABLE} (exchange, symbol, open_time, close) \
+         VALUES ('bitmex', 'XBTUSD', TIMESTAMP '2024-06-03 00:10:00', 1.5)"
+    );
+    let inserted = bq.job().query(PROJECT, QueryRequest::new(insert)).await.expect("the INSERT runs");
+    assert_eq!(inserted.num_dml_affected_rows.as_deref(), Some("1"));
+    assert_eq!(fake.partitions(PROJECT, DATASET, TABLE), BTreeMap::from([("20240603".to_owned(), 4)]));
+}
+
+fn cells(rows: Option<Vec<TableRow>>) -> Vec<String> {
+    rows.unwrap_or_default()
+        .into_iter()
+        .flat_map(|row| row.columns.unwrap_or_default())
+        .filter_map(|cell| cell.value.and_then(|value| value.as_str().map(str::to_owned)))
+        .collect()
+}
+
 #[tokio::test]
 async fn errors_decode_into_response_errors_with_the_reason_bigquery_sends() {
     let fake = FakeBigQuery::start().await;
@@ -435,11 +516,18 @@ async fn errors_decode_into_response_errors_with_the_reason_bigquery_sends() {
         "INVALID_ARGUMENT",
     );
     check(
-        "SQL, which the fake does not run",
-        bq.job().query(PROJECT, QueryRequest::new("SELECT 1")).await,
+        "SQL naming a column the table does not have",
+        bq.job().query(PROJECT, QueryRequest::new(format!("SELECT nope FROM {DATASET}.{TABLE}"))).await,
         400,
         "invalidQuery",
         "INVALID_ARGUMENT",
+    );
+    check(
+        "SQL on a missing table",
+        bq.job().query(PROJECT, QueryRequest::new(format!("SELECT 1 FROM {DATASET}.nope"))).await,
+        404,
+        "notFound",
+        "NOT_FOUND",
     );
 
     // Injected faults keep BigQuery's body, so retry classification sees the real reason.
