@@ -26,6 +26,17 @@ fi
 
 # Python and the vendors' official clients for the conformance tests (a venv under target/, pinned).
 bash scripts/setup-python.sh
+# Node and npm (Debian's packages), then Google's official Node BigQuery client for the conformance tests
+# (npm ci of a pinned lockfile under target/).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "test.sh: installing nodejs and npm for the Node conformance client" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  else
+    echo "test.sh: node or npm is missing and we are not root: setup-node.sh will fail (apt-get install nodejs npm)" >&2
+  fi
+fi
+bash scripts/setup-node.sh
 
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 export INSTA_UPDATE=no
