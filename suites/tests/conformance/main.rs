@@ -6,6 +6,7 @@
 //! The Python clients come from the pinned venv `scripts/setup-python.sh` builds (scripts/test.sh runs it);
 //! without it these tests fail and say so, they never skip.
 
+mod candles;
 mod python;
 mod python_bigquery;
 mod python_tardis;

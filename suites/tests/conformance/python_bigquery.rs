@@ -9,32 +9,13 @@ use fakes::FakeBigQuery;
 use fakes::bigquery::{RecordedRequest, Route};
 use serde_json::{Map, Value, json};
 
+use crate::candles::{candle, sorted, stored};
 use crate::python;
 
 const SCRIPT: &str = "bigquery_client.py";
 const PROJECT: &str = "conformance-project";
 const DATASET: &str = "market_data";
 const TABLE: &str = "candles";
-
-/// A candle row as the plan and the client spell it.
-fn candle(symbol: &str, day: &str, minute: u32, close: f64, trade_count: i64) -> Value {
-    json!({
-        "exchange": "binance-futures",
-        "symbol": symbol,
-        "open_time": format!("{day}T{:02}:{:02}:00Z", minute / 60, minute % 60),
-        "close": close,
-        "trade_count": trade_count,
-    })
-}
-
-/// The same row as the fake stores it (`FakeBigQuery::rows`): TIMESTAMP as microseconds since the epoch.
-fn stored(row: &Value) -> Map<String, Value> {
-    let mut row = row.as_object().expect("rows are objects").clone();
-    let text = row["open_time"].as_str().expect("open_time is text").to_owned();
-    let at = chrono::DateTime::parse_from_rfc3339(&text).expect("RFC 3339 timestamps");
-    row.insert("open_time".into(), json!(at.timestamp_micros()));
-    row
-}
 
 fn plan(fake: &FakeBigQuery, scenario: &str, details: Value) -> Value {
     let mut plan = json!({
@@ -51,11 +32,6 @@ fn plan(fake: &FakeBigQuery, scenario: &str, details: Value) -> Value {
 
 fn of_route(requests: &[RecordedRequest], route: Route) -> Vec<&RecordedRequest> {
     requests.iter().filter(|request| request.route == Some(route)).collect()
-}
-
-fn sorted(mut rows: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
-    rows.sort_by_key(|row| Value::Object(row.clone()).to_string());
-    rows
 }
 
 #[tokio::test]
