@@ -44,3 +44,27 @@ pub fn conformance_python() -> PathBuf {
     );
     python
 }
+
+/// The directory `scripts/setup-node.sh` installs Google's official Node BigQuery client into
+/// (`target/conformance-node`, from the lockfile pinned in `suites/conformance/node`), after checking it was
+/// installed from the current lockfile. Panics with the command that fixes a missing or stale install: the tests
+/// that need it fail, never skip.
+pub fn conformance_node() -> PathBuf {
+    let root = workspace_root();
+    let install = root.join("target/conformance-node");
+    assert!(
+        install.join("node_modules/@google-cloud/bigquery/package.json").is_file(),
+        "the conformance Node packages are missing ({}): run `bash scripts/setup-node.sh` (scripts/test.sh does it)",
+        install.display()
+    );
+    let wanted = std::fs::read(root.join("suites/conformance/node/package-lock.json"))
+        .expect("suites/conformance/node/package-lock.json is part of the repository");
+    let installed_from = std::fs::read(install.join(".installed-package-lock.json")).unwrap_or_default();
+    assert!(
+        installed_from == wanted,
+        "the conformance Node packages ({}) were installed from another lockfile than \
+         suites/conformance/node/package-lock.json: run `bash scripts/setup-node.sh`",
+        install.display()
+    );
+    install
+}
