@@ -263,9 +263,29 @@ async function query(plan) {
     sourceFormat: 'NEWLINE_DELIMITED_JSON',
     writeDisposition: 'WRITE_TRUNCATE',
   });
-  const [rows] = await bq.query(`SELECT COUNT(*) AS n FROM \`${plan.project}.${plan.dataset}.${plan.table}\``);
+  const target = `\`${plan.project}.${plan.dataset}.${plan.table}\``;
+  const [rows] = await bq.query(`SELECT COUNT(*) AS n FROM ${target}`);
   expectEqual('query: COUNT(*)', rows, [{n: plan.rows.length}]);
-  return {n: rows[0].n};
+  // Named parameters, as the client types them from JavaScript values.
+  const [spot] = await bq.query({
+    query: `SELECT symbol, COUNT(*) AS n FROM ${target} WHERE trade_count >= @least AND symbol = @symbol GROUP BY symbol`,
+    params: {least: plan.least, symbol: 'BTCUSDT'},
+  });
+  expectEqual('query with parameters', spot, [{symbol: 'BTCUSDT', n: plan.rows.length - plan.least}]);
+  // A DELETE through a query job: the affected rows in the job's statistics.
+  const [job] = await bq.createQueryJob({query: `DELETE FROM ${target} WHERE trade_count < @least`, params: {least: plan.least}});
+  await job.getQueryResults();
+  const [metadata] = await job.getMetadata();
+  expectEqual('DELETE: numDmlAffectedRows', metadata.statistics.query.numDmlAffectedRows, String(plan.least));
+  // A query the fake cannot run fails with BigQuery's error, never a wrong answer.
+  let refused = null;
+  try {
+    await bq.query(`SELECT clsoe FROM ${target}`);
+  } catch (error) {
+    refused = error;
+  }
+  expect('a misspelt column is refused', refused !== null && /Unrecognized name: clsoe/.test(refused.message), String(refused));
+  return {n: rows[0].n, deleted: Number(metadata.statistics.query.numDmlAffectedRows)};
 }
 
 const SCENARIOS = {round_trip: roundTrip, csv_load: csvLoad, query};

@@ -200,17 +200,19 @@ async fn a_csv_load_with_a_header_row_streams_into_a_partition_through_create_wr
 }
 
 #[tokio::test]
-#[ignore = "needs the fake's SQL engine"]
-async fn a_count_query_answers_the_number_of_rows_loaded() {
+async fn count_parameter_and_dml_queries_answer_as_bigquery_does() {
     let fake = FakeBigQuery::start().await;
     let rows: Vec<Value> = (0..5).map(|i| candle("BTCUSDT", "2024-06-03", i, 1.5, i.into())).collect();
-    let result = run(&fake, "query", json!({"rows": rows, "partition": "20240603"})).await;
-    assert_eq!(result["n"], 5, "{result}");
+    let result = run(&fake, "query", json!({"rows": rows, "partition": "20240603", "least": 2})).await;
+    assert_eq!((result["n"].clone(), result["deleted"].clone()), (json!(5), json!(2)), "{result}");
 
-    assert_eq!(fake.rows(PROJECT, DATASET, TABLE).len(), 5);
+    // The DELETE removed the two candles with fewer than two trades.
+    assert_eq!(fake.rows(PROJECT, DATASET, TABLE).len(), 3);
     let requests = fake.requests();
     check_request_forms(&requests);
     let queries = of_route(&requests, Route::Query);
-    assert!(!queries.is_empty() && queries.iter().all(|r| r.status == 200), "{queries:#?}");
+    let statuses: Vec<u16> = queries.iter().map(|r| r.status).collect();
+    assert_eq!(statuses.last(), Some(&400), "the misspelt column is the last call: {queries:#?}");
+    assert!(statuses[..statuses.len() - 1].iter().all(|status| *status == 200), "{queries:#?}");
     assert_eq!(queries[0].path, format!("/projects/{PROJECT}/queries"), "bigquery.query sends jobs.query");
 }
