@@ -8,6 +8,8 @@ use crate::support::{ACTIVITY, SYMBOLS, binary, command, day, describe, output, 
 
 const EXAMPLE: &str = "examples/python-pipeline/pipeline.py";
 const BROKEN: &str = "examples/python-pipeline-broken/pipeline.py";
+const PANDAS: &str = "examples/python-pandas-pipeline/pipeline.py";
+const PANDAS_BROKEN: &str = "examples/python-pandas-pipeline-broken/pipeline.py";
 
 /// `harness run --pipeline-cmd COMMAND` for the suite's date and pairs: its exit code and report.json.
 async fn run(pipeline_cmd: &str) -> (Option<i32>, Value, String) {
@@ -110,20 +112,53 @@ async fn the_broken_copy_fails_with_a_finding_that_names_bucketing_by_local_time
     assert_eq!(report["external"]["exit_code"], 0, "the broken pipeline believes it succeeded");
 }
 
-#[test]
-fn the_broken_copy_differs_from_the_example_by_its_one_defect() {
-    // Past each file's docstring the code must be the same but for the defect, so the copy cannot drift.
+/// The one line by which a broken copy differs from its example, past each file's docstring, so that the copy
+/// cannot drift: the example's line and the copy's.
+fn the_one_difference(example: &str, broken: &str) -> (String, String) {
     let code = |path: &str| {
         let text = std::fs::read_to_string(workspace_root().join(path)).expect("committed");
         let start = text[3..].find("\"\"\"").expect("a module docstring") + 6;
         text[start..].lines().map(str::to_owned).collect::<Vec<_>>()
     };
-    let (good, broken) = (code(EXAMPLE), code(BROKEN));
+    let (good, broken) = (code(example), code(broken));
     assert_eq!(good.len(), broken.len(), "same lines but the defect");
     let differences: Vec<(&String, &String)> = good.iter().zip(&broken).filter(|(a, b)| a != b).collect();
     assert_eq!(differences.len(), 1, "{differences:#?}");
-    assert_eq!(differences[0].0.trim(), "timestamp = int(row[2])");
-    assert!(differences[0].1.contains("int(row[3])  # DEFECT"), "{}", differences[0].1);
+    (differences[0].0.trim().to_owned(), differences[0].1.trim().to_owned())
+}
+
+#[test]
+fn the_broken_copies_differ_from_their_examples_by_their_one_defect() {
+    let (good, broken) = the_one_difference(EXAMPLE, BROKEN);
+    assert_eq!(good, "timestamp = int(row[2])");
+    assert!(broken.contains("int(row[3])  # DEFECT"), "{broken}");
+    let (good, broken) = the_one_difference(PANDAS, PANDAS_BROKEN);
+    assert_eq!(good, r#"candles["vwap"] = candles["quote_volume"] / candles["volume"]"#);
+    assert!(broken.contains(r#"sums["price"].mean()  # DEFECT"#), "{broken}");
+}
+
+#[tokio::test]
+async fn the_pandas_example_merging_through_staging_tables_passes_and_reruns_idempotently() {
+    // Twice in one command: the second run's MERGE matches every candle and its delete-then-insert replaces the
+    // instruments, and the date must still hold exactly the truth.
+    let once = python_cmd(PANDAS);
+    let (code, report, text) = run(&format!("{once} && {once}")).await;
+    assert_clean_pass(code, &report, &text);
+    let tail = report["external"]["output_tail"].to_string();
+    assert!(tail.matches("ok: 3 files").count() == 2, "both runs report success: {tail}");
+    assert!(text.contains("instruments 3 deleted, 3 inserted"), "the rerun replaced the snapshot:\n{text}");
+}
+
+#[tokio::test]
+async fn the_broken_pandas_copy_fails_on_its_vwap() {
+    let (code, report, text) = run(&python_cmd(PANDAS_BROKEN)).await;
+    assert_eq!(code, Some(2), "{text}");
+    let matches = check(&report, CANDLES_EQUAL_TRUTH);
+    assert_eq!(matches["status"], "fail", "{matches:#}");
+    let detail = matches["samples"][0]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("vwap is"), "the first difference is the vwap: {matches:#}");
+    assert_eq!(report["scores"]["completeness"], 1.0, "every candle landed, with a wrong vwap: {text}");
+    assert_eq!(report["external"]["exit_code"], 0, "the broken pipeline believes it succeeded");
 }
 
 #[tokio::test]
