@@ -392,7 +392,7 @@ def copies(plan):
 
 
 def dataframes(plan):
-    """load_table_from_dataframe with its defaults (Parquet, Snappy): with WRITE_TRUNCATE and no schema the client
+    """load_table_from_dataframe with its defaults (Parquet, Snappy), and as CSV: with WRITE_TRUNCATE and no schema the client
     derives an all-NULLABLE schema from the dtypes, which a table with REQUIRED columns refuses as real BigQuery
     does; with the table's schema it lands in the partition; into a new table the frame's dtypes make the schema."""
     import pandas
@@ -414,6 +414,16 @@ def dataframes(plan):
     expect_equal("dataframe load: output_rows", job.output_rows, len(plan["rows"]))
     landed = sorted_rows([comparable(row) for row in bq.list_rows(table_id(plan, plan["table"]))])
     expect_equal("dataframe load: rows read back", landed, sorted_rows(plan["rows"]))
+
+    # The same frame as CSV, which the client writes with pandas' to_csv when asked for it.
+    config = bigquery.LoadJobConfig(
+        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE, schema=CANDLE_SCHEMA, source_format="CSV"
+    )
+    job = bq.load_table_from_dataframe(frame, destination, job_config=config)
+    job.result()
+    expect_equal("dataframe load as CSV: source format", job.source_format, "CSV")
+    as_csv = sorted_rows([comparable(row) for row in bq.list_rows(table_id(plan, plan["table"]))])
+    expect_equal("dataframe load as CSV: rows read back", as_csv, sorted_rows(plan["rows"]))
 
     fresh = pandas.DataFrame({"symbol": ["BTCUSDT", "ETHUSDT"], "close": [1.5, None], "trades": [3, 4]})
     bq.load_table_from_dataframe(fresh, table_id(plan, "fresh")).result()

@@ -397,8 +397,13 @@ fn plan(state: &State, config: &LoadConfig, data: &[u8]) -> Result<Plan, Failure
     layout.partitioning = partitioning;
     let (parsed, kind) = match (&csv, &parquet) {
         (Some(options), _) => {
-            let rows = csv_load::parse_csv(data, &layout.schema, options, config.ignore_unknown);
-            (Parsed { rows: rows.rows, errors: rows.errors, lines: rows.lines }, "CSV")
+            // CSV columns are positional in the job's schema when it gives one (pandas writes the frame's column
+            // order), and land in the table's columns by name.
+            let source = config.schema.as_ref().unwrap_or(&layout.schema);
+            let rows = csv_load::parse_csv(data, source, options, config.ignore_unknown);
+            let rows_in_table_order =
+                by_name(rows.rows, source, &layout.schema).map_err(|message| Failure::new("invalid", message))?;
+            (Parsed { rows: rows_in_table_order, errors: rows.errors, lines: rows.lines }, "CSV")
         }
         (None, Some(rows)) => (parse_objects(rows, &layout.schema, config.ignore_unknown), "Parquet"),
         (None, None) => (parse_ndjson(data, &layout.schema, config.ignore_unknown), "JSON"),
@@ -452,6 +457,41 @@ fn plan(state: &State, config: &LoadConfig, data: &[u8]) -> Result<Plan, Failure
         rows,
         warnings: parsed.errors,
     })
+}
+
+/// Rows read in `source`'s column order, rearranged into `table`'s by column name; a column the source lacks is
+/// NULL (an empty array when REPEATED), and may not be REQUIRED.
+fn by_name(rows: Vec<Vec<Value>>, source: &Schema, table: &Schema) -> Result<Vec<Vec<Value>>, String> {
+    if source
+        .fields
+        .iter()
+        .map(|f| f.name.to_ascii_lowercase())
+        .eq(table.fields.iter().map(|f| f.name.to_ascii_lowercase()))
+    {
+        return Ok(rows);
+    }
+    let mut positions = Vec::with_capacity(table.fields.len());
+    for field in &table.fields {
+        let position = source.index_of(&field.name);
+        if position.is_none() && field.mode == Mode::Required {
+            return Err(format!("Required field {} is missing from the load's schema", field.name));
+        }
+        positions.push(position);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            positions
+                .iter()
+                .zip(&table.fields)
+                .map(|(position, field)| match position {
+                    Some(index) => row.get(*index).cloned().unwrap_or(Value::Null),
+                    None if field.mode == Mode::Repeated => Value::Repeated(Vec::new()),
+                    None => Value::Null,
+                })
+                .collect()
+        })
+        .collect())
 }
 
 struct Parsed {
@@ -860,6 +900,19 @@ mod tests {
             [("b", "BOOLEAN"), ("d", "DATE"), ("n", "INTEGER"), ("s", "STRING"), ("ts", "TIMESTAMP"), ("x", "FLOAT")];
         assert_eq!(types, expected.map(|(name, kind)| (name.to_owned(), kind)));
         assert!(schema.fields.iter().all(|field| field.mode == Mode::Nullable));
+    }
+
+    #[test]
+    fn csv_columns_in_the_job_schema_order_land_by_name() {
+        let field = |name: &str, mode: Mode| Field::new(name, FieldType::String, mode);
+        let table =
+            Schema { fields: vec![field("a", Mode::Required), field("b", Mode::Nullable), field("c", Mode::Nullable)] };
+        let source = Schema { fields: vec![field("B", Mode::Nullable), field("a", Mode::Required)] };
+        let text = |t: &str| Value::String(t.to_owned());
+        let rows = by_name(vec![vec![text("b1"), text("a1")]], &source, &table);
+        assert_eq!(rows, Ok(vec![vec![text("a1"), text("b1"), Value::Null]]));
+        let without_a = Schema { fields: vec![field("b", Mode::Nullable)] };
+        assert!(by_name(vec![vec![text("b1")]], &without_a, &table).is_err_and(|m| m.contains("Required field a")));
     }
 
     #[test]

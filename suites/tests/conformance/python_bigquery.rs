@@ -252,8 +252,11 @@ async fn dataframe_loads_send_parquet_and_land_by_column_name() {
     assert_eq!(result["rows"], 2, "{result}");
     let landed = sorted(fake.partition_rows(PROJECT, DATASET, TABLE, "20240603"));
     assert_eq!(landed, sorted(rows.iter().map(stored).collect()));
-    let upload = fake.requests().into_iter().find(|r| r.route == Some(Route::InsertJob)).expect("an upload");
-    assert_eq!(upload.query_param("uploadType"), Some("multipart"), "{upload:?}");
+    let uploads: Vec<RecordedRequest> =
+        fake.requests().into_iter().filter(|r| r.route == Some(Route::InsertJob)).collect();
+    assert!(uploads.iter().all(|upload| upload.query_param("uploadType") == Some("multipart")), "{uploads:#?}");
+    // Refused with the frame's schema, loaded as Parquet, loaded as CSV, and the new table.
+    assert_eq!(uploads.len(), 4, "{uploads:#?}");
 }
 
 #[tokio::test]
