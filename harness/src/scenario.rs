@@ -761,6 +761,7 @@ pub const CATALOGUE: &[(&str, &str)] = catalogue![
     "bigquery-insert-duplicate",
     "bigquery-upload-reset",
     "bigquery-resumable-half-way",
+    "bigquery-query-backend-error",
     "bigquery-401",
     "postgres-restart",
     "postgres-terminate-backends",

@@ -558,6 +558,16 @@ pub(crate) fn query(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply
         _ => TimestampFormat::FloatSeconds,
     };
     let max_results = fields.i64("maxResults")?.map(|max| u64::try_from(max).unwrap_or(0));
+    let page = PageRequest { max_results, start: 0, timestamps };
+    // A retried request (same requestId, as the clients retry) is answered from the job it created, never run
+    // again: a DML statement must not apply twice because an answer was lost.
+    let request_id = fields.str("requestId")?.map(|id| (project.to_owned(), id.to_owned()));
+    if let Some(key) = &request_id
+        && let Some(job_id) = state.query_requests.get(key)
+        && let Some(job) = state.jobs.get(&(project.to_owned(), job_id.clone()))
+    {
+        return Ok(first_page(job, page));
+    }
     let mut echoed = without_nulls(&body);
     if let Some(object) = echoed.as_object_mut() {
         for name in QUERY_REQUEST_ONLY {
@@ -567,6 +577,17 @@ pub(crate) fn query(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply
     let configuration = json!({"query": echoed, "jobType": "QUERY", "dryRun": dry_run});
     let job_id = format!("job_{}", state.fresh_token());
     let job = query_job(state, project, job_id.clone(), configuration, &config);
+    if let Some(key) = request_id {
+        state.query_requests.insert(key, job_id);
+    }
+    let reply = first_page(&job, page);
+    state.add_job(job);
+    Ok(reply)
+}
+
+/// The `jobs.query` answer for a query job: its first page, `jobComplete: false` while it reports RUNNING, or
+/// its error.
+fn first_page(job: &Job, page: PageRequest) -> Reply {
     let reference = job.reference();
     let answer = match &job.outcome {
         JobOutcome::Failed { error, .. } => {
@@ -574,16 +595,14 @@ pub(crate) fn query(state: &mut State, request: &ApiRequest<'_>) -> Result<Reply
         }
         _ if job.polls_left > 0 => Ok(query::pending_body("bigquery#queryResponse", &reference)),
         JobOutcome::Queried(result) => {
-            let page = PageRequest { max_results, start: 0, timestamps };
-            Ok(query::results_body("bigquery#queryResponse", &reference, &job_id, result, page))
+            Ok(query::results_body("bigquery#queryResponse", &reference, &job.job_id, result, page))
         }
-        _ => Err(ApiError::invalid("not a query job")),
+        _ => Err(ApiError::invalid(format!("Job {} is not a query job", job.qualified()))),
     };
-    state.add_job(job);
-    Ok(match answer {
-        Ok(body) => Reply::json(body).for_job(&job_id),
-        Err(error) => Reply::from(error).for_job(&job_id),
-    })
+    match answer {
+        Ok(body) => Reply::json(body).for_job(&job.job_id),
+        Err(error) => Reply::from(error).for_job(&job.job_id),
+    }
 }
 
 /// `GET /projects/{p}/queries/{id}` (`jobs.getQueryResults`): a page of a finished query, `jobComplete: false`

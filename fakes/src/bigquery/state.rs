@@ -30,6 +30,8 @@ pub(crate) struct State {
     pub running_polls: u32,
     /// Reasons the next completing load jobs fail with, first in first out.
     pub job_failures: VecDeque<String>,
+    /// `jobs.query` requestIds seen, with the job each created: a retried request answers from that job.
+    pub query_requests: HashMap<(String, String), String>,
     next_serial: u64,
 }
 

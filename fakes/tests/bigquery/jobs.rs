@@ -133,3 +133,22 @@ async fn listing_jobs_shows_the_newest_first() {
         .collect();
     assert_eq!(ids, ["second", "first"]);
 }
+
+#[tokio::test]
+async fn a_retried_jobs_query_with_the_same_request_id_does_not_run_its_dml_twice() {
+    let world = World::start().await;
+    world.create_candles().await;
+    world.load(&load_job("seed", "candles", "WRITE_APPEND"), &[candle("A", JUNE_1, 0, 1.0)]).await;
+    let insert = format!(
+        "INSERT INTO {D}.candles (exchange, symbol, open_time, close) VALUES ('x', 'B', TIMESTAMP '2024-06-01', 2.0)"
+    );
+    let body = json!({"query": insert, "useLegacySql": false, "requestId": "retry-me"});
+    let first = world.post(&format!("/projects/{P}/queries"), &body).await;
+    let again = world.post(&format!("/projects/{P}/queries"), &body).await;
+    assert_eq!(first.body["numDmlAffectedRows"], "1");
+    assert_eq!(again.body["jobReference"], first.body["jobReference"], "the same job answers");
+    assert_eq!(world.fake.rows(P, D, "candles").len(), 2, "the INSERT ran once");
+    let fresh = world.post(&format!("/projects/{P}/queries"), &json!({"query": insert, "useLegacySql": false})).await;
+    assert_ne!(fresh.body["jobReference"], first.body["jobReference"]);
+    assert_eq!(world.fake.rows(P, D, "candles").len(), 3, "without a requestId it is a new statement");
+}

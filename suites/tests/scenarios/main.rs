@@ -35,8 +35,12 @@ fn reference() -> Target {
 }
 
 fn python_example() -> Target {
+    python_script("examples/python-pipeline/pipeline.py")
+}
+
+fn python_script(path: &str) -> Target {
     let python = suites::conformance_python();
-    let script = suites::workspace_root().join("examples/python-pipeline/pipeline.py");
+    let script = suites::workspace_root().join(path);
     Target::Command(PipelineCommand {
         template: format!("{} {} --date {{date}}", python.display(), script.display()),
         timeout: Duration::from_secs(120),
@@ -64,8 +68,10 @@ async fn of_profile(family: &str, profile: Profile) {
     let mut failures = Vec::new();
     for scenario in &scenarios {
         let result = run(&scenario.name, reference()).await;
+        // The reference pipeline never uploads resumably and runs no SQL: those faults strike nothing.
+        let never_called = ["bigquery-resumable-half-way", "bigquery-query-backend-error"];
         let applicable = result.verdict == Verdict::Met
-            || (scenario.name == "bigquery-resumable-half-way" && result.verdict == Verdict::NotApplicable);
+            || (never_called.contains(&scenario.name.as_str()) && result.verdict == Verdict::NotApplicable);
         let expected_outcome = match scenario.expect {
             Expectation::Recovers => Outcome::Recovered,
             Expectation::FailsCleanly => Outcome::FailedCleanly,
@@ -130,6 +136,15 @@ async fn the_python_example_meets(#[case] name: &str) {
     let result = run(name, python_example()).await;
     assert_eq!(result.verdict, Verdict::Met, "{result:#?}");
     assert!(result.faults_injected > 0 || name.starts_with("process-"), "{result:#?}");
+}
+
+/// The pandas example moves its rows with SQL: the query endpoints' faults reach it, and it recovers.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pandas_example_recovers_from_query_endpoint_faults() {
+    let result =
+        run("bigquery-query-backend-error", python_script("examples/python-pandas-pipeline/pipeline.py")).await;
+    assert_eq!((result.verdict, result.outcome), (Verdict::Met, Outcome::Recovered), "{result:#?}");
+    assert_eq!(result.faults_injected, 2, "{result:#?}");
 }
 
 /// And one it does not: a 200 with zero bytes is taken for a quiet day, so a file's candles are missing while
