@@ -381,7 +381,8 @@ fn run_query(state: &mut State, project: &str, config: &QueryConfig) -> Result<Q
             Ok(QueryResult {
                 statement,
                 fields: result.fields,
-                rows: result.rows,
+                // A dry run reports the schema and the bytes it would read, no rows.
+                rows: if config.dry_run { Vec::new() } else { result.rows },
                 dml: None,
                 bytes_processed,
                 destination: config.destination.clone(),

@@ -152,3 +152,53 @@ async fn a_retried_jobs_query_with_the_same_request_id_does_not_run_its_dml_twic
     assert_ne!(fresh.body["jobReference"], first.body["jobReference"]);
     assert_eq!(world.fake.rows(P, D, "candles").len(), 3, "without a requestId it is a new statement");
 }
+
+/// A query job with `destinationTable`, as `QueryJobConfig(destination=...)` sends it.
+fn query_into(job_id: &str, sql: &str, table: &str, write: Option<&str>) -> serde_json::Value {
+    let mut query = json!({
+        "query": sql, "useLegacySql": false,
+        "destinationTable": {"projectId": P, "datasetId": D, "tableId": table},
+    });
+    if let Some(write) = write {
+        query["writeDisposition"] = json!(write);
+    }
+    json!({"jobReference": {"jobId": job_id}, "configuration": {"query": query}})
+}
+
+#[tokio::test]
+async fn query_results_land_in_a_destination_table_by_its_write_disposition() {
+    let world = World::start().await;
+    world.create_candles().await;
+    let rows = [candle("A", JUNE_1, 0, 1.0), candle("B", JUNE_1, 1, 2.0)];
+    world.load(&load_job("seed", "candles", "WRITE_APPEND"), &rows).await;
+    let sql = format!("SELECT symbol, close FROM {D}.candles");
+    let jobs = format!("/projects/{P}/jobs");
+
+    let created = world.post(&jobs, &query_into("d1", &sql, "summary", None)).await;
+    assert_eq!(created.body["status"]["state"], "DONE", "{:?}", created.body);
+    assert!(created.body["status"].get("errorResult").is_none(), "{:?}", created.body);
+    assert_eq!(world.fake.rows(P, D, "summary").len(), 2);
+    let table = world.get(&format!("/projects/{P}/datasets/{D}/tables/summary")).await;
+    assert_eq!(table.body["schema"]["fields"][1]["type"], "FLOAT");
+
+    // WRITE_EMPTY, BigQuery's default for query results, refuses a table that has rows.
+    let refused = world.post(&jobs, &query_into("d2", &sql, "summary", None)).await;
+    assert_eq!(refused.body["status"]["errorResult"]["reason"], "duplicate");
+    let appended = world.post(&jobs, &query_into("d3", &sql, "summary", Some("WRITE_APPEND"))).await;
+    assert!(appended.body["status"].get("errorResult").is_none(), "{:?}", appended.body);
+    assert_eq!(world.fake.rows(P, D, "summary").len(), 4);
+    let replaced = world.post(&jobs, &query_into("d4", &sql, "summary", Some("WRITE_TRUNCATE"))).await;
+    assert!(replaced.body["status"].get("errorResult").is_none(), "{:?}", replaced.body);
+    assert_eq!(world.fake.rows(P, D, "summary").len(), 2);
+
+    // DML has no destination table.
+    let dml = format!("DELETE FROM {D}.candles WHERE TRUE");
+    let refused = world.post(&jobs, &query_into("d5", &dml, "summary", None)).await;
+    assert_eq!(refused.body["status"]["errorResult"]["reason"], "invalidQuery");
+    assert_eq!(world.fake.rows(P, D, "candles").len(), 2, "nothing was deleted");
+
+    // Results page by startIndex too.
+    let second = world.get(&format!("/projects/{P}/queries/d1?startIndex=1&maxResults=5")).await;
+    assert_eq!(second.body["rows"].as_array().map(Vec::len), Some(1));
+    assert!(second.body.get("pageToken").is_none());
+}

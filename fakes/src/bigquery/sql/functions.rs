@@ -241,7 +241,7 @@ fn add(at: NaiveDateTime, part: Part, amount: i64) -> Option<NaiveDateTime> {
     };
     match part {
         Part::Microsecond => at.checked_add_signed(Duration::microseconds(amount)),
-        Part::Millisecond => at.checked_add_signed(Duration::milliseconds(amount)),
+        Part::Millisecond => at.checked_add_signed(Duration::try_milliseconds(amount)?),
         Part::Second => at.checked_add_signed(Duration::try_seconds(amount)?),
         Part::Minute => at.checked_add_signed(Duration::try_minutes(amount)?),
         Part::Hour => at.checked_add_signed(Duration::try_hours(amount)?),
@@ -427,7 +427,7 @@ pub(crate) fn call(function: &Scalar, args: Vec<Value>) -> Result<Value, ErrorPr
                 }
                 None => length,
             };
-            let end = (start + take).min(length);
+            let end = start.saturating_add(take).min(length);
             Value::String(
                 chars[usize::try_from(start).unwrap_or(0)..usize::try_from(end).unwrap_or(0)].iter().collect(),
             )

@@ -25,13 +25,19 @@ pub(crate) fn parse(text: &str) -> Option<i128> {
         return None;
     }
     let digits: String = format!("{whole}{fraction}");
-    let scale = i32::try_from(fraction.len()).ok()? - exponent;
+    let scale = i32::try_from(fraction.len()).ok()?.checked_sub(exponent)?;
     let mut value: i128 = 0;
     for digit in digits.bytes() {
         value = value.checked_mul(10)?.checked_add(i128::from(digit - b'0'))?;
     }
-    // value * 10^(9 - scale)
-    let shift = 9 - scale;
+    if value == 0 {
+        return Some(0);
+    }
+    // value * 10^(9 - scale); beyond 38 digits either way it cannot be a NUMERIC.
+    let shift = 9i32.checked_sub(scale)?;
+    if !(-40..=40).contains(&shift) {
+        return None;
+    }
     if shift >= 0 {
         for _ in 0..shift {
             value = value.checked_mul(10)?;
@@ -102,7 +108,7 @@ pub(crate) fn multiply(left: i128, right: i128) -> Option<i128> {
 fn round_div(numerator: i128, denominator: i128) -> i128 {
     let quotient = numerator / denominator;
     let remainder = numerator % denominator;
-    if remainder.abs() * 2 >= denominator.abs() {
+    if remainder.unsigned_abs() * 2 >= denominator.unsigned_abs() {
         if (numerator < 0) != (denominator < 0) { quotient - 1 } else { quotient + 1 }
     } else {
         quotient
@@ -122,6 +128,10 @@ mod tests {
         assert_eq!(parse("0.000000001").map(format).as_deref(), Some("0.000000001"));
         assert_eq!(parse("0.0000000001"), None, "more than 9 decimals");
         assert_eq!(parse("1x"), None);
+        assert_eq!(parse("0e999999999"), Some(0), "a zero with a huge exponent is still zero, and quick");
+        assert_eq!(parse("1e999999999"), None);
+        assert_eq!(parse("1e-999999999"), None);
+        assert_eq!(parse("1e-2147483648"), None);
         assert_eq!(parse(""), None);
     }
 

@@ -225,6 +225,24 @@ impl<'c> Compiler<'c> {
                 signatures::extract(field, value, expr)
             }
             Expr::Function(function) => self.function(function, expr),
+            // SUBSTR, CEIL, FLOOR and TRIM have syntax of their own in the parser; they are plain functions here.
+            Expr::Substring { expr: value, substring_from: Some(from), substring_for, .. } => {
+                let mut args = vec![self.argument("SUBSTR", 0, value)?, self.argument("SUBSTR", 1, from)?];
+                if let Some(count) = substring_for {
+                    args.push(self.argument("SUBSTR", 2, count)?);
+                }
+                signatures::compile("SUBSTR", args, self.cx.request.now_micros, expr)
+            }
+            Expr::Ceil { expr: value, field: ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime) }
+            | Expr::Floor { expr: value, field: ast::CeilFloorKind::DateTimeField(ast::DateTimeField::NoDateTime) } => {
+                let name = if matches!(expr, Expr::Ceil { .. }) { "CEIL" } else { "FLOOR" };
+                let args = vec![self.argument(name, 0, value)?];
+                signatures::compile(name, args, self.cx.request.now_micros, expr)
+            }
+            Expr::Trim { trim_where: None, trim_what: None, expr: value, trim_characters: None } => {
+                let args = vec![self.argument("TRIM", 0, value)?];
+                signatures::compile("TRIM", args, self.cx.request.now_micros, expr)
+            }
             Expr::Subquery(query) => self.scalar_subquery(query, expr),
             Expr::Interval(_) => Err(invalid_query(format!(
                 "An INTERVAL is only supported as an argument of DATE_ADD, DATE_SUB, TIMESTAMP_ADD, TIMESTAMP_SUB, \

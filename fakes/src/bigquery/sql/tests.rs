@@ -342,3 +342,35 @@ fn positional_and_array_parameters_bind() {
     let missing = error(&market, "SELECT @missing");
     assert!(missing.contains("Query parameter 'missing' not found"), "{missing}");
 }
+
+#[test]
+fn extreme_arguments_are_errors_or_nulls_never_panics() {
+    let market = market();
+    let result = rows(
+        &market,
+        "SELECT SUBSTR('abc', 2, 9223372036854775807), SAFE_CAST('1e-2147483648' AS NUMERIC), \
+         SAFE_DIVIDE(1, 0), SAFE_CAST('x' AS INT64), CEIL(1.5), FLOOR(-1.5), TRIM('  x ')",
+    );
+    assert_eq!(
+        result.rows[0],
+        vec![
+            Value::String("bc".into()),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Float(2.0),
+            Value::Float(-2.0),
+            Value::String("x".into())
+        ]
+    );
+    for sql in [
+        "SELECT TIMESTAMP_ADD(TIMESTAMP '2024-01-01', INTERVAL 9223372036854775807 MILLISECOND)",
+        "SELECT DATE_ADD(DATE '2024-01-01', INTERVAL 9223372036854775807 DAY)",
+        "SELECT 9223372036854775807 + 1",
+        "SELECT -(-9223372036854775807 - 1)",
+        "SELECT NUMERIC '99999999999999999999999999999' * 10",
+        "SELECT TIMESTAMP_SECONDS(9223372036854775807)",
+    ] {
+        assert!(error(&market, sql).starts_with("invalidQuery"), "{sql}");
+    }
+}
