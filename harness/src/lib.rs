@@ -2,6 +2,7 @@
 //! and scores what landed against the generator's ground truth.
 
 pub mod cli;
+pub mod contract;
 pub mod crash;
 pub mod defects;
 pub mod diagnosis;

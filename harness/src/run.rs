@@ -6,13 +6,15 @@ use chrono::Utc;
 use fakes::bigquery::FakeBigQuery;
 use fixtures::Universe;
 use market::{Candle, Exchange, Symbol, TradingDay};
+use pipeline::bigquery::schema::TableDef;
 use serde_json::{Map, Value};
 
+use crate::contract::{self, Row};
 use crate::defects::Defect;
 use crate::environment::{DATASET, PROJECT};
 use crate::postgres::ProvisionError;
 use crate::report::{Report, ReportInput};
-use crate::scoring::{self, LandedInstrument, ids};
+use crate::scoring::{self, LandedTables, ids};
 use crate::world::{World, WorldError, WorldOptions};
 
 /// Reads the candles stored in the fake BigQuery for `day`, straight from its storage (not through the
@@ -158,25 +160,22 @@ pub fn score_world(
     let landed = landed_candles(&world.bigquery, day).map_err(RunError::Landed)?;
     let instrument_rows = world.bigquery.partition_rows(PROJECT, DATASET, "instruments", &day.compact());
     let landed_instruments = instrument_rows.len() as u64;
-    let landed_list: Vec<LandedInstrument> = instrument_rows
-        .iter()
-        .map(|row| {
-            let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-            let num = |k: &str| row.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
-            (text("exchange"), text("dataset_id"), num("price_increment"), num("amount_increment"))
-        })
-        .collect();
-    let expected_list: Vec<LandedInstrument> = world
+    let expected_instruments: Vec<Row> = world
         .generator
         .universe()
         .exchanges()
         .iter()
         .flat_map(|e| e.symbols.iter().map(|s| &s.instrument))
         .filter(|i| i.listed_on(day))
-        .map(|i| (i.exchange.to_string(), i.dataset_id.to_string(), i.price_increment, i.amount_increment))
+        .map(|i| contract::expected_instrument_row(i, day))
         .collect();
-    let mut validation =
-        scoring::score(&truth, &landed, (&expected_list, &landed_list), outcome, market::checks::Thresholds::DEFAULT);
+    let layouts: Vec<(TableDef, Option<Value>)> = pipeline::bigquery::schema::TABLES
+        .iter()
+        .map(|table| (*table, world.bigquery.table_resource(PROJECT, DATASET, table.name)))
+        .collect();
+    let tables =
+        LandedTables { instruments: &instrument_rows, expected_instruments: &expected_instruments, layouts: &layouts };
+    let mut validation = scoring::score(&truth, &landed, &tables, outcome, market::checks::Thresholds::DEFAULT);
     // Wrong candles: name the known mistake that explains them, if one does (first sample of the check).
     if let Some(check) = validation.checks.iter_mut().find(|c| c.id == ids::CANDLES_EQUAL_TRUTH)
         && let Some(sample) = crate::diagnosis::diagnose(&world.generator, day, &landed, check.failed)

@@ -10,14 +10,18 @@ use fixtures::DayTruth;
 use market::Candle;
 use market::checks::{self, CheckOutcome, Family, Sample, Threshold, Thresholds, Validation, ValidationConfig};
 use pipeline::RunOutcome;
+use pipeline::bigquery::schema::{INSTRUMENTS, TableDef};
 use pipeline::report::SkippedCheck;
+use serde_json::Value;
+
+use crate::contract::{self, Row};
 
 /// Ids of the checks that need ground truth (the others are in `market::checks::ids`).
 pub mod ids {
     pub const SYMBOLS_LANDED: &str = "completeness.symbols_landed";
     pub const CANDLES_EQUAL_TRUTH: &str = "consistency.candles_equal_truth";
     pub const RUN_RECORD_COUNTS: &str = "consistency.run_record_counts";
-    pub const INSTRUMENTS_EQUAL_TRUTH: &str = "consistency.instruments_equal_truth";
+    pub use crate::contract::ids::{INSTRUMENTS_EQUAL_TRUTH, ROWS_IN_THEIR_DATE, TABLES_MATCH_CONTRACT};
     /// Advisory: how an external command ended (`harness run --pipeline-cmd`).
     pub const COMMAND_EXIT_STATUS: &str = "consistency.command_exit_status";
 }
@@ -90,44 +94,22 @@ pub fn skipped_checks(outcome: Option<&RunOutcome>) -> Vec<SkippedCheck> {
     }
 }
 
-/// An instrument as it landed: (exchange, dataset symbol) with its tick and lot sizes.
-pub type LandedInstrument = (String, String, f64, f64);
-
-/// Consistency: the instruments snapshot of the date is exactly the generated instruments listed on it.
-fn instruments_equal_truth(expected: &[LandedInstrument], landed: &[LandedInstrument]) -> CheckOutcome {
-    let mut out = CheckOutcome::new(
-        ids::INSTRUMENTS_EQUAL_TRUTH,
-        Family::Consistency,
-        "the date's instruments partition holds every listed instrument once, with its tick and lot sizes",
-        Threshold::ZERO_TOLERANCE,
-    );
-    for want in expected {
-        let found: Vec<&LandedInstrument> = landed.iter().filter(|l| l.0 == want.0 && l.1 == want.1).collect();
-        match found.as_slice() {
-            [got] if got.2 == want.2 && got.3 == want.3 => out.pass_one(),
-            [] => out.fail_one(|| {
-                Sample::general(format!("{} {} missing from the date's instruments partition", want.0, want.1))
-            }),
-            [got] => out.fail_one(|| {
-                Sample::general(format!(
-                    "{} {}: increments {}/{} instead of {}/{}",
-                    want.0, want.1, got.2, got.3, want.2, want.3
-                ))
-            }),
-            many => out.fail_one(|| Sample::general(format!("{} {} landed {} times", want.0, want.1, many.len()))),
-        }
-    }
-    for extra in landed.iter().filter(|l| !expected.iter().any(|e| e.0 == l.0 && e.1 == l.1)) {
-        out.fail_one(|| Sample::general(format!("{} {} is not a generated instrument", extra.0, extra.1)));
-    }
-    out
+/// What landed for the date besides candles, and what the truth expects of it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LandedTables<'a> {
+    /// The date's instruments partition.
+    pub instruments: &'a [Row],
+    /// The rows the table contract makes of the instruments the mock Tardis lists.
+    pub expected_instruments: &'a [Row],
+    /// Each table's definition with its `tables.get` resource (`None`: the table is missing).
+    pub layouts: &'a [(TableDef, Option<Value>)],
 }
 
 /// Every check of a harness run.
 pub fn score(
     truth: &DayTruth,
     landed: &[Candle],
-    instruments: (&[LandedInstrument], &[LandedInstrument]),
+    tables: &LandedTables<'_>,
     outcome: Option<&RunOutcome>,
     thresholds: Thresholds,
 ) -> Validation {
@@ -149,7 +131,9 @@ pub fn score(
     if outcome.is_some() {
         outcomes.push(run_record_counts(&ExpectedCounts::of(truth), outcome));
     }
-    outcomes.push(instruments_equal_truth(instruments.0, instruments.1));
+    outcomes.push(contract::instruments_equal_truth(&INSTRUMENTS, tables.expected_instruments, tables.instruments));
+    outcomes.push(contract::tables_match_contract(tables.layouts));
+    outcomes.push(contract::rows_in_their_date(truth.day, landed, tables.instruments));
     let mut validation =
         Validation::evaluate(outcomes, &ValidationConfig { thresholds, ..ValidationConfig::default() });
     validation.records = checks::completeness_records(&expected, landed);

@@ -121,6 +121,14 @@ impl FakeBigQuery {
         self.with_table(project, dataset, table, |found, _| found.schema.to_json())
     }
 
+    /// The table resource as `tables.get` answers it (schema, `timePartitioning`, `clustering`, counts);
+    /// `None` when the table is missing.
+    pub fn table_resource(&self, project: &str, dataset: &str, table: &str) -> Option<Json> {
+        let state = self.state();
+        let location = state.dataset(project, dataset).map(|found| found.location.clone()).ok()?;
+        state.table(project, dataset, table).ok().map(|found| found.to_json(&state.base_uri, &location, None))
+    }
+
     pub fn table_exists(&self, project: &str, dataset: &str, table: &str) -> bool {
         self.with_table(project, dataset, table, |_, _| ()).is_some()
     }

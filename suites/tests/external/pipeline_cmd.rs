@@ -1,7 +1,7 @@
 //! `harness run --pipeline-cmd`: what a command wrote to the fake BigQuery, scored against ground truth with the
 //! same checks, report and exit codes as the in-process pipeline.
 
-use harness::scoring::ids::{CANDLES_EQUAL_TRUTH, COMMAND_EXIT_STATUS, RUN_RECORD_COUNTS, SYMBOLS_LANDED};
+use harness::scoring::ids::{self, CANDLES_EQUAL_TRUTH, COMMAND_EXIT_STATUS, RUN_RECORD_COUNTS, SYMBOLS_LANDED};
 use serde_json::Value;
 
 use crate::support::{ACTIVITY, SYMBOLS, binary, command, day, describe, output, python, workspace_root};
@@ -199,4 +199,59 @@ async fn a_command_past_its_timeout_is_stopped_and_what_it_left_is_scored() {
     assert_eq!(report["external"]["signal"], 15, "SIGTERM first");
     assert_eq!(report["external"]["output_tail"], serde_json::json!(["started"]));
     assert!(failing(&report).contains(&SYMBOLS_LANDED.to_owned()), "{text}");
+}
+
+/// The Python example with one realistic mistake, made by editing one line of its text: the check that must
+/// catch it, and words of its finding (which name the column or the rule).
+struct Mistake {
+    from: &'static str,
+    to: &'static str,
+    check: &'static str,
+    finding: &'static str,
+}
+
+const SWAPPED_CURRENCIES: Mistake = Mistake {
+    from: r#""base_currency": instrument["baseCurrency"],"#,
+    to: r#""base_currency": instrument["quoteCurrency"],"#,
+    check: ids::INSTRUMENTS_EQUAL_TRUTH,
+    finding: "base_currency is USD",
+};
+const INVERSE_FALSE: Mistake = Mistake {
+    from: r#""inverse": bool(instrument.get("inverse") or False),"#,
+    to: r#""inverse": False,"#,
+    check: ids::INSTRUMENTS_EQUAL_TRUTH,
+    finding: "inverse is false, expected true",
+};
+const NO_CLUSTERING: Mistake = Mistake {
+    from: r#"resource.clustering_fields = table["clustering"]"#,
+    to: "resource.clustering_fields = None",
+    check: ids::TABLES_MATCH_CONTRACT,
+    finding: "clustered by [], expected [exchange, symbol]",
+};
+const NULLABLE_COUNT: Mistake = Mistake {
+    from: r#"bigquery.SchemaField("trade_count", "INTEGER", mode="REQUIRED"),"#,
+    to: r#"bigquery.SchemaField("trade_count", "INTEGER", mode="NULLABLE"),"#,
+    check: ids::TABLES_MATCH_CONTRACT,
+    finding: "column trade_count is NULLABLE, expected REQUIRED",
+};
+
+#[rstest::rstest]
+#[case::swapped_currencies(SWAPPED_CURRENCIES)]
+#[case::inverse_false(INVERSE_FALSE)]
+#[case::no_clustering(NO_CLUSTERING)]
+#[case::nullable_count(NULLABLE_COUNT)]
+#[tokio::test]
+async fn a_column_or_layout_mistake_fails_with_a_finding_that_names_it(#[case] mistake: Mistake) {
+    let source = std::fs::read_to_string(workspace_root().join(EXAMPLE)).expect("committed");
+    assert_eq!(source.matches(mistake.from).count(), 1, "the example still has the line {}", mistake.from);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let script = dir.path().join("pipeline.py");
+    std::fs::write(&script, source.replacen(mistake.from, mistake.to, 1)).expect("written");
+    let (code, report, text) = run(&python_cmd(&script.display().to_string())).await;
+    assert_eq!(code, Some(2), "{text}");
+    let found = check(&report, mistake.check);
+    assert!(found["failed"].as_u64().is_some_and(|n| n > 0), "{found:#}");
+    let first = found["samples"][0]["detail"].as_str().unwrap_or_default();
+    assert!(first.contains(mistake.finding), "{first}");
+    assert_eq!(report["external"]["exit_code"], 0, "the pipeline believes it succeeded");
 }

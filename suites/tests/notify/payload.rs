@@ -228,7 +228,13 @@ fn a_report_reads_back_exactly_as_harness_run_writes_it() {
     let generator = fixtures::Generator::new(5, fixtures::Universe::default_universe()).with_activity(0.01);
     let truth = generator.day_truth(day());
     let landed: Vec<market::Candle> = truth.candles().cloned().collect();
-    let validation = harness::scoring::score(&truth, &landed, (&[], &[]), None, market::checks::Thresholds::DEFAULT);
+    let validation = harness::scoring::score(
+        &truth,
+        &landed,
+        &harness::scoring::LandedTables::default(),
+        None,
+        market::checks::Thresholds::DEFAULT,
+    );
     let report = harness::report::build(&ReportInput {
         day: day(),
         seed: 5,
