@@ -349,6 +349,8 @@ pub struct ExecOptions {
     /// The days served; Tardis' `exportedUntil` is the end of the last.
     pub days: DateRange,
     pub activity: f64,
+    /// Edge-case episodes per symbol and day of the generated market.
+    pub edge_cases: f64,
     /// Only these pairs of the generated market (also PIPELINE_SYMBOLS); all of it when `None`.
     pub symbols: Option<Selection>,
     /// Serve captured Tardis files from this directory instead of generated ones.
@@ -394,7 +396,11 @@ pub async fn exec(options: &ExecOptions, on_start: &dyn Fn(&Starting)) -> Result
             (tardis, format!("replaying {}", dir.display()), symbols)
         }
         None => {
-            let generator = Arc::new(Generator::new(options.seed, universe.clone()).with_activity(options.activity));
+            let generator = Arc::new(
+                Generator::new(options.seed, universe.clone())
+                    .with_activity(options.activity)
+                    .with_edge_cases(options.edge_cases),
+            );
             let mut tardis_options = TardisOptions::exported_through(days.end());
             tardis_options.available_from = Some(days.start());
             let tardis = MockTardis::start(generator, tardis_options).await;

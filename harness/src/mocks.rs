@@ -24,6 +24,8 @@ pub struct ServeOptions {
     pub seed: u64,
     pub days: DateRange,
     pub activity: f64,
+    /// Edge-case episodes per symbol and day of the generated market.
+    pub edge_cases: f64,
     /// Replay captured Tardis files from this directory instead of generating them (`--replay-dir`).
     pub replay_dir: Option<PathBuf>,
     /// A fault scenario armed before both fakes (`--faults`): the ports are then its fronts'.
@@ -74,7 +76,11 @@ impl Mocks {
             None => {
                 let universe = Universe::default_universe();
                 let symbols = Selection::from_pairs(universe.pairs());
-                let generator = Arc::new(Generator::new(options.seed, universe).with_activity(options.activity));
+                let generator = Arc::new(
+                    Generator::new(options.seed, universe)
+                        .with_activity(options.activity)
+                        .with_edge_cases(options.edge_cases),
+                );
                 let mut tardis_options = TardisOptions::exported_through(options.days.end());
                 tardis_options.available_from = Some(options.days.start());
                 (MockTardis::start_on(listener, generator, tardis_options).await, Some(symbols))

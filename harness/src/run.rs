@@ -105,6 +105,8 @@ pub struct RunOptions {
     pub day: TradingDay,
     pub seed: u64,
     pub activity: f64,
+    /// Edge-case episodes per symbol and day of the generated market (`--edge-cases`).
+    pub edge_cases: f64,
     pub report_dir: Option<PathBuf>,
     /// Run a deliberately broken pipeline (the defect suite).
     pub defect: Option<Defect>,
@@ -115,7 +117,10 @@ pub struct RunOptions {
 impl RunOptions {
     /// The world these options describe. Every pair of `symbols` must be one the generator knows.
     pub fn world_options(&self) -> Result<WorldOptions, RunError> {
-        let mut world = WorldOptions::new(self.seed, self.day).activity(self.activity).defect(self.defect);
+        let mut world = WorldOptions::new(self.seed, self.day)
+            .activity(self.activity)
+            .edge_cases(self.edge_cases)
+            .defect(self.defect);
         if let Some(symbols) = &self.symbols {
             world.universe = restrict_universe(&world.universe, symbols)?;
         }

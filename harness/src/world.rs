@@ -28,13 +28,22 @@ pub struct WorldOptions {
     pub universe: Universe,
     /// Trade-rate multiplier of the generator (1.0 is a realistic day; tests use less for speed).
     pub activity: f64,
+    /// Edge-case episodes per symbol and day of the generator (`Generator::with_edge_cases`).
+    pub edge_cases: f64,
     /// A deliberate defect of the in-process pipeline (the defect suite).
     pub defect: Option<Defect>,
 }
 
 impl WorldOptions {
     pub fn new(seed: u64, exported_through: TradingDay) -> WorldOptions {
-        WorldOptions { seed, exported_through, universe: Universe::default_universe(), activity: 1.0, defect: None }
+        WorldOptions {
+            seed,
+            exported_through,
+            universe: Universe::default_universe(),
+            activity: 1.0,
+            edge_cases: fixtures::DEFAULT_EDGE_CASES_PER_DAY,
+            defect: None,
+        }
     }
 
     pub fn defect(mut self, defect: Option<Defect>) -> WorldOptions {
@@ -44,6 +53,11 @@ impl WorldOptions {
 
     pub fn activity(mut self, activity: f64) -> WorldOptions {
         self.activity = activity;
+        self
+    }
+
+    pub fn edge_cases(mut self, per_day: f64) -> WorldOptions {
+        self.edge_cases = per_day;
         self
     }
 
@@ -100,8 +114,11 @@ impl World {
 
     /// Starts a world with a fresh database on an existing server.
     pub async fn start_on(server: Arc<PostgresServer>, options: WorldOptions) -> Result<World, WorldError> {
-        let generator =
-            Arc::new(Generator::new(options.seed, options.universe.clone()).with_activity(options.activity));
+        let generator = Arc::new(
+            Generator::new(options.seed, options.universe.clone())
+                .with_activity(options.activity)
+                .with_edge_cases(options.edge_cases),
+        );
         let database = server.fresh_database().await?;
         let tardis =
             MockTardis::start(generator.clone(), TardisOptions::exported_through(options.exported_through)).await;

@@ -23,6 +23,9 @@ pub struct ExecArgs {
     /// Trade-rate multiplier of the generated market (1.0 is a realistic day), in (0, 100].
     #[arg(long, default_value_t = 1.0, value_parser = super::activity)]
     pub activity: f64,
+    /// Edge-case episodes per symbol and day of the generated market (see `harness run --help`); 0 for none.
+    #[arg(long, value_name = "PER_DAY", default_value_t = fixtures::DEFAULT_EDGE_CASES_PER_DAY, value_parser = super::edge_cases)]
+    pub edge_cases: f64,
     /// Only these pairs of the generated market, `exchange:SYM1,SYM2;exchange2:SYM3`; also PIPELINE_SYMBOLS.
     #[arg(long, value_parser = Selection::parse)]
     pub symbols: Option<Selection>,
@@ -43,6 +46,7 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<Exit> {
         seed: args.seed,
         days: DateRange::new(args.from.unwrap_or(to), to)?,
         activity: args.activity,
+        edge_cases: args.edge_cases,
         symbols: args.symbols,
         replay_dir: args.replay_dir,
         command: args.command,

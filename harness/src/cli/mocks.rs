@@ -37,6 +37,9 @@ pub struct ServeArgs {
     /// Trade-rate multiplier of the generated market (1.0 is a realistic day), in (0, 100].
     #[arg(long, default_value_t = 1.0, value_parser = super::activity)]
     pub activity: f64,
+    /// Edge-case episodes per symbol and day of the generated market (see `harness run --help`); 0 for none.
+    #[arg(long, value_name = "PER_DAY", default_value_t = fixtures::DEFAULT_EDGE_CASES_PER_DAY, value_parser = super::edge_cases)]
+    pub edge_cases: f64,
     /// Serve captured Tardis files instead of generated ones, from DIR laid out as
     /// {exchange}/{dataType}/{YYYY}/{MM}/{DD}/{SYMBOL}.csv.gz (or .csv), with optional
     /// {exchange}/instruments.json; --seed, --from, --to and --activity are then ignored.
@@ -59,6 +62,7 @@ pub async fn run(command: MocksCommand) -> anyhow::Result<Exit> {
         seed: args.seed,
         days: DateRange::new(from, to)?,
         activity: args.activity,
+        edge_cases: args.edge_cases,
         replay_dir: args.replay_dir,
         faults: args.faults.as_deref().map(Scenario::resolve).transpose()?,
     };

@@ -80,6 +80,12 @@ fn activity(text: &str) -> Result<f64, String> {
     if value > 0.0 && value <= 100.0 { Ok(value) } else { Err(format!("must be in (0, 100], got {value}")) }
 }
 
+/// `--edge-cases`: edge-case episodes per symbol and day of the generated market, in [0, 1000].
+fn edge_cases(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if (0.0..=1000.0).contains(&value) { Ok(value) } else { Err(format!("must be in [0, 1000], got {value}")) }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;

@@ -29,6 +29,11 @@ pub struct RunArgs {
     /// Trade-rate multiplier of the generated market (1.0 is a realistic day), in (0, 100].
     #[arg(long, default_value_t = 1.0, value_parser = super::activity)]
     pub activity: f64,
+    /// Edge-case episodes per symbol and day of the generated market (ties of exchange time at minute edges,
+    /// trades on a boundary, arrivals out of order across and inside minute edges, minimum and largest sizes,
+    /// an unknown side); 0 for the plain random market.
+    #[arg(long, value_name = "PER_DAY", default_value_t = fixtures::DEFAULT_EDGE_CASES_PER_DAY, value_parser = super::edge_cases)]
+    pub edge_cases: f64,
     /// Run a deliberately broken pipeline, to see the harness catch it: dropped-hour, missing-symbol,
     /// duplicated-upload, shifted-hour, wrong-vwap, swapped-high-low, volume-in-quote-units,
     /// swallowed-429, last-minute-lost, stale-instruments.
@@ -60,6 +65,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
         day,
         seed: args.seed,
         activity: args.activity,
+        edge_cases: args.edge_cases,
         report_dir: None,
         defect: args.defect,
         symbols: args.symbols,

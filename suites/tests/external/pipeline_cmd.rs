@@ -235,13 +235,22 @@ const NULLABLE_COUNT: Mistake = Mistake {
     finding: "column trade_count is NULLABLE, expected REQUIRED",
 };
 
+/// Caught at the default edge-case density, which puts rows arriving out of exchange order at minute edges.
+const CLOSE_IN_FILE_ORDER: Mistake = Mistake {
+    from: "if timestamp >= bucket[CLOSE_TS]:",
+    to: "if True:  # the last row in file order",
+    check: CANDLES_EQUAL_TRUTH,
+    finding: "close is",
+};
+
 #[rstest::rstest]
+#[case::close_in_file_order(CLOSE_IN_FILE_ORDER)]
 #[case::swapped_currencies(SWAPPED_CURRENCIES)]
 #[case::inverse_false(INVERSE_FALSE)]
 #[case::no_clustering(NO_CLUSTERING)]
 #[case::nullable_count(NULLABLE_COUNT)]
 #[tokio::test]
-async fn a_column_or_layout_mistake_fails_with_a_finding_that_names_it(#[case] mistake: Mistake) {
+async fn a_mistake_fails_with_a_finding_that_names_its_column_or_rule(#[case] mistake: Mistake) {
     let source = std::fs::read_to_string(workspace_root().join(EXAMPLE)).expect("committed");
     assert_eq!(source.matches(mistake.from).count(), 1, "the example still has the line {}", mistake.from);
     let dir = tempfile::tempdir().expect("temp dir");
