@@ -17,10 +17,14 @@ async fn run(pipeline_cmd: &str) -> (Option<i32>, Value, String) {
 }
 
 async fn run_with(pipeline_cmd: &str, extra: &[&str]) -> (Option<i32>, Value, String) {
+    run_on(SYMBOLS, pipeline_cmd, extra).await
+}
+
+async fn run_on(symbols: &str, pipeline_cmd: &str, extra: &[&str]) -> (Option<i32>, Value, String) {
     let reports = tempfile::tempdir().expect("temp dir");
     let mut harness = command(&binary("harness"));
     harness
-        .args(["run", "--seed", "11", "--activity", ACTIVITY, "--symbols", SYMBOLS, "--date"])
+        .args(["run", "--seed", "11", "--activity", ACTIVITY, "--symbols", symbols, "--date"])
         .arg(day().to_string())
         .arg("--report-dir")
         .arg(reports.path())
@@ -204,63 +208,89 @@ async fn a_command_past_its_timeout_is_stopped_and_what_it_left_is_scored() {
 /// The Python example with one realistic mistake, made by editing one line of its text: the check that must
 /// catch it, and words of its finding (which name the column or the rule).
 struct Mistake {
-    from: &'static str,
-    to: &'static str,
+    /// Each line as the example has it, and what the mistake makes of it.
+    edits: &'static [(&'static str, &'static str)],
+    /// The pairs to run on (default: the suite's).
+    symbols: Option<&'static str>,
     check: &'static str,
     finding: &'static str,
 }
 
 const SWAPPED_CURRENCIES: Mistake = Mistake {
-    from: r#""base_currency": instrument["baseCurrency"],"#,
-    to: r#""base_currency": instrument["quoteCurrency"],"#,
+    edits: &[(r#""base_currency": instrument["baseCurrency"],"#, r#""base_currency": instrument["quoteCurrency"],"#)],
+    symbols: None,
     check: ids::INSTRUMENTS_EQUAL_TRUTH,
     finding: "base_currency is USD",
 };
 const INVERSE_FALSE: Mistake = Mistake {
-    from: r#""inverse": bool(instrument.get("inverse") or False),"#,
-    to: r#""inverse": False,"#,
+    edits: &[(r#""inverse": bool(instrument.get("inverse") or False),"#, r#""inverse": False,"#)],
+    symbols: None,
     check: ids::INSTRUMENTS_EQUAL_TRUTH,
     finding: "inverse is false, expected true",
 };
 const NO_CLUSTERING: Mistake = Mistake {
-    from: r#"resource.clustering_fields = table["clustering"]"#,
-    to: "resource.clustering_fields = None",
+    edits: &[(r#"resource.clustering_fields = table["clustering"]"#, "resource.clustering_fields = None")],
+    symbols: None,
     check: ids::TABLES_MATCH_CONTRACT,
     finding: "clustered by [], expected [exchange, symbol]",
 };
 const NULLABLE_COUNT: Mistake = Mistake {
-    from: r#"bigquery.SchemaField("trade_count", "INTEGER", mode="REQUIRED"),"#,
-    to: r#"bigquery.SchemaField("trade_count", "INTEGER", mode="NULLABLE"),"#,
+    edits: &[(
+        r#"bigquery.SchemaField("trade_count", "INTEGER", mode="REQUIRED"),"#,
+        r#"bigquery.SchemaField("trade_count", "INTEGER", mode="NULLABLE"),"#,
+    )],
+    symbols: None,
     check: ids::TABLES_MATCH_CONTRACT,
     finding: "column trade_count is NULLABLE, expected REQUIRED",
 };
 
+/// Binance's trade ids are per-symbol sequences: deduplicating by (exchange, id) drops trades of other symbols
+/// (two Binance symbols, where the ids collide).
+const DEDUPE_BY_EXCHANGE_AND_ID: Mistake = Mistake {
+    edits: &[
+        ("OPEN_TS, OPEN, CLOSE_TS,", "SEEN_IDS = set()\nOPEN_TS, OPEN, CLOSE_TS,"),
+        (
+            "            offset = timestamp - day_start\n",
+            "            if (exchange, row[4]) in SEEN_IDS:\n                continue\n            SEEN_IDS.add((exchange, row[4]))\n            offset = timestamp - day_start\n",
+        ),
+    ],
+    symbols: Some("binance-futures:BTCUSDT,ETHUSDT"),
+    check: market::checks::ids::CANDLE_PER_TRADED_MINUTE,
+    finding: r#""symbol":"ETHUSDT""#,
+};
+
 /// Caught at the default edge-case density, which puts rows arriving out of exchange order at minute edges.
 const CLOSE_IN_FILE_ORDER: Mistake = Mistake {
-    from: "if timestamp >= bucket[CLOSE_TS]:",
-    to: "if True:  # the last row in file order",
+    edits: &[("if timestamp >= bucket[CLOSE_TS]:", "if True:  # the last row in file order")],
+    symbols: None,
     check: CANDLES_EQUAL_TRUTH,
     finding: "close is",
 };
 
 #[rstest::rstest]
 #[case::close_in_file_order(CLOSE_IN_FILE_ORDER)]
+#[case::dedupe_by_exchange_and_id(DEDUPE_BY_EXCHANGE_AND_ID)]
 #[case::swapped_currencies(SWAPPED_CURRENCIES)]
 #[case::inverse_false(INVERSE_FALSE)]
 #[case::no_clustering(NO_CLUSTERING)]
 #[case::nullable_count(NULLABLE_COUNT)]
 #[tokio::test]
 async fn a_mistake_fails_with_a_finding_that_names_its_column_or_rule(#[case] mistake: Mistake) {
-    let source = std::fs::read_to_string(workspace_root().join(EXAMPLE)).expect("committed");
-    assert_eq!(source.matches(mistake.from).count(), 1, "the example still has the line {}", mistake.from);
+    let mut source = std::fs::read_to_string(workspace_root().join(EXAMPLE)).expect("committed");
+    for (from, to) in mistake.edits {
+        assert_eq!(source.matches(from).count(), 1, "the example still has the line {from}");
+        source = source.replacen(from, to, 1);
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let script = dir.path().join("pipeline.py");
-    std::fs::write(&script, source.replacen(mistake.from, mistake.to, 1)).expect("written");
-    let (code, report, text) = run(&python_cmd(&script.display().to_string())).await;
+    std::fs::write(&script, source).expect("written");
+    let symbols = mistake.symbols.unwrap_or(SYMBOLS);
+    let (code, report, text) = run_on(symbols, &python_cmd(&script.display().to_string()), &[]).await;
     assert_eq!(code, Some(2), "{text}");
     let found = check(&report, mistake.check);
     assert!(found["failed"].as_u64().is_some_and(|n| n > 0), "{found:#}");
-    let first = found["samples"][0]["detail"].as_str().unwrap_or_default();
+    // The first sample, with its exchange and symbol when it has them.
+    let first = found["samples"][0].to_string();
     assert!(first.contains(mistake.finding), "{first}");
     assert_eq!(report["external"]["exit_code"], 0, "the pipeline believes it succeeded");
 }
