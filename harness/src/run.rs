@@ -170,8 +170,8 @@ pub fn score_world(
         .universe()
         .exchanges()
         .iter()
-        .flat_map(|e| e.symbols.iter().map(|s| &s.instrument))
-        .filter(|i| i.listed_on(day))
+        // Every instrument the API lists for the exchange, traded or not, expired or not: the snapshot holds them all.
+        .flat_map(|e| e.listed().map(|s| &s.instrument))
         .map(|i| contract::expected_instrument_row(i, day))
         .collect();
     let layouts: Vec<(TableDef, Option<Value>)> = pipeline::bigquery::schema::TABLES

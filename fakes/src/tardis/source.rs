@@ -132,7 +132,7 @@ impl Source {
             Source::Generated { generator, .. } => {
                 let exchange = Exchange::parse(exchange).map_err(|_| unknown())?;
                 let spec = generator.universe().exchange(&exchange).ok_or_else(unknown)?;
-                Ok(spec.symbols.iter().map(wire::instrument).collect())
+                Ok(spec.listed().map(wire::instrument).collect())
             }
             Source::Replay(dir) => {
                 let files = dir.exchange(exchange).ok_or_else(unknown)?;

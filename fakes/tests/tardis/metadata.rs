@@ -89,7 +89,9 @@ async fn instruments_use_tardis_field_names_and_carry_their_changes() {
     let answer = world.get_keyed("/v1/instruments/bitmex").await;
     assert_eq!(answer.status, 200);
     let list = answer.json();
-    assert_eq!(list.as_array().expect("array").len(), 4);
+    let bitmex = fixtures::Universe::default_universe().exchanges()[1].listed().count();
+    assert!(bitmex > 4, "the traded four and the catalogue: futures, a delisted and an inactive perpetual");
+    assert_eq!(list.as_array().expect("array").len(), bitmex);
     let xbt = list.as_array().expect("array").iter().find(|i| i["id"] == "XBTUSD").expect("listed");
     assert_eq!(
         keys(xbt),
