@@ -213,15 +213,39 @@ pub fn tables_match_contract(tables: &[(TableDef, Option<Value>)]) -> CheckOutco
     out
 }
 
+/// Rows a run left in a partition of a date it did not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowsElsewhere {
+    pub table: String,
+    /// The partition id (`YYYYMMDD`, or `__NULL__` for a NULL partitioning value).
+    pub partition: String,
+    pub rows: usize,
+}
+
 /// Consistency: every row of the date's partitions belongs to the date (candles open in it, the instruments
-/// snapshot is dated with it).
-pub fn rows_in_their_date(day: TradingDay, candles: &[Candle], instruments: &[Row]) -> CheckOutcome {
+/// snapshot is dated with it), and the run wrote no other date's partition (`elsewhere`: the rows found in
+/// partitions of dates that were not run).
+pub fn rows_in_their_date(
+    day: TradingDay,
+    candles: &[Candle],
+    instruments: &[Row],
+    elsewhere: &[RowsElsewhere],
+) -> CheckOutcome {
     let mut out = CheckOutcome::new(
         ids::ROWS_IN_THEIR_DATE,
         Family::Consistency,
-        "every row of the date's partitions belongs to the date",
+        "every row of the date's partitions belongs to the date, and no other date's partition was written",
         Threshold::ZERO_TOLERANCE,
     );
+    for found in elsewhere.iter().filter(|f| f.rows > 0) {
+        // Each stray row counts as a failed row; one sample names the partition.
+        out.evaluated += found.rows as u64;
+        out.failed += found.rows as u64;
+        out.sample(Sample::general(format!(
+            "{} row(s) written into {}${} by a run of {day} (no run writes another date's partition)",
+            found.rows, found.table, found.partition
+        )));
+    }
     let (start, end) = (day.start_us(), day.end_us());
     for candle in candles {
         if (start..end).contains(&candle.open_time_us) {
@@ -350,11 +374,28 @@ mod tests {
         let day = TradingDay::parse("2024-06-03").expect("a date");
         let mut stale = instrument_row();
         stale.insert("date".into(), json!("2024-06-02"));
-        let check = rows_in_their_date(day, &[], &[instrument_row(), stale]);
+        let check = rows_in_their_date(day, &[], &[instrument_row(), stale], &[]);
         assert_eq!((check.evaluated, check.failed), (2, 1));
         assert_eq!(
             check.samples[0].detail,
             "bitmex XBTUSD: date is 2024-06-02 in the 2024-06-03 partition of instruments"
         );
+    }
+
+    #[test]
+    fn rows_in_another_date_s_partition_fail_the_run_that_wrote_them() {
+        let day = TradingDay::parse("2024-06-03").expect("a date");
+        let elsewhere = [
+            RowsElsewhere { table: "candles_1m".into(), partition: "20240602".into(), rows: 37 },
+            RowsElsewhere { table: "instruments".into(), partition: "20240601".into(), rows: 0 },
+        ];
+        let check = rows_in_their_date(day, &[], &[instrument_row()], &elsewhere);
+        assert_eq!((check.evaluated, check.failed), (38, 37));
+        assert_eq!(check.samples.len(), 1);
+        assert_eq!(
+            check.samples[0].detail,
+            "37 row(s) written into candles_1m$20240602 by a run of 2024-06-03 (no run writes another date's partition)"
+        );
+        assert_eq!(rows_in_their_date(day, &[], &[instrument_row()], &elsewhere[1..]).failed, 0);
     }
 }

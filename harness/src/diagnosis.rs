@@ -6,11 +6,11 @@
 //! It only runs on failure and never changes a score: a diagnosis is one more sample on
 //! `consistency.candles_equal_truth`. It does not use `market::CandleBuilder` (the mistakes need other rules).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
-use fixtures::Generator;
+use fixtures::{Generator, TradeId};
 use market::checks::{self, Sample};
-use market::{Candle, MINUTE_US, Side, TradingDay};
+use market::{Candle, Exchange, MINUTE_US, Side, TradingDay};
 
 /// Which timestamp decides the minute (and the date) of a trade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,25 +30,57 @@ enum Ends {
     FileOrder,
 }
 
+/// Which trades count as duplicates of one another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ids {
+    /// The contract: none (ids are unique per symbol only, and duplicates within a symbol still count).
+    Kept,
+    /// A trade whose (exchange, id) was seen before, in any symbol of the exchange (files in exchange, symbol
+    /// order), is dropped.
+    DedupedPerExchange,
+}
+
 /// A known way to get candles wrong.
 #[derive(Debug, Clone, Copy)]
 struct Mistake {
     finding: &'static str,
     clock: Clock,
     ends: Ends,
+    ids: Ids,
+    /// Added to every open_time (a time-zone bug); candles pushed out of the date are lost.
+    shift_us: i64,
 }
 
-const MISTAKES: [Mistake; 2] = [
+const MISTAKES: [Mistake; 4] = [
     Mistake {
         finding: "bucketing trades by local_timestamp (arrival time) instead of the exchange timestamp",
         clock: Clock::Arrival,
         ends: Ends::ByTime,
+        ids: Ids::Kept,
+        shift_us: 0,
     },
     Mistake {
         finding: "taking open and close as the first and last trade in file (arrival) order instead of by \
                   exchange timestamp",
         clock: Clock::Exchange,
         ends: Ends::FileOrder,
+        ids: Ids::Kept,
+        shift_us: 0,
+    },
+    Mistake {
+        finding: "deduplicating trades by (exchange, id) across symbols (trade ids are unique per symbol only: \
+                  Binance's are per-symbol sequences)",
+        clock: Clock::Exchange,
+        ends: Ends::ByTime,
+        ids: Ids::DedupedPerExchange,
+        shift_us: 0,
+    },
+    Mistake {
+        finding: "writing open_time one hour late (a local time zone taken for UTC)",
+        clock: Clock::Exchange,
+        ends: Ends::ByTime,
+        ids: Ids::Kept,
+        shift_us: 60 * MINUTE_US,
     },
 ];
 
@@ -67,13 +99,23 @@ struct Bucket {
     sell_volume: f64,
 }
 
-/// The candles of `day` as a pipeline making `clock` and `ends` choices would build them from each file.
-fn candles(generator: &Generator, day: TradingDay, clock: Clock, ends: Ends) -> Vec<Candle> {
+/// The candles of `day` as a pipeline making the `mistake`'s choices would build them from each file.
+fn candles(generator: &Generator, day: TradingDay, mistake: &Mistake) -> Vec<Candle> {
+    let Mistake { clock, ends, ids, shift_us, .. } = *mistake;
     let mut out = Vec::new();
-    for (exchange, symbol) in generator.universe().pairs() {
+    let mut pairs = generator.universe().pairs();
+    pairs.sort();
+    let mut seen: HashSet<(Exchange, String)> = HashSet::new();
+    for (exchange, symbol) in pairs {
         let Some(rows) = generator.trade_rows(&exchange, &symbol, day) else { continue };
         let mut minutes: BTreeMap<i64, Bucket> = BTreeMap::new();
         for (position, row) in rows.enumerate() {
+            if ids == Ids::DedupedPerExchange
+                && row.id != TradeId::None
+                && !seen.insert((exchange.clone(), row.id.to_string()))
+            {
+                continue;
+            }
             let trade = row.to_trade();
             let at = match clock {
                 Clock::Exchange => trade.exchange_ts_us,
@@ -118,20 +160,23 @@ fn candles(generator: &Generator, day: TradingDay, clock: Clock, ends: Ends) -> 
                 Side::Unknown => {}
             }
         }
-        out.extend(minutes.into_iter().map(|(open_time_us, b)| Candle {
-            exchange: exchange.clone(),
-            symbol: symbol.clone(),
-            open_time_us,
-            open: b.open,
-            high: b.high,
-            low: b.low,
-            close: b.close,
-            volume: b.volume,
-            quote_volume: b.quote_volume,
-            trade_count: b.trade_count,
-            vwap: b.quote_volume / b.volume,
-            buy_volume: b.buy_volume,
-            sell_volume: b.sell_volume,
+        let shifted = minutes.into_iter().map(|(minute, b)| (minute + shift_us, b));
+        out.extend(shifted.filter(|(open_time_us, _)| day.contains_us(*open_time_us)).map(|(open_time_us, b)| {
+            Candle {
+                exchange: exchange.clone(),
+                symbol: symbol.clone(),
+                open_time_us,
+                open: b.open,
+                high: b.high,
+                low: b.low,
+                close: b.close,
+                volume: b.volume,
+                quote_volume: b.quote_volume,
+                trade_count: b.trade_count,
+                vwap: b.quote_volume / b.volume,
+                buy_volume: b.buy_volume,
+                sell_volume: b.sell_volume,
+            }
         }));
     }
     out
@@ -145,7 +190,7 @@ pub fn diagnose(generator: &Generator, day: TradingDay, landed: &[Candle], diffe
     }
     let (mistake, left) = MISTAKES
         .iter()
-        .map(|m| (m, checks::candles_match(&candles(generator, day, m.clock, m.ends), landed, 1e-9).failed))
+        .map(|m| (m, checks::candles_match(&candles(generator, day, m), landed, 1e-9).failed))
         .min_by_key(|(_, left)| *left)?;
     let detail = if left == 0 {
         format!("diagnosis: the landed candles are exactly what {} gives", mistake.finding)
@@ -163,6 +208,10 @@ mod tests {
 
     use super::*;
 
+    /// The contract's own rules, as a mistake that makes none.
+    const CONTRACT: Mistake =
+        Mistake { finding: "", clock: Clock::Exchange, ends: Ends::ByTime, ids: Ids::Kept, shift_us: 0 };
+
     fn generator() -> Generator {
         Generator::new(3, Universe::default_universe()).with_activity(0.05)
     }
@@ -175,7 +224,7 @@ mod tests {
     fn the_contract_rules_reproduce_the_truth_so_a_diagnosis_is_never_the_truth_itself() {
         let generator = generator();
         let truth: Vec<Candle> = generator.day_truth(day()).candles().cloned().collect();
-        let rebuilt = candles(&generator, day(), Clock::Exchange, Ends::ByTime);
+        let rebuilt = candles(&generator, day(), &CONTRACT);
         assert_eq!(checks::candles_match(&truth, &rebuilt, 0.0).failed, 0);
         assert_eq!(truth.len(), rebuilt.len());
     }
@@ -183,7 +232,7 @@ mod tests {
     #[test]
     fn candles_bucketed_by_arrival_time_are_named() {
         let generator = generator();
-        let landed = candles(&generator, day(), Clock::Arrival, Ends::ByTime);
+        let landed = candles(&generator, day(), &MISTAKES[0]);
         let truth: Vec<Candle> = generator.day_truth(day()).candles().cloned().collect();
         let differences = checks::candles_match(&truth, &landed, 1e-9).failed;
         assert!(differences > 0, "arrival-time bucketing changes some candles");
@@ -200,12 +249,33 @@ mod tests {
             .map(|(e, s)| (market::Exchange::parse(e).expect("id"), market::Symbol::parse(s).expect("id")))
             .collect();
         let generator = Generator::new(3, Universe::default_universe().restricted_to(&pairs));
-        let landed = candles(&generator, day(), Clock::Exchange, Ends::FileOrder);
+        let landed = candles(&generator, day(), &MISTAKES[1]);
         let truth: Vec<Candle> = generator.day_truth(day()).candles().cloned().collect();
         let differences = checks::candles_match(&truth, &landed, 1e-9).failed;
         assert!(differences > 0, "some minute has its trades out of exchange-time order");
         let sample = diagnose(&generator, day(), &landed, differences).expect("a diagnosis");
         assert!(sample.detail.contains("first and last trade in file (arrival) order"), "{}", sample.detail);
+    }
+
+    #[test]
+    fn trades_deduplicated_across_an_exchange_s_symbols_are_named() {
+        let generator = generator();
+        let landed = candles(&generator, day(), &MISTAKES[2]);
+        let truth: Vec<Candle> = generator.day_truth(day()).candles().cloned().collect();
+        let differences = checks::candles_match(&truth, &landed, 1e-9).failed;
+        assert!(differences > 0, "Binance's symbols share trade ids");
+        let sample = diagnose(&generator, day(), &landed, differences).expect("a diagnosis");
+        assert!(sample.detail.contains("deduplicating trades by (exchange, id)"), "{}", sample.detail);
+    }
+
+    #[test]
+    fn candles_an_hour_late_are_named() {
+        let generator = generator();
+        let landed = candles(&generator, day(), &MISTAKES[3]);
+        let truth: Vec<Candle> = generator.day_truth(day()).candles().cloned().collect();
+        let differences = checks::candles_match(&truth, &landed, 1e-9).failed;
+        let sample = diagnose(&generator, day(), &landed, differences).expect("a diagnosis");
+        assert!(sample.detail.contains("open_time one hour late"), "{}", sample.detail);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod contract;
+pub mod coverage;
 pub mod crash;
 pub mod defects;
 pub mod diagnosis;

@@ -178,8 +178,23 @@ pub fn score_world(
         .iter()
         .map(|table| (*table, world.bigquery.table_resource(PROJECT, DATASET, table.name)))
         .collect();
-    let tables =
-        LandedTables { instruments: &instrument_rows, expected_instruments: &expected_instruments, layouts: &layouts };
+    // A world runs one date: rows in any other partition were written there by the run.
+    let elsewhere: Vec<contract::RowsElsewhere> = pipeline::bigquery::schema::TABLES
+        .iter()
+        .flat_map(|table| {
+            let partitions = world.bigquery.partitions(PROJECT, DATASET, table.name);
+            partitions
+                .into_iter()
+                .filter(|(partition, _)| *partition != day.compact())
+                .map(|(partition, rows)| contract::RowsElsewhere { table: table.name.to_owned(), partition, rows })
+        })
+        .collect();
+    let tables = LandedTables {
+        instruments: &instrument_rows,
+        expected_instruments: &expected_instruments,
+        layouts: &layouts,
+        elsewhere: &elsewhere,
+    };
     let mut validation = scoring::score(&truth, &landed, &tables, outcome, market::checks::Thresholds::DEFAULT);
     // Wrong candles: name the known mistake that explains them, if one does (first sample of the check).
     if let Some(check) = validation.checks.iter_mut().find(|c| c.id == ids::CANDLES_EQUAL_TRUTH)

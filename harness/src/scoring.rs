@@ -103,6 +103,8 @@ pub struct LandedTables<'a> {
     pub expected_instruments: &'a [Row],
     /// Each table's definition with its `tables.get` resource (`None`: the table is missing).
     pub layouts: &'a [(TableDef, Option<Value>)],
+    /// Rows found in partitions of other dates than the one run.
+    pub elsewhere: &'a [contract::RowsElsewhere],
 }
 
 /// Every check of a harness run.
@@ -133,7 +135,7 @@ pub fn score(
     }
     outcomes.push(contract::instruments_equal_truth(&INSTRUMENTS, tables.expected_instruments, tables.instruments));
     outcomes.push(contract::tables_match_contract(tables.layouts));
-    outcomes.push(contract::rows_in_their_date(truth.day, landed, tables.instruments));
+    outcomes.push(contract::rows_in_their_date(truth.day, landed, tables.instruments, tables.elsewhere));
     let mut validation =
         Validation::evaluate(outcomes, &ValidationConfig { thresholds, ..ValidationConfig::default() });
     validation.records = checks::completeness_records(&expected, landed);

@@ -1,5 +1,6 @@
 //! The seam where a caller may change what crosses a stage boundary of a run: which pairs are downloaded
-//! and how, which candles are loaded, and how a partition is loaded.
+//! and how, how the candles are built from the files, which candles are loaded, into which table layout,
+//! and how a partition is loaded.
 //!
 //! The shipped pipeline runs with [`NoHooks`], whose every method is the pipeline's own behaviour, so the
 //! production binary contains no alternative behaviour at all. The harness implements its deliberate
@@ -16,6 +17,7 @@ use serde_json::Value;
 
 use crate::bigquery::schema::TableDef;
 use crate::bigquery::{BigQueryClient, BigQueryError, LoadOutcome};
+use crate::candles::{self, CandleError, CandleSet, Increments};
 use crate::tardis::{DownloadedFile, TardisClient, TardisError};
 
 /// One trades file the download stage fetches.
@@ -48,6 +50,16 @@ pub trait Hooks: Send + Sync + fmt::Debug {
     /// Downloads and verifies one trades file.
     async fn download(&self, tardis: &TardisClient, file: Download<'_>) -> Result<DownloadedFile, TardisError> {
         tardis.download_trades(file.exchange, file.symbol, file.day, file.data_dir).await
+    }
+
+    /// Builds the candles of the downloaded files (the candles stage, and re-validation from the files).
+    fn build(&self, files: &[DownloadedFile], increments: &Increments) -> Result<CandleSet, CandleError> {
+        candles::build(files, increments)
+    }
+
+    /// The layout the upload stage creates `def` with and loads it by.
+    fn table(&self, def: &'static TableDef) -> &'static TableDef {
+        def
     }
 
     /// The 1-minute candles the upload stage loads, given the ones built.

@@ -232,13 +232,14 @@ impl Pipeline {
     ) -> Result<serde_json::Value, BigQueryError> {
         self.bigquery.ensure_dataset().await?;
         for table in &TABLES {
-            self.bigquery.ensure_table(table).await?;
+            self.bigquery.ensure_table(self.hooks.table(table)).await?;
         }
         let candle_rows: Vec<serde_json::Value> = self.hooks.candles(&set.candles).iter().map(candle_to_json).collect();
         let load = |table, rows| Load { table, day, rows, run_key };
-        let candles = self.hooks.load(&self.bigquery, load(&CANDLES_1M, &candle_rows)).await?;
+        let candles = self.hooks.load(&self.bigquery, load(self.hooks.table(&CANDLES_1M), &candle_rows)).await?;
         let instrument_rows: Vec<serde_json::Value> = instruments.iter().map(|i| instrument_to_json(i, day)).collect();
-        let instruments = self.hooks.load(&self.bigquery, load(&INSTRUMENTS, &instrument_rows)).await?;
+        let instruments =
+            self.hooks.load(&self.bigquery, load(self.hooks.table(&INSTRUMENTS), &instrument_rows)).await?;
         Ok(json!({"candles": candles, "instruments": instruments}))
     }
 
@@ -337,7 +338,8 @@ impl Pipeline {
         }
         let instruments = self.bigquery.read_instruments(day).await?;
         let increments = candles::increments(&instruments);
-        let set = tokio::task::spawn_blocking(move || candles::build(&files, &increments))
+        let hooks = Arc::clone(&self.hooks);
+        let set = tokio::task::spawn_blocking(move || hooks.build(&files, &increments))
             .await
             .map_err(|e| ValidateError::Files(e.to_string()))?
             .map_err(|e| ValidateError::Files(e.to_string()))?;
@@ -426,10 +428,11 @@ impl Pipeline {
         outcome.counts.instruments = u32::try_from(instruments.len()).unwrap_or(u32::MAX);
 
         let increments = candles::increments(&instruments);
+        let hooks = Arc::clone(&self.hooks);
         let built = stage(
             "candles",
             async move {
-                tokio::task::spawn_blocking(move || candles::build(&files, &increments))
+                tokio::task::spawn_blocking(move || hooks.build(&files, &increments))
                     .await
                     .map_err(|e| e.to_string())
                     .and_then(|r| r.map_err(|e| e.to_string()))

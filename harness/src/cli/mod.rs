@@ -2,6 +2,7 @@
 //! library operation it asks for, how the outcome is shown, and its exit code, by the workspace's one
 //! contract (`pipeline::cli::Exit`). One module per command.
 
+mod coverage;
 mod crash;
 mod exec;
 pub mod load;
@@ -47,6 +48,9 @@ pub enum Command {
         #[command(subcommand)]
         command: scenario::ScenarioCommand,
     },
+    /// The coverage matrix: each documented rule of the candles and the table layout, the seeded defect that
+    /// breaks it and the check that catches it; `--run` proves every row.
+    Coverage(coverage::CoverageArgs),
     /// The fakes as standalone servers.
     Mocks {
         #[command(subcommand)]
@@ -68,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Exec(args) => exec::run(args).await,
         Command::Load(args) => load::run(args).await,
         Command::Crash(args) => crash::run(args).await,
+        Command::Coverage(args) => coverage::run(args).await,
         Command::Scenario { command } => scenario::run(command).await,
         Command::Mocks { command } => mocks::run(command).await,
         Command::Notify(args) => notify::run(args).await,

@@ -34,9 +34,8 @@ pub struct RunArgs {
     /// an unknown side); 0 for the plain random market.
     #[arg(long, value_name = "PER_DAY", default_value_t = fixtures::DEFAULT_EDGE_CASES_PER_DAY, value_parser = super::edge_cases)]
     pub edge_cases: f64,
-    /// Run a deliberately broken pipeline, to see the harness catch it: dropped-hour, missing-symbol,
-    /// duplicated-upload, shifted-hour, wrong-vwap, swapped-high-low, volume-in-quote-units,
-    /// swallowed-429, last-minute-lost, stale-instruments.
+    /// Run a deliberately broken pipeline, to see the harness catch it (`harness coverage` lists every
+    /// defect, the rule it breaks and the check that catches it).
     #[arg(long, value_parser = Defect::parse)]
     pub defect: Option<Defect>,
     /// Run this command instead of the in-process pipeline, through `sh -c` with `{date}` replaced by the date

@@ -1,36 +1,22 @@
 //! The proof that validation catches bugs: a correct pipeline passes with no finding above warn on
-//! many seeds, and each realistic defect (pipeline::defects) fails the harness with a finding that names
-//! the problem — and, where the data alone can tell, fails the pipeline's own validation too.
+//! many seeds, and each realistic defect (harness::defects) fails the harness with the finding its row of the
+//! coverage matrix names — and, where the data alone can tell, fails the pipeline's own validation too.
 
+use std::sync::Arc;
+
+use harness::PostgresServer;
+use harness::coverage::{self, MATRIX, SCORED_CHECKS};
 use harness::defects::Defect;
-use harness::scoring::ids::{CANDLES_EQUAL_TRUTH, INSTRUMENTS_EQUAL_TRUTH, SYMBOLS_LANDED};
-use harness::{World, WorldOptions};
-use market::TradingDay;
 use market::checks::ids::{
-    CANDLE_PER_TRADED_MINUTE, CANDLE_SYMBOLS_IN_INSTRUMENTS, CANDLES_MATCH_TRADES, FILES_PRESENT, OHLC_INVARIANTS,
+    CANDLE_PER_TRADED_MINUTE, CANDLE_SYMBOLS_IN_INSTRUMENTS, CANDLES_MATCH_TRADES, COUNTS_AGREE, FILES_PRESENT,
+    OHLC_INVARIANTS,
 };
 use market::checks::{Status, Validation};
 use rstest::rstest;
 
-fn day() -> TradingDay {
-    TradingDay::parse("2024-06-05").expect("valid day")
-}
-
-/// BTC on three venues (so cross-exchange divergence is judged) and one more symbol.
-const PAIRS: [(&str, &str); 4] = [
-    ("binance-futures", "BTCUSDT"),
-    ("binance-futures", "ETHUSDT"),
-    ("bitmex", "XBTUSD"),
-    ("deribit", "BTC-PERPETUAL"),
-];
-
 async fn run(seed: u64, defect: Option<Defect>) -> (harness::report::Report, Option<Validation>) {
-    let world =
-        World::start(WorldOptions::new(seed, day()).activity(0.05).pairs(&PAIRS).defect(defect)).await.expect("world");
-    let pipeline = world.pipeline().await.expect("pipeline");
-    let outcome = pipeline.run_day(day(), "defect-suite").await.expect("run recorded");
-    let report = harness::run::score_world(&world, day(), Some(&outcome), chrono::Utc::now()).expect("scored");
-    (report, outcome.validation)
+    let server = Arc::new(PostgresServer::provision().await.expect("postgres"));
+    coverage::observe(server, seed, defect).await.expect("run scored")
 }
 
 fn not_passing(checks: &[market::checks::CheckOutcome]) -> Vec<String> {
@@ -53,48 +39,88 @@ async fn a_correct_pipeline_has_no_finding_above_warn(
     assert!(above_warn.is_empty(), "own validation on seed {seed}: {:?}", not_passing(&own.checks));
 }
 
+/// The pipeline's own validation (from the data alone) must fail these defects too. The others it cannot see
+/// by design: a bug of the candle builder is consistent with itself, a wrong instruments column or table
+/// layout, or a write into another date, is not in what it reads back; only the ground truth tells.
+fn own_check(defect: Defect) -> Option<&'static str> {
+    Some(match defect {
+        Defect::DroppedHour | Defect::LastMinuteLost => CANDLE_PER_TRADED_MINUTE,
+        Defect::MissingSymbol | Defect::Swallowed429 => FILES_PRESENT,
+        Defect::DuplicatedUpload
+        | Defect::ShiftedHour
+        | Defect::WrongVwap
+        | Defect::VolumeInQuoteUnits
+        | Defect::EmptyMinutesFilled => CANDLES_MATCH_TRADES,
+        Defect::SwappedHighLow => OHLC_INVARIANTS,
+        Defect::StaleInstruments => CANDLE_SYMBOLS_IN_INSTRUMENTS,
+        Defect::LateRowsInCounts => COUNTS_AGREE,
+        _ => return None,
+    })
+}
+
+/// Every row of the coverage matrix: its defect fails the harness, with the row's check failing and a finding
+/// that names the column or the rule.
 #[rstest]
-#[case::dropped_hour(
-    Defect::DroppedHour,
-    CANDLE_PER_TRADED_MINUTE,
-    "minute had trades but has no candle",
-    Some(CANDLE_PER_TRADED_MINUTE)
-)]
-#[case::missing_symbol(Defect::MissingSymbol, SYMBOLS_LANDED, "no trades file for this symbol", Some(FILES_PRESENT))]
-#[case::duplicated_upload(Defect::DuplicatedUpload, CANDLES_EQUAL_TRUTH, "landed 2 times", Some(CANDLES_MATCH_TRADES))]
-#[case::shifted_hour(Defect::ShiftedHour, CANDLES_EQUAL_TRUTH, "", Some(CANDLES_MATCH_TRADES))]
-#[case::wrong_vwap(Defect::WrongVwap, CANDLES_EQUAL_TRUTH, "vwap is", Some(CANDLES_MATCH_TRADES))]
-#[case::swapped_high_low(Defect::SwappedHighLow, OHLC_INVARIANTS, "OHLC out of order", Some(OHLC_INVARIANTS))]
-#[case::volume_in_quote_units(Defect::VolumeInQuoteUnits, CANDLES_EQUAL_TRUTH, "volume is", Some(CANDLES_MATCH_TRADES))]
-#[case::swallowed_429(Defect::Swallowed429, SYMBOLS_LANDED, "no trades file for this symbol", Some(FILES_PRESENT))]
-#[case::last_minute_lost(
-    Defect::LastMinuteLost,
-    CANDLE_PER_TRADED_MINUTE,
-    "minute had trades but has no candle",
-    Some(CANDLE_PER_TRADED_MINUTE)
-)]
-#[case::stale_instruments(
-    Defect::StaleInstruments,
-    INSTRUMENTS_EQUAL_TRUTH,
-    "missing from the date's instruments partition",
-    Some(CANDLE_SYMBOLS_IN_INSTRUMENTS)
-)]
+#[case::dropped_hour(Defect::DroppedHour)]
+#[case::missing_symbol(Defect::MissingSymbol)]
+#[case::duplicated_upload(Defect::DuplicatedUpload)]
+#[case::shifted_hour(Defect::ShiftedHour)]
+#[case::wrong_vwap(Defect::WrongVwap)]
+#[case::swapped_high_low(Defect::SwappedHighLow)]
+#[case::volume_in_quote_units(Defect::VolumeInQuoteUnits)]
+#[case::swallowed_429(Defect::Swallowed429)]
+#[case::last_minute_lost(Defect::LastMinuteLost)]
+#[case::stale_instruments(Defect::StaleInstruments)]
+#[case::local_time_buckets(Defect::LocalTimeBuckets)]
+#[case::open_in_file_order(Defect::OpenInFileOrder)]
+#[case::close_in_file_order(Defect::CloseInFileOrder)]
+#[case::small_trades_dropped(Defect::SmallTradesDropped)]
+#[case::unknown_side_as_sell(Defect::UnknownSideAsSell)]
+#[case::dedupe_by_exchange_id(Defect::DedupeByExchangeId)]
+#[case::empty_minutes_filled(Defect::EmptyMinutesFilled)]
+#[case::late_rows_in_counts(Defect::LateRowsInCounts)]
+#[case::late_rows_to_previous_date(Defect::LateRowsToPreviousDate)]
+#[case::active_instruments_only(Defect::ActiveInstrumentsOnly)]
+#[case::swapped_currencies(Defect::SwappedCurrencies)]
+#[case::inverse_always_false(Defect::InverseAlwaysFalse)]
+#[case::nullable_trade_count(Defect::NullableTradeCount)]
+#[case::no_clustering(Defect::NoClustering)]
+#[case::open_end_as_far_future(Defect::OpenEndAsFarFuture)]
 #[tokio::test]
-async fn each_defect_fails_with_a_finding_that_names_it(
-    #[case] defect: Defect,
-    #[case] harness_check: &str,
-    #[case] detail: &str,
-    #[case] own_check: Option<&str>,
-) {
+async fn each_defect_fails_with_the_finding_of_its_row_of_the_matrix(#[case] defect: Defect) {
     let (report, own) = run(42, Some(defect)).await;
-    assert_eq!(report.status, Status::Fail, "{}: {:?}", defect.name(), not_passing(&report.checks));
-    let check = report.checks.iter().find(|c| c.id == harness_check).expect("check present");
-    assert_eq!(check.status, Status::Fail, "{}: {check:?}", defect.name());
-    assert!(check.samples.iter().any(|s| s.detail.contains(detail)), "{}: {:?}", defect.name(), check.samples);
-    if let Some(own_check) = own_check {
-        let own = own.expect("the defective run still validates");
+    assert_eq!(report.status, Status::Fail, "{defect}: {:?}", not_passing(&report.checks));
+    for rule in coverage::rules_of(defect) {
+        let check = report.checks.iter().find(|c| c.id == rule.check).expect("check present");
+        assert_eq!(check.status, Status::Fail, "{defect} ({}): {check:?}", rule.id);
+        assert!(
+            check.samples.iter().any(|s| s.detail.contains(rule.finding)),
+            "{defect} ({}): no finding with {:?} in {:?}",
+            rule.id,
+            rule.finding,
+            check.samples
+        );
+    }
+    let own = own.expect("the defective run still validates");
+    if let Some(own_check) = own_check(defect) {
         let check = own.check(own_check).expect("own check present");
-        assert_eq!(check.status, Status::Fail, "{} in own validation: {:?}", defect.name(), not_passing(&own.checks));
+        assert_eq!(check.status, Status::Fail, "{defect} in own validation: {:?}", not_passing(&own.checks));
         assert_eq!(own.status, Status::Fail);
     }
+}
+
+/// The cases above are every defect, and the matrix has no empty row: each defect breaks a rule, and each
+/// scored check is the one that catches at least one defect.
+#[test]
+fn the_matrix_covers_every_defect_and_every_scored_check() {
+    let source = include_str!("main.rs");
+    for &defect in Defect::ALL {
+        let case = format!("Defect::{defect:?})]");
+        assert!(source.contains(&case), "no case for {defect}");
+        assert!(coverage::rules_of(defect).next().is_some(), "{defect} breaks no rule");
+    }
+    for check in SCORED_CHECKS {
+        assert!(MATRIX.iter().any(|r| r.check == check), "{check} catches no defect");
+    }
+    assert!(Defect::ALL.len() >= 20, "{} defects", Defect::ALL.len());
 }

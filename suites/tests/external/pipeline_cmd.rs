@@ -281,8 +281,27 @@ const CLOSE_IN_FILE_ORDER: Mistake = Mistake {
     finding: "close is",
 };
 
+/// The generated market trades exactly the minimum lot at every edge case: a dust filter loses those trades.
+const SMALL_TRADES_DROPPED: Mistake = Mistake {
+    edits: &[
+        ("OPEN_TS, OPEN, CLOSE_TS,", "LOTS = {}\nOPEN_TS, OPEN, CLOSE_TS,"),
+        (
+            "    listed = instruments(config)\n",
+            "    listed = instruments(config)\n    LOTS.update({(i[\"exchange\"], normalize_symbol(i.get(\"datasetId\") or i[\"id\"])): float(i[\"amountIncrement\"]) for i in listed})\n",
+        ),
+        (
+            "            offset = timestamp - day_start\n",
+            "            if amount < 2 * LOTS.get((exchange, symbol), 0.0):\n                continue\n            offset = timestamp - day_start\n",
+        ),
+    ],
+    symbols: None,
+    check: CANDLES_EQUAL_TRUTH,
+    finding: "trade_count is",
+};
+
 #[rstest::rstest]
 #[case::close_in_file_order(CLOSE_IN_FILE_ORDER)]
+#[case::small_trades_dropped(SMALL_TRADES_DROPPED)]
 #[case::dedupe_by_exchange_and_id(DEDUPE_BY_EXCHANGE_AND_ID)]
 #[case::active_instruments_only(ACTIVE_INSTRUMENTS_ONLY)]
 #[case::swapped_currencies(SWAPPED_CURRENCIES)]
