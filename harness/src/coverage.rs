@@ -114,7 +114,7 @@ pub const MATRIX: &[Rule] = &[
         "every trade counts, whatever its size (trades of exactly the minimum lot too)",
         Defect::SmallTradesDropped,
         ids::CANDLES_EQUAL_TRUTH,
-        "trade_count is",
+        "smaller than twice the lot size",
     ),
     rule(
         "candles.ids_per_symbol",

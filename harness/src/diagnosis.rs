@@ -49,15 +49,18 @@ struct Mistake {
     ids: Ids,
     /// Added to every open_time (a time-zone bug); candles pushed out of the date are lost.
     shift_us: i64,
+    /// Trades smaller than this many lots are dropped as dust (0: none).
+    dust_lots: f64,
 }
 
-const MISTAKES: [Mistake; 4] = [
+const MISTAKES: [Mistake; 5] = [
     Mistake {
         finding: "bucketing trades by local_timestamp (arrival time) instead of the exchange timestamp",
         clock: Clock::Arrival,
         ends: Ends::ByTime,
         ids: Ids::Kept,
         shift_us: 0,
+        dust_lots: 0.0,
     },
     Mistake {
         finding: "taking open and close as the first and last trade in file (arrival) order instead of by \
@@ -66,6 +69,7 @@ const MISTAKES: [Mistake; 4] = [
         ends: Ends::FileOrder,
         ids: Ids::Kept,
         shift_us: 0,
+        dust_lots: 0.0,
     },
     Mistake {
         finding: "deduplicating trades by (exchange, id) across symbols (trade ids are unique per symbol only: \
@@ -74,6 +78,7 @@ const MISTAKES: [Mistake; 4] = [
         ends: Ends::ByTime,
         ids: Ids::DedupedPerExchange,
         shift_us: 0,
+        dust_lots: 0.0,
     },
     Mistake {
         finding: "writing open_time one hour late (a local time zone taken for UTC)",
@@ -81,6 +86,15 @@ const MISTAKES: [Mistake; 4] = [
         ends: Ends::ByTime,
         ids: Ids::Kept,
         shift_us: 60 * MINUTE_US,
+        dust_lots: 0.0,
+    },
+    Mistake {
+        finding: "dropping trades smaller than twice the lot size as dust (every trade counts, the minimum lot too)",
+        clock: Clock::Exchange,
+        ends: Ends::ByTime,
+        ids: Ids::Kept,
+        shift_us: 0,
+        dust_lots: 2.0,
     },
 ];
 
@@ -101,13 +115,21 @@ struct Bucket {
 
 /// The candles of `day` as a pipeline making the `mistake`'s choices would build them from each file.
 fn candles(generator: &Generator, day: TradingDay, mistake: &Mistake) -> Vec<Candle> {
-    let Mistake { clock, ends, ids, shift_us, .. } = *mistake;
+    let Mistake { clock, ends, ids, shift_us, dust_lots, .. } = *mistake;
     let mut out = Vec::new();
     let mut pairs = generator.universe().pairs();
     pairs.sort();
     let mut seen: HashSet<(Exchange, String)> = HashSet::new();
     for (exchange, symbol) in pairs {
         let Some(rows) = generator.trade_rows(&exchange, &symbol, day) else { continue };
+        let lot = generator
+            .universe()
+            .exchanges()
+            .iter()
+            .filter(|e| e.exchange == exchange)
+            .flat_map(|e| &e.symbols)
+            .find(|s| s.symbol() == &symbol)
+            .map_or(0.0, |s| s.instrument.amount_increment);
         let mut minutes: BTreeMap<i64, Bucket> = BTreeMap::new();
         for (position, row) in rows.enumerate() {
             if ids == Ids::DedupedPerExchange
@@ -117,6 +139,9 @@ fn candles(generator: &Generator, day: TradingDay, mistake: &Mistake) -> Vec<Can
                 continue;
             }
             let trade = row.to_trade();
+            if trade.amount < dust_lots * lot {
+                continue;
+            }
             let at = match clock {
                 Clock::Exchange => trade.exchange_ts_us,
                 Clock::Arrival => trade.local_ts_us,
@@ -209,8 +234,14 @@ mod tests {
     use super::*;
 
     /// The contract's own rules, as a mistake that makes none.
-    const CONTRACT: Mistake =
-        Mistake { finding: "", clock: Clock::Exchange, ends: Ends::ByTime, ids: Ids::Kept, shift_us: 0 };
+    const CONTRACT: Mistake = Mistake {
+        finding: "",
+        clock: Clock::Exchange,
+        ends: Ends::ByTime,
+        ids: Ids::Kept,
+        shift_us: 0,
+        dust_lots: 0.0,
+    };
 
     fn generator() -> Generator {
         Generator::new(3, Universe::default_universe()).with_activity(0.05)
@@ -276,6 +307,17 @@ mod tests {
         let differences = checks::candles_match(&truth, &landed, 1e-9).failed;
         let sample = diagnose(&generator, day(), &landed, differences).expect("a diagnosis");
         assert!(sample.detail.contains("open_time one hour late"), "{}", sample.detail);
+    }
+
+    #[test]
+    fn trades_dropped_below_twice_the_lot_are_named() {
+        let generator = generator();
+        let landed = candles(&generator, day(), &MISTAKES[4]);
+        let truth: Vec<Candle> = generator.day_truth(day()).candles().cloned().collect();
+        let differences = checks::candles_match(&truth, &landed, 1e-9).failed;
+        assert!(differences > 0, "the edge cases trade the minimum lot");
+        let sample = diagnose(&generator, day(), &landed, differences).expect("a diagnosis");
+        assert!(sample.detail.contains("smaller than twice the lot size"), "{}", sample.detail);
     }
 
     #[test]

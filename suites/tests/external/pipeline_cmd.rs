@@ -296,7 +296,7 @@ const SMALL_TRADES_DROPPED: Mistake = Mistake {
     ],
     symbols: None,
     check: CANDLES_EQUAL_TRUTH,
-    finding: "trade_count is",
+    finding: "smaller than twice the lot size",
 };
 
 #[rstest::rstest]
