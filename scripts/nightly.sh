@@ -7,10 +7,12 @@
 #      with a clean run (the result in crash.json);
 #   5. fault scenarios: `harness scenario run` over the whole catalogue (the slow ones too), each expectation met
 #      (the results in scenarios.json, a report per scenario in scenarios/NAME/);
-#   6. `harness notify`: the Slack message to SLACK_WEBHOOK_URL, or printed when it is not set.
+#   6. mutation testing: `scripts/mutants.sh` (cargo-mutants on `market` and the pipeline's candle and upload
+#      paths), the score in the message (results in mutants/SCOPE/);
+#   7. `harness notify`: the Slack message to SLACK_WEBHOOK_URL, or printed when it is not set.
 #
 #   bash scripts/nightly.sh                          # everything
-#   NIGHTLY_SKIP_TESTS=1 bash scripts/nightly.sh     # steps 2-6 only (minutes, not the whole suite)
+#   NIGHTLY_SKIP_TESTS=1 bash scripts/nightly.sh     # steps 2-7 only (no test suite)
 #
 # Variables, all optional:
 #   SLACK_WEBHOOK_URL      Slack incoming webhook; never printed. Unset: the message is printed instead.
@@ -23,6 +25,8 @@
 #   NIGHTLY_CRASH_KILLS    SIGKILLs of step 4 (default: 50; 0 skips the step).
 #   NIGHTLY_SCENARIOS      the scenarios of step 5, space-separated names (default: "all", the whole catalogue;
 #                          empty: skip the step). They run on a market of activity 0.2 (the drip is slow by design).
+#   NIGHTLY_MUTANTS        the scopes of step 6, space-separated (default: "market pipeline"; empty: skip the step,
+#                          which takes tens of minutes per scope).
 #   NIGHTLY_REPORT_URL     where people can read the reports (default: the GitHub Actions run page when run
 #                          there, else the local report.html).
 #   HARNESS_BIN            a built `harness` binary to use (default: built here with cargo).
@@ -43,6 +47,7 @@ seed="${NIGHTLY_SEED:-42}"
 activity="${NIGHTLY_ACTIVITY:-1.0}"
 crash_kills="${NIGHTLY_CRASH_KILLS:-50}"
 scenarios="${NIGHTLY_SCENARIOS-all}"
+mutants="${NIGHTLY_MUTANTS-market pipeline}"
 target="${CARGO_TARGET_DIR:-target}"
 
 mkdir -p "$out"
@@ -55,7 +60,8 @@ if ! flock -n 9; then
 fi
 # Only what this script writes is replaced; anything else in the directory is left alone.
 rm -rf "$out/defects"
-rm -f "$out"/{report.json,report.md,report.html,harness.log,junit.xml,slack-payload.json,crash.json,crash.log}
+rm -f "$out"/{report.json,report.md,report.html,harness.log,junit.xml,slack-payload.json,crash.json,crash.log,mutants.txt,mutants.log}
+rm -rf "$out/mutants"
 
 status=0
 
@@ -158,7 +164,25 @@ if [ -n "$scenarios" ]; then
   fi
 fi
 
-# 6. The message. Where the reports can be read: the run page (its artefacts) on GitHub, else the local file.
+# 6. Mutation testing (scripts/mutants.sh): the score goes into the message; below the target it warns, it never
+#    fails the nightly (a mutant nothing catches is a test to write, not a broken build).
+if [ -n "$mutants" ]; then
+  read -r -a mutant_scopes <<<"$mutants"
+  rm -f "$out/mutants.txt"
+  if bash scripts/mutants.sh "${mutant_scopes[@]}" >"$out/mutants.txt" 2>"$out/mutants.log"; then
+    for scope in "${mutant_scopes[@]}"; do
+      mkdir -p "$out/mutants/$scope"
+      cp "$target/mutants/$scope/mutants.out/"{outcomes.json,missed.txt,caught.txt,timeout.txt,unviable.txt} \
+        "$out/mutants/$scope/" 2>/dev/null || true
+      step_args+=(--mutants "$out/mutants/$scope/outcomes.json")
+    done
+    echo "nightly: mutation testing: $(tr '\n' ' ' <"$out/mutants.txt")"
+  else
+    echo "nightly: mutation testing could not run; see $out/mutants.log"
+  fi
+fi
+
+# 7. The message. Where the reports can be read: the run page (its artefacts) on GitHub, else the local file.
 report_url="${NIGHTLY_REPORT_URL:-}"
 if [ -z "$report_url" ] && [ -n "${GITHUB_RUN_ID:-}" ]; then
   report_url="${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-}/actions/runs/$GITHUB_RUN_ID"

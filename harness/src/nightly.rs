@@ -210,6 +210,63 @@ impl Step {
     }
 }
 
+/// The score the issue of mutation testing set: at least this share of viable mutants caught.
+pub const MUTATION_TARGET: f64 = 0.90;
+
+/// The counts of one `cargo mutants` run, as its `outcomes.json` gives them.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+struct MutantCounts {
+    caught: u64,
+    missed: u64,
+    timeout: u64,
+}
+
+impl Step {
+    /// `cargo mutants`' `outcomes.json` of each scope (`scripts/mutants.sh`, the scope named by the directory
+    /// above `mutants.out`): the share of viable mutants the tests caught (a timeout counts as caught: the
+    /// mutant made a test hang), per scope and in all. Pass at the target or above, warn below.
+    pub fn mutants(paths: &[PathBuf]) -> Step {
+        const NAME: &str = "Mutation score";
+        let mut scopes = Vec::new();
+        let (mut caught, mut viable, mut missed) = (0, 0, 0);
+        for path in paths {
+            let counts = std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| serde_json::from_slice::<MutantCounts>(&bytes).map_err(|e| e.to_string()));
+            let counts = match counts {
+                Ok(counts) => counts,
+                Err(reason) => return Step::unreadable(NAME, path, reason),
+            };
+            let scope = path
+                .ancestors()
+                .find(|p| p.file_name().is_some_and(|n| n == "mutants.out"))
+                .and_then(|p| p.parent()?.file_name())
+                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let scope_viable = counts.caught + counts.missed + counts.timeout;
+            let scope_caught = counts.caught + counts.timeout;
+            scopes.push(format!("{scope} {} ({scope_caught}/{scope_viable})", percent(scope_caught, scope_viable)));
+            caught += scope_caught;
+            viable += scope_viable;
+            missed += counts.missed;
+        }
+        let score = if viable == 0 { 1.0 } else { caught as f64 / viable as f64 };
+        Step {
+            name: NAME,
+            status: if score >= MUTATION_TARGET { Status::Pass } else { Status::Warn },
+            summary: format!(
+                "{} of {viable} viable mutants caught, {missed} missed (target {:.0}%): {}",
+                percent(caught, viable),
+                MUTATION_TARGET * 100.0,
+                scopes.join(", ")
+            ),
+        }
+    }
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 { "100%".to_owned() } else { format!("{:.1}%", 100.0 * part as f64 / whole as f64) }
+}
+
 /// Everything the nightly message says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Nightly {
@@ -325,6 +382,31 @@ mod tests {
         check(Err("no JUnit".into()), Some(101), Status::Fail);
         check(Err("no JUnit".into()), Some(0), Status::Warn);
         check(Err("no JUnit".into()), None, Status::Error);
+    }
+
+    #[test]
+    fn the_mutation_score_counts_timeouts_as_caught_and_names_each_scope() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |scope: &str, text: &str| {
+            let path = dir.path().join(scope).join("mutants.out").join("outcomes.json");
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("created");
+            std::fs::write(&path, text).expect("written");
+            path
+        };
+        let market =
+            write("market", r#"{"total_mutants": 100, "caught": 90, "missed": 5, "timeout": 2, "unviable": 3}"#);
+        let pipeline =
+            write("pipeline", r#"{"total_mutants": 12, "caught": 9, "missed": 1, "timeout": 0, "unviable": 2}"#);
+        let step = Step::mutants(&[market.clone(), pipeline]);
+        assert_eq!(step.status, Status::Pass, "{step:?}");
+        assert_eq!(
+            step.summary,
+            "94.4% of 107 viable mutants caught, 6 missed (target 90%): market 94.8% (92/97), pipeline 90.0% (9/10)"
+        );
+        let low = write("low", r#"{"caught": 8, "missed": 2, "timeout": 0, "unviable": 0}"#);
+        assert_eq!(Step::mutants(&[low]).status, Status::Warn);
+        let broken = write("broken", "not json");
+        assert_eq!(Step::mutants(&[market, broken]).status, Status::Error);
     }
 
     #[test]

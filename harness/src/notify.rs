@@ -29,6 +29,8 @@ pub struct NotifyOptions {
     pub crash: Option<PathBuf>,
     /// `scenarios.json` of `harness scenario run --report-dir`, when the fault scenarios ran.
     pub scenarios: Option<PathBuf>,
+    /// `cargo mutants`' `outcomes.json` of each scope, when mutation testing ran (`scripts/mutants.sh`).
+    pub mutants: Vec<PathBuf>,
     /// Wall time of the whole nightly run, in seconds.
     pub duration_secs: Option<u64>,
     /// Where the full report can be read: a URL (linked) or a path (default: DIR/report.html).
@@ -58,6 +60,7 @@ impl NotifyOptions {
                 .iter()
                 .map(|path| Step::crash(path))
                 .chain(self.scenarios.iter().map(|path| Step::scenarios(path)))
+                .chain((!self.mutants.is_empty()).then(|| Step::mutants(&self.mutants)))
                 .collect(),
             duration: self.duration_secs.map(Duration::from_secs),
             report_location: Some(

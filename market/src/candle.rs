@@ -315,9 +315,12 @@ mod tests {
     fn trades_outside_the_day_are_counted_not_bucketed() {
         let mut b = builder();
         assert_eq!(b.push(&trade(-1, 1.0, 1.0, Side::Buy)), Placement::BeforeDay);
+        assert_eq!(b.push(&trade(-DAY_US, 1.0, 1.0, Side::Buy)), Placement::BeforeDay);
         assert_eq!(b.push(&trade(DAY_US, 1.0, 1.0, Side::Buy)), Placement::AfterDay);
         assert_eq!(b.push(&trade(DAY_US - 1, 2.0, 1.0, Side::Buy)), Placement::InDay);
-        assert_eq!((b.before_day(), b.after_day()), (1, 1));
+        assert_eq!(b.push(&trade(2 * DAY_US, 1.0, 1.0, Side::Buy)), Placement::AfterDay);
+        assert_eq!(b.push(&trade(DAY_US + 5, 1.0, 1.0, Side::Buy)), Placement::AfterDay);
+        assert_eq!((b.before_day(), b.after_day()), (2, 3));
         let candles = b.finish();
         assert_eq!(candles.len(), 1);
         assert_eq!(candles[0].open_time_us, day().end_us() - MINUTE_US);
@@ -407,9 +410,19 @@ mod tests {
                 let direct = direct.finish();
                 let rolled = rollup(&minutes, interval);
                 prop_assert_eq!(direct.len(), rolled.len());
+                let close = |a: f64, b: f64| (a - b).abs() <= a.abs().max(b.abs()) * 1e-9;
                 for (d, r) in direct.iter().zip(&rolled) {
                     prop_assert_eq!((d.open_time_us, d.open, d.high, d.low, d.close, d.trade_count), (r.open_time_us, r.open, r.high, r.low, r.close, r.trade_count));
-                    prop_assert!((d.volume - r.volume).abs() <= d.volume * 1e-9);
+                    // Every sum, and vwap from them: (direct, rolled up).
+                    for (name, d, r) in [
+                        ("volume", d.volume, r.volume),
+                        ("quote_volume", d.quote_volume, r.quote_volume),
+                        ("buy_volume", d.buy_volume, r.buy_volume),
+                        ("sell_volume", d.sell_volume, r.sell_volume),
+                        ("vwap", d.vwap, r.vwap),
+                    ] {
+                        prop_assert!(close(d, r), "{:?} {} direct {} rolled up {}", interval, name, d, r);
+                    }
                 }
             }
         }

@@ -262,6 +262,28 @@ mod tests {
     }
 
     #[test]
+    fn a_day_has_its_calendar_parts_and_holds_exactly_its_microseconds() {
+        let day = TradingDay::from_ymd(2024, 2, 29).expect("a leap day");
+        assert_eq!((day.year(), day.month(), day.day()), (2024, 2, 29));
+        assert_eq!(day.date(), NaiveDate::from_ymd_opt(2024, 2, 29).expect("valid"));
+        assert_eq!(TradingDay::from_ymd(2023, 2, 29), None);
+        assert_eq!(String::from(day), "2024-02-29");
+        assert!(!day.is_first_of_month() && day.succ().is_first_of_month());
+        assert!(day.contains_us(day.start_us()) && day.contains_us(day.end_us() - 1));
+        assert!(!day.contains_us(day.start_us() - 1) && !day.contains_us(day.end_us()));
+    }
+
+    #[test]
+    fn a_range_holds_its_ends_and_nothing_outside() {
+        let range = DateRange::parse("2024-06-03", "2024-06-05").expect("valid");
+        assert!(!range.is_empty());
+        assert!(range.contains(range.start()) && range.contains(range.end()));
+        assert!(range.contains(TradingDay::parse("2024-06-04").expect("valid")));
+        assert!(!range.contains(range.start().pred()) && !range.contains(range.end().succ()));
+        assert!(!DateRange::single(range.start()).is_empty());
+    }
+
+    #[test]
     fn today_and_future_days_are_not_complete() {
         let today = TradingDay::parse("2024-06-02").expect("valid");
         assert!(today.pred().ensure_complete(today).is_ok());

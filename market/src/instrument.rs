@@ -71,3 +71,60 @@ impl Instrument {
             && self.available_to.is_none_or(|to| to.timestamp_micros() > start)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KINDS: [InstrumentKind; 5] = [
+        InstrumentKind::Spot,
+        InstrumentKind::Perpetual,
+        InstrumentKind::Future,
+        InstrumentKind::Option,
+        InstrumentKind::Combo,
+    ];
+
+    #[test]
+    fn every_kind_reads_back_from_tardis_name_and_nothing_else_is_a_kind() {
+        let names: Vec<&str> = KINDS.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["spot", "perpetual", "future", "option", "combo"]);
+        for kind in KINDS {
+            assert_eq!(InstrumentKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(InstrumentKind::parse("Perpetual"), None);
+        assert_eq!(InstrumentKind::parse("swap"), None);
+    }
+
+    fn future(since: &str, to: Option<&str>) -> Instrument {
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).expect("a time").with_timezone(&Utc);
+        Instrument {
+            exchange: Exchange::parse("deribit").expect("ok"),
+            id: "BTC-28JUN24".to_owned(),
+            dataset_id: Symbol::parse("BTC-28JUN24").expect("ok"),
+            base_currency: "BTC".to_owned(),
+            quote_currency: "USD".to_owned(),
+            kind: InstrumentKind::Future,
+            contract_type: None,
+            active: to.is_none(),
+            available_since: at(since),
+            available_to: to.map(at),
+            price_increment: 2.5,
+            amount_increment: 10.0,
+            min_trade_amount: 10.0,
+            inverse: true,
+            contract_multiplier: Some(10.0),
+        }
+    }
+
+    #[test]
+    fn an_instrument_is_listed_on_the_days_it_traded_any_part_of() {
+        let day = TradingDay::parse("2024-06-28").expect("valid");
+        // Listed at the last microsecond of the day, or expiring at its first: listed.
+        assert!(future("2024-06-28T23:59:59.999999Z", None).listed_on(day));
+        assert!(future("2024-01-01T00:00:00Z", Some("2024-06-28T00:00:00.000001Z")).listed_on(day));
+        // Listed at the next midnight, or expired at this one: not.
+        assert!(!future("2024-06-29T00:00:00Z", None).listed_on(day));
+        assert!(!future("2024-01-01T00:00:00Z", Some("2024-06-28T00:00:00Z")).listed_on(day));
+        assert!(future("2024-01-01T00:00:00Z", Some("2024-06-28T08:00:00Z")).listed_on(day));
+    }
+}

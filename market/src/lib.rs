@@ -24,3 +24,15 @@ pub const MINUTE_US: i64 = 60_000_000;
 pub const HOUR_US: i64 = 60 * MINUTE_US;
 /// Microseconds in one UTC day.
 pub const DAY_US: i64 = 86_400_000_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_widths_are_a_minute_an_hour_and_a_day_in_microseconds() {
+        assert_eq!(MINUTE_US, 60 * 1_000_000);
+        assert_eq!(HOUR_US, 3_600 * 1_000_000);
+        assert_eq!(DAY_US, 24 * HOUR_US);
+    }
+}

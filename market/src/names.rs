@@ -143,4 +143,14 @@ mod tests {
     fn exchange_ids_are_lowercase_slugs(#[case] input: &str, #[case] ok: bool) {
         assert_eq!(Exchange::parse(input).is_ok(), ok);
     }
+
+    #[test]
+    fn names_show_and_convert_as_they_were_parsed() {
+        let exchange = Exchange::parse("binance-futures").expect("ok");
+        assert_eq!((exchange.as_str(), exchange.to_string()), ("binance-futures", "binance-futures".to_owned()));
+        assert_eq!(String::from(exchange), "binance-futures");
+        let symbol = Symbol::parse("BTC-PERPETUAL").expect("ok");
+        assert_eq!((symbol.as_str(), symbol.to_string()), ("BTC-PERPETUAL", "BTC-PERPETUAL".to_owned()));
+        assert_eq!(String::from(symbol), "BTC-PERPETUAL");
+    }
 }

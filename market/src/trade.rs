@@ -45,3 +45,18 @@ pub struct Trade {
     /// In the exchange's native unit (contracts for inverse contracts, base asset otherwise).
     pub amount: f64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sides_read_back_from_tardis_words_and_anything_else_is_unknown() {
+        for side in [Side::Buy, Side::Sell, Side::Unknown] {
+            assert_eq!(Side::parse(side.as_str()), side);
+        }
+        assert_eq!([Side::Buy, Side::Sell, Side::Unknown].map(Side::as_str), ["buy", "sell", "unknown"]);
+        assert_eq!(Side::parse("BUY"), Side::Unknown);
+        assert_eq!(Side::parse(""), Side::Unknown);
+    }
+}

@@ -33,6 +33,10 @@ pub struct NotifyArgs {
     /// `scenarios.json` of `harness scenario run --report-dir` (the fault scenarios), each of which must be met.
     #[arg(long, value_name = "PATH")]
     pub scenarios: Option<PathBuf>,
+    /// `outcomes.json` of a `cargo mutants` run (`scripts/mutants.sh`: target/mutants/SCOPE/mutants.out/), for
+    /// the mutation score. Repeatable, one per scope.
+    #[arg(long, value_name = "PATH")]
+    pub mutants: Vec<PathBuf>,
     /// Wall time of the whole nightly run, in seconds.
     #[arg(long, value_name = "N")]
     pub duration_secs: Option<u64>,
@@ -55,6 +59,7 @@ pub async fn run(args: NotifyArgs) -> anyhow::Result<Exit> {
         defect_reports: args.defect_reports,
         crash: args.crash,
         scenarios: args.scenarios,
+        mutants: args.mutants,
         duration_secs: args.duration_secs,
         report_url: args.report_url,
         save_payload: args.save_payload,

@@ -358,3 +358,189 @@ fn a_day_validation_runs_every_listed_check_once_with_its_family_prefix() {
         assert!(check.id.starts_with(&format!("{}.", check.family.as_str())), "{} is not in its family", check.id);
     }
 }
+
+#[test]
+fn day_metrics_are_volume_trades_and_candles_per_pair() {
+    let candles =
+        [c("bitmex", "XBTUSD", 0, 10.0), c("bitmex", "XBTUSD", 1, 11.0), c("deribit", "BTC-PERPETUAL", 0, 9.0)];
+    let metrics: Vec<(String, String, f64)> =
+        day_metrics(&candles).into_iter().map(|m| (m.symbol.to_string(), m.metric, m.value)).collect();
+    let want = [
+        ("XBTUSD", "volume", 2.0),
+        ("XBTUSD", "trade_count", 2.0),
+        ("XBTUSD", "candle_count", 2.0),
+        ("BTC-PERPETUAL", "volume", 1.0),
+        ("BTC-PERPETUAL", "trade_count", 1.0),
+        ("BTC-PERPETUAL", "candle_count", 1.0),
+    ];
+    let want: Vec<(String, String, f64)> =
+        want.iter().map(|(s, m, v)| ((*s).to_owned(), (*m).to_owned(), *v)).collect();
+    assert_eq!(metrics, want);
+}
+
+/// One metric judged against `past` by `rule`: whether it is anomalous, and the sample if it is.
+fn judged(value: f64, past: &[f64], max_z: f64, min_change: f64) -> (bool, Option<String>) {
+    let (exchange, symbol) = (Exchange::parse("bitmex").expect("ok"), Symbol::parse("XBTUSD").expect("ok"));
+    let current = [Metric { metric: "volume".to_owned(), exchange: exchange.clone(), symbol: symbol.clone(), value }];
+    let history = [(("volume".to_owned(), exchange, symbol), past.to_vec())].into_iter().collect();
+    let (out, baselines) = anomalies(&current, &history, AnomalyRule { max_z, min_change, min_history: 1 });
+    assert_eq!(baselines.len(), 1);
+    assert_eq!(baselines[0].anomalous, out.failed == 1);
+    (baselines[0].anomalous, out.samples.first().map(|s| s.detail.clone()))
+}
+
+#[test]
+fn an_anomaly_needs_both_a_large_z_and_a_large_change_strictly() {
+    // Median 100, scaled MAD 1.4826 × 2.
+    let past = [100.0, 98.0, 103.0, 101.0, 99.0, 97.0, 102.0];
+    let mad = 1.4826 * 2.0;
+    // A 60% drop: anomalous, and the sample says by how much.
+    let (anomalous, sample) = judged(40.0, &past, 5.0, 0.5);
+    assert!(anomalous);
+    let sample = sample.expect("a sample");
+    assert!(sample.contains("volume 40 vs median 100 of 7 dates") && sample.contains("change 60%"), "{sample}");
+    // Exactly at either limit is not beyond it.
+    assert!(!judged(150.0, &past, 5.0, 0.5).0, "a change of exactly min_change");
+    assert!(!judged(400.0, &past, (400.0_f64 - 100.0).abs() / mad, 0.5).0, "a z of exactly max_z");
+    // A large z with a small change (a very calm history) is not an anomaly, nor a large change with a small z.
+    assert!(!judged(110.0, &past, 1.0, 0.5).0);
+    assert!(!judged(400.0, &past, 1000.0, 0.5).0);
+}
+
+#[test]
+fn against_a_history_of_zeros_any_value_is_an_infinite_change() {
+    let zeros = [0.0; 7];
+    let (anomalous, sample) = judged(5.0, &zeros, 5.0, 0.5);
+    assert!(anomalous, "{sample:?}");
+    assert!(sample.expect("a sample").contains("change inf%"));
+    assert!(!judged(0.0, &zeros, 5.0, 0.5).0, "nothing changed");
+}
+
+#[test]
+fn a_record_is_complete_only_without_missing_and_extra_minutes() {
+    let expected: Vec<Candle> = (0..3).map(|m| c("bitmex", "XBTUSD", m, 1.0)).collect();
+    let complete = |landed: &[i64]| {
+        let landed: Vec<Candle> = landed.iter().map(|m| c("bitmex", "XBTUSD", *m, 1.0)).collect();
+        let r = &completeness_records(&expected, &landed)[0];
+        (r.missing_count, r.extra_count, r.is_complete)
+    };
+    assert_eq!(complete(&[0, 1, 2]), (0, 0, true));
+    assert_eq!(complete(&[0, 1, 2, 5]), (0, 1, false), "an extra minute");
+    assert_eq!(complete(&[0, 2]), (1, 0, false), "a missing minute");
+}
+
+#[test]
+fn rows_outside_the_date_count_both_ends_of_the_file() {
+    let file = |before: u64, after: u64| FileProfile {
+        rows: 100,
+        rows_before_day: before,
+        rows_after_day: after,
+        ..profile(&[(0, 0, 1.0, 1.0, "1")])
+    };
+    let out = rows_inside_date(&[file(40, 40)], 0.5);
+    assert_eq!((out.evaluated, out.failed), (1, 1));
+    assert_eq!(out.samples[0].detail, "80 of 100 rows outside the date (40 before, 40 after)");
+    // At most the floor, or at most the share: fine.
+    assert_eq!(rows_inside_date(&[file(30, 20), file(10, 40)], 0.5).failed, 0);
+    assert_eq!(rows_inside_date(&[file(0, 51)], 0.5).failed, 1);
+}
+
+#[test]
+fn sums_are_compared_relative_to_their_size() {
+    let want = candle(0, 10.0, 12.0, 9.0, 11.0);
+    let mut got = want.clone();
+    got.quote_volume = want.quote_volume * 1.000_5;
+    assert_eq!(candle_difference(&want, &got, 1e-3), None, "0.05% apart, 0.1% allowed");
+    got.quote_volume = want.quote_volume * 1.002;
+    assert_eq!(
+        candle_difference(&want, &got, 1e-3),
+        Some(format!("quote_volume is {}, expected 20", got.quote_volume))
+    );
+}
+
+#[test]
+fn with_an_even_number_of_closes_the_median_is_the_mean_of_the_middle_two() {
+    let venues = vec![
+        c("bitmex", "XBTUSD", 0, 100.0),
+        c("deribit", "BTC-PERPETUAL", 0, 101.0),
+        c("binance-futures", "BTCUSDT", 0, 103.0),
+        c("binance-futures", "BTCUSDC", 0, 200.0),
+    ];
+    let underlying = [
+        ("bitmex", "XBTUSD"),
+        ("deribit", "BTC-PERPETUAL"),
+        ("binance-futures", "BTCUSDT"),
+        ("binance-futures", "BTCUSDC"),
+    ]
+    .iter()
+    .map(|(e, s)| ((Exchange::parse(e).expect("ok"), Symbol::parse(s).expect("ok")), "BTC".to_owned()))
+    .collect();
+    let out = cross_exchange_divergence(&venues, &underlying, 0.03);
+    assert_eq!((out.evaluated, out.failed), (4, 1));
+    assert_eq!(out.samples[0].detail, "close 200 is 96.08% from the BTC median 102 (band 3.00%)");
+}
+
+#[test]
+fn files_are_expected_only_for_configured_pairs_listed_on_the_date() {
+    let pair = |e: &str, s: &str| (Exchange::parse(e).expect("valid"), Symbol::parse(s).expect("valid"));
+    // XBTUSD is listed; the deribit pair is configured but its instrument is another symbol, and the binance one
+    // is another exchange's symbol of that name: neither is expected to have a file.
+    let configured = [pair("bitmex", "XBTUSD"), pair("deribit", "BTC-PERPETUAL"), pair("binance-futures", "XBTUSD")];
+    let instruments = [instrument("bitmex", "XBTUSD", "BTC"), instrument("deribit", "ETH-PERPETUAL", "ETH")];
+    let history = std::collections::BTreeMap::new();
+    let input = DayInput {
+        day: day(),
+        configured: &configured,
+        instruments: &instruments,
+        files: &[],
+        expected: &[],
+        direct: &[],
+        landed: &[],
+        counts: &[],
+        history: &history,
+    };
+    let validation = validate_day(&input, &ValidationConfig::default());
+    let files = validation.check(ids::FILES_PRESENT).expect("present");
+    assert_eq!((files.evaluated, files.failed), (1, 1), "{files:?}");
+    assert_eq!(files.samples[0].symbol.as_ref().map(Symbol::as_str), Some("XBTUSD"));
+    let listed = validation.check(ids::CONFIGURED_SYMBOLS_LISTED).expect("present");
+    assert_eq!((listed.evaluated, listed.failed), (3, 2));
+}
+
+#[test]
+fn statuses_have_their_report_names() {
+    let names = [Status::Pass, Status::Warn, Status::Fail, Status::Error].map(Status::as_str);
+    assert_eq!(names, ["pass", "warn", "fail", "error"]);
+}
+
+#[test]
+fn extra_samples_are_capped_too() {
+    let mut out = CheckOutcome::new("quality.x", Family::Quality, "x", Threshold::ZERO_TOLERANCE);
+    for n in 0..=MAX_SAMPLES {
+        out.sample(Sample::general(n.to_string()));
+    }
+    assert_eq!(out.samples.len(), MAX_SAMPLES);
+    assert_eq!(out.samples.last().map(|s| s.detail.as_str()), Some((MAX_SAMPLES - 1).to_string().as_str()));
+}
+
+#[test]
+fn an_advisory_check_warns_but_does_not_weigh_in_its_family_score() {
+    let mut advisory =
+        CheckOutcome::new("quality.a", Family::Quality, "a", Threshold { fail_below: 0.0, warn_below: 1.0 });
+    advisory.fail_one(|| Sample::general("unusual".to_owned()));
+    let mut judged = CheckOutcome::new("quality.b", Family::Quality, "b", Threshold::ZERO_TOLERANCE);
+    judged.pass_one();
+    assert!(advisory.is_advisory() && !judged.is_advisory());
+    let validation = Validation::evaluate(vec![advisory, judged], &ValidationConfig::default());
+    assert_eq!(validation.scores.quality, 1.0, "{:?}", validation.scores);
+    assert_eq!(validation.check("quality.a").map(|c| c.status), Some(Status::Warn));
+}
+
+#[test]
+fn candles_missing_after_the_last_landed_one_are_still_missing() {
+    let expected: Vec<Candle> = (0..4).map(|m| c("bitmex", "XBTUSD", m, 1.0)).collect();
+    let out = candles_match(&expected, &expected[..1], 1e-9);
+    assert_eq!((out.evaluated, out.failed), (4, 3));
+    let out = candles_match(&expected[..1], &expected, 1e-9);
+    assert_eq!((out.evaluated, out.failed), (4, 3), "and landed ones after the last expected one are extra");
+}

@@ -191,8 +191,150 @@ mod tests {
     fn timestamps_parse_in_both_encodings() {
         assert_eq!(parse_timestamp_us("1.71720006E9"), Some(1_717_200_060_000_000));
         assert_eq!(parse_timestamp_us("1717200060000000"), Some(1_717_200_060_000_000));
+        // Whole seconds, as an integer cell: far below any microsecond count of this century.
+        assert_eq!(parse_timestamp_us("1717200060"), Some(1_717_200_060_000_000));
+        assert_eq!(parse_timestamp_us("-86400"), Some(-86_400_000_000));
         assert_eq!(parse_timestamp_us("1.7172000601234559E9"), Some(1_717_200_060_123_456));
         assert_eq!(parse_timestamp_us("soon"), None);
+    }
+
+    /// `tabledata.list` rows: every cell a string (or null), in the order of `names`.
+    fn table_rows(names: &[&str], rows: &[Value]) -> (Vec<String>, Vec<TableRow>) {
+        use gcp_bigquery_client::model::table_cell::TableCell;
+        let rows = rows
+            .iter()
+            .map(|row| TableRow {
+                columns: Some(
+                    names
+                        .iter()
+                        .map(|name| TableCell {
+                            value: match &row[*name] {
+                                Value::Null => None,
+                                Value::String(text) => Some(Value::String(text.clone())),
+                                other => Some(Value::String(other.to_string())),
+                            },
+                        })
+                        .collect(),
+                ),
+            })
+            .collect();
+        (names.iter().map(|n| (*n).to_owned()).collect(), rows)
+    }
+
+    fn candle() -> Candle {
+        Candle {
+            exchange: Exchange::parse("bitmex").expect("ok"),
+            symbol: Symbol::parse("XBTUSD").expect("ok"),
+            open_time_us: 1_717_200_060_000_000,
+            open: 1.5,
+            high: 2.0,
+            low: 1.0,
+            close: 1.25,
+            volume: 10.0,
+            quote_volume: 15.0,
+            trade_count: 3,
+            vwap: 1.5,
+            buy_volume: 4.0,
+            sell_volume: 6.0,
+        }
+    }
+
+    #[test]
+    fn candles_read_back_by_column_name_whatever_the_column_order() {
+        let mut row = candle_to_json(&candle());
+        row["open_time"] = Value::String("1.71720006E9".to_owned());
+        let mut names: Vec<&str> = CANDLES_1M.columns.iter().map(|c| c.name).collect();
+        names.reverse();
+        let (names, rows) = table_rows(&names, &[row.clone(), row]);
+        let read = candles_from_rows(&names, &rows).expect("decoded");
+        assert_eq!(read, [candle(), candle()]);
+        let err = candles_from_rows(&names[1..], &rows).expect_err("a column missing");
+        assert!(err.to_string().contains("no column"), "{err}");
+    }
+
+    #[test]
+    fn a_null_or_garbled_candle_cell_is_an_error_naming_row_and_column() {
+        let names: Vec<&str> = CANDLES_1M.columns.iter().map(|c| c.name).collect();
+        let mut row = candle_to_json(&candle());
+        row["open_time"] = Value::String("1717200060000000".to_owned());
+        row["trade_count"] = Value::String("3.5".to_owned());
+        let (names, rows) = table_rows(&names, &[row]);
+        let err = candles_from_rows(&names, &rows).expect_err("not an integer");
+        assert!(err.to_string().contains("row 0: trade_count \"3.5\" is not an INTEGER"), "{err}");
+    }
+
+    fn instrument() -> Instrument {
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).expect("a time").with_timezone(&Utc);
+        Instrument {
+            exchange: Exchange::parse("deribit").expect("ok"),
+            id: "BTC-28JUN24".to_owned(),
+            dataset_id: Symbol::parse("BTC-28JUN24").expect("ok"),
+            base_currency: "BTC".to_owned(),
+            quote_currency: "USD".to_owned(),
+            kind: InstrumentKind::Future,
+            contract_type: Some("inverse_future".to_owned()),
+            active: false,
+            available_since: at("2024-03-01T08:00:00Z"),
+            available_to: Some(at("2024-06-28T08:00:00Z")),
+            price_increment: 2.5,
+            amount_increment: 10.0,
+            min_trade_amount: 10.0,
+            inverse: true,
+            contract_multiplier: Some(10.0),
+        }
+    }
+
+    #[test]
+    fn instruments_round_trip_through_rows_with_their_nulls() {
+        let day = TradingDay::parse("2024-06-03").expect("a date");
+        let open_ended = Instrument {
+            available_to: None,
+            contract_type: None,
+            contract_multiplier: None,
+            active: true,
+            inverse: false,
+            kind: InstrumentKind::Perpetual,
+            ..instrument()
+        };
+        let rows: Vec<Value> = [instrument(), open_ended.clone()].iter().map(|i| instrument_to_json(i, day)).collect();
+        assert_eq!(rows[0]["date"], "2024-06-03");
+        assert_eq!(rows[0]["type"], "future");
+        assert_eq!(rows[0]["available_to"], "2024-06-28T08:00:00.000000Z");
+        assert_eq!(rows[1]["available_to"], Value::Null);
+        // BigQuery answers TIMESTAMP cells as float seconds.
+        let mut answered = rows.clone();
+        for row in &mut answered {
+            for column in ["available_since", "available_to"] {
+                if let Some(text) = row[column].as_str() {
+                    let at = DateTime::parse_from_rfc3339(text).expect("a time");
+                    row[column] = Value::String(format!("{}", at.timestamp_micros() as f64 / 1e6));
+                }
+            }
+        }
+        let mut names: Vec<&str> = INSTRUMENTS.columns.iter().map(|c| c.name).collect();
+        names.rotate_left(5);
+        let (names, table) = table_rows(&names, &answered);
+        assert_eq!(instruments_from_rows(&names, &table).expect("decoded"), [instrument(), open_ended]);
+    }
+
+    #[test]
+    fn a_garbled_instrument_cell_is_an_error_naming_the_column() {
+        let day = TradingDay::parse("2024-06-03").expect("a date");
+        let names: Vec<&str> = INSTRUMENTS.columns.iter().map(|c| c.name).collect();
+        for (column, value, says) in [
+            ("type", "swap", "type \"swap\""),
+            ("price_increment", "tick", "price_increment \"tick\" is not a FLOAT"),
+            ("available_since", "yesterday", "\"yesterday\" is not a TIMESTAMP"),
+            ("contract_multiplier", "ten", "contract_multiplier \"ten\""),
+        ] {
+            let mut row = instrument_to_json(&instrument(), day);
+            row["available_since"] = Value::String("1709280000".to_owned());
+            row["available_to"] = Value::Null;
+            row[column] = Value::String(value.to_owned());
+            let (names, table) = table_rows(&names, &[row]);
+            let err = instruments_from_rows(&names, &table).expect_err(column);
+            assert!(err.to_string().contains(says), "{column}: {err}");
+        }
     }
 
     #[test]

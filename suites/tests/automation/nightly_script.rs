@@ -25,6 +25,8 @@ fn nightly(dir: &Path, webhook: Option<&str>, envs: &[(&str, &str)]) -> Output {
         .env("NIGHTLY_DEFECTS", "dropped-hour")
         .env("NIGHTLY_CRASH_KILLS", "1")
         .env("NIGHTLY_SCENARIOS", "tardis-reset-mid-body bigquery-job-invalid")
+        // Mutation testing takes tens of minutes: its step is the nightly's own; its parts are tested apart.
+        .env("NIGHTLY_MUTANTS", "")
         .env("HARNESS_BIN", harness_binary())
         .env("RUST_LOG", "info")
         .env_remove("SLACK_WEBHOOK_URL")
@@ -166,4 +168,17 @@ async fn a_failed_post_does_not_change_a_failed_nights_exit_code_nor_hide_it() {
     );
     assert!(log.contains("❌ Nightly ERROR — date unknown"), "the message is printed when it cannot be posted:\n{log}");
     assert!(String::from_utf8_lossy(&out.stdout).trim_end().ends_with("nightly: FAIL"), "{log}");
+}
+
+#[test]
+fn the_mutation_script_refuses_an_unknown_scope_before_installing_anything() {
+    let out = Command::new("bash")
+        .arg(root().join("scripts/mutants.sh"))
+        .arg("everything")
+        .env("PATH", "/usr/bin:/bin") // no cargo: it must not get that far
+        .stdin(Stdio::null())
+        .output()
+        .expect("bash runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("unknown scope 'everything' (market, pipeline)"), "{}", text(&out));
 }

@@ -88,3 +88,23 @@ fn the_exit_code_contract_is_documented_once_with_every_code() {
         assert!(section.contains(&row), "the Exit codes table has a row for {exit:?} ({row})");
     }
 }
+
+#[test]
+fn the_readme_coverage_table_has_every_row_of_the_matrix_and_the_command_prints_it() {
+    let readme = read("README.md");
+    for rule in harness::coverage::MATRIX {
+        let short = rule.check.split('.').nth(1).unwrap_or(rule.check);
+        let row = readme.lines().find(|line| line.contains(&format!("| {} |", rule.defect)));
+        let row = row.unwrap_or_else(|| panic!("no README row for {}", rule.defect));
+        assert!(row.contains(short), "the README row of {} names {short}: {row}", rule.defect);
+    }
+    let out = std::process::Command::new(super::harness_binary())
+        .args(["coverage", "--json"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("harness runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(printed.len(), harness::coverage::MATRIX.len());
+    assert_eq!(printed[0]["defect"], harness::coverage::MATRIX[0].defect.name());
+}
