@@ -544,3 +544,14 @@ fn candles_missing_after_the_last_landed_one_are_still_missing() {
     let out = candles_match(&expected[..1], &expected, 1e-9);
     assert_eq!((out.evaluated, out.failed), (4, 3), "and landed ones after the last expected one are extra");
 }
+
+#[test]
+fn checks_over_time_judge_candles_in_time_order_whatever_order_they_come_in() {
+    let mut candles: Vec<Candle> = (0..200).map(|m| c("bitmex", "XBTUSD", m, 100.0 + (m % 7) as f64 * 0.05)).collect();
+    candles[120].close = 120.0;
+    let sorted = price_spikes(&candles, 15.0, 0.01);
+    candles.reverse();
+    let reversed = price_spikes(&candles, 15.0, 0.01);
+    assert_eq!((reversed.evaluated, reversed.failed), (sorted.evaluated, sorted.failed));
+    assert_eq!(reversed.samples, sorted.samples);
+}
