@@ -555,3 +555,48 @@ fn checks_over_time_judge_candles_in_time_order_whatever_order_they_come_in() {
     assert_eq!((reversed.evaluated, reversed.failed), (sorted.evaluated, sorted.failed));
     assert_eq!(reversed.samples, sorted.samples);
 }
+
+#[test]
+fn the_profiler_places_rows_at_the_day_s_edges_and_equal_arrivals_in_order() {
+    let end = crate::DAY_US;
+    let p = profile(&[
+        (0, 0, 100.0, 1.0, "1"),       // the first microsecond: inside
+        (-1, 0, 100.0, 1.0, "2"),      // before
+        (end - 1, 0, 100.0, 1.0, "3"), // the last microsecond: inside
+        (end, 0, 100.0, 1.0, "4"),     // after
+        (end + 7, 0, 100.0, 1.0, "5"), // after
+    ]);
+    assert_eq!((p.rows, p.rows_before_day, p.rows_after_day), (5, 1, 2));
+    assert_eq!(p.arrival_regressions, 0, "rows arriving at the same time are in order");
+}
+
+#[test]
+fn the_profiler_keeps_a_bounded_number_of_samples() {
+    // Every row off both grids and late: three problems a row, far more than the samples kept.
+    let rows: Vec<(i64, i64, f64, f64, &str)> = (0..100).map(|i| (i, 1000 - i, 100.25, 1.5, "")).collect();
+    let p = profile(&rows);
+    assert_eq!((p.off_grid_prices, p.off_grid_amounts, p.arrival_regressions), (100, 100, 99));
+    assert_eq!(p.samples.len(), MAX_SAMPLES);
+}
+
+#[test]
+fn grids_allow_for_binary_decimals_in_proportion_to_the_value() {
+    // 0.123456789 / 1e-9 is 123456788.99999999 in binary: on the grid all the same.
+    assert!(on_grid(0.123_456_789, 1e-9));
+    assert!(on_grid(0.3, 0.1) && on_grid(67_000.5, 0.5));
+    assert!(!on_grid(67_000.25, 0.5) && !on_grid(12.3455, 0.001));
+}
+
+#[test]
+fn rows_that_did_not_parse_count_as_rows_and_as_rejects_with_bounded_samples() {
+    let mut p =
+        TradeProfiler::new(Exchange::parse("bitmex").expect("ok"), Symbol::parse("XBTUSD").expect("ok"), day(), None);
+    let samples: Vec<(u64, String)> = (0..30).map(|line| (line, "amount -1 is not positive".to_owned())).collect();
+    p.rejected(2, &samples[..2]);
+    p.rejected(28, &samples[2..]);
+    let p = p.finish();
+    assert_eq!((p.rows, p.rejected, p.reject_samples.len()), (30, 30, MAX_SAMPLES));
+    assert_eq!(p.reject_samples[0], (0, "amount -1 is not positive".to_owned()));
+    let out = rows_parsed(&[p]);
+    assert_eq!((out.evaluated, out.failed, out.status), (30, 30, Status::Fail));
+}
