@@ -600,3 +600,58 @@ fn rows_that_did_not_parse_count_as_rows_and_as_rejects_with_bounded_samples() {
     let out = rows_parsed(&[p]);
     assert_eq!((out.evaluated, out.failed, out.status), (30, 30, Status::Fail));
 }
+
+#[test]
+fn every_candle_invariant_is_judged_on_its_own() {
+    let good = || c("bitmex", "XBTUSD", 0, 100.0);
+    let judged = |change: &dyn Fn(&mut Candle)| {
+        let mut candle = Candle { high: 101.0, low: 99.0, volume: 2.0, buy_volume: 1.0, sell_volume: 1.0, ..good() };
+        change(&mut candle);
+        ohlc_invariants(&[candle]).samples.first().map(|s| s.detail.clone())
+    };
+    assert_eq!(judged(&|_| {}), None);
+    for (name, change) in [
+        ("open below low", &(|c: &mut Candle| c.open = 98.0) as &dyn Fn(&mut Candle)),
+        ("open above high", &|c: &mut Candle| c.open = 102.0),
+        ("close below low", &|c: &mut Candle| c.close = 98.0),
+        ("close above high", &|c: &mut Candle| c.close = 102.0),
+    ] {
+        assert!(judged(change).is_some_and(|d| d.starts_with("OHLC out of order")), "{name}");
+    }
+    for (name, change) in [
+        ("volume", &(|c: &mut Candle| c.volume = -1.0) as &dyn Fn(&mut Candle)),
+        ("buy", &|c: &mut Candle| c.buy_volume = -1.0),
+        ("sell", &|c: &mut Candle| c.sell_volume = -1.0),
+        ("quote", &|c: &mut Candle| c.quote_volume = -1.0),
+    ] {
+        assert!(judged(change).is_some_and(|d| d.starts_with("negative volume")), "{name}");
+    }
+    // Zero is not negative: a minute of sells only has no buy volume.
+    assert_eq!(judged(&|c| (c.buy_volume, c.sell_volume) = (0.0, 2.0)), None);
+    // Sides summing exactly to the volume, or within its rounding: fine; beyond it, or one side alone: not.
+    assert_eq!(judged(&|c| c.buy_volume = 1.0 + 1e-10), None);
+    assert!(judged(&|c| (c.buy_volume, c.sell_volume) = (2.0, 2.0)).is_some_and(|d| d.contains("exceeds volume")));
+    assert!(judged(&|c| (c.buy_volume, c.sell_volume) = (0.5, 2.0)).is_some_and(|d| d.contains("exceeds volume")));
+    assert_eq!(judged(&|c| c.trade_count = 0).as_deref(), Some("candle with zero trades"));
+    assert!(judged(&|c| c.vwap = f64::NAN).is_some_and(|d| d.starts_with("non-finite")));
+}
+
+#[test]
+fn a_score_at_a_limit_is_on_the_better_side_of_it() {
+    let threshold = Threshold { fail_below: 0.9, warn_below: 0.99 };
+    assert_eq!(family_status(0.9, threshold), Status::Warn);
+    assert_eq!(family_status(0.899, threshold), Status::Fail);
+    assert_eq!(family_status(0.99, threshold), Status::Pass);
+    assert_eq!(family_status(0.989, threshold), Status::Warn);
+}
+
+#[test]
+fn grid_and_arrival_checks_judge_only_the_rows_that_parsed() {
+    let mut p = profile(&[(0, 0, 100.0, 1.0, "1"), (1, 1, 100.5, 2.0, "2")]);
+    p.rows += 3;
+    p.rejected += 3;
+    let files = [p];
+    assert_eq!(trades_on_grid(&files).evaluated, 2);
+    assert_eq!(arrival_order(&files).evaluated, 2);
+    assert_eq!(rows_parsed(&files).evaluated, 5);
+}
