@@ -655,3 +655,34 @@ fn grid_and_arrival_checks_judge_only_the_rows_that_parsed() {
     assert_eq!(arrival_order(&files).evaluated, 2);
     assert_eq!(rows_parsed(&files).evaluated, 5);
 }
+
+#[test]
+fn median_and_mad_of_odd_and_even_samples_and_the_robust_z_score() {
+    use super::quality::{median_mad, robust_z};
+    assert_eq!(median_mad(&[]), None);
+    assert_eq!(median_mad(&[3.0, 1.0, 2.0]), Some((2.0, 1.4826)));
+    // Even count: the mean of the middle two, for the values and for the deviations (0.5 0.5 1.5 7.5).
+    assert_eq!(median_mad(&[10.0, 1.0, 3.0, 2.0]), Some((2.5, 1.4826)));
+    assert_eq!(robust_z(5.0, 2.0, 1.5), 2.0);
+    assert_eq!(robust_z(1.0, 2.0, 0.5), 2.0, "below the median counts as far as above");
+    assert_eq!(robust_z(3.0, 2.0, 0.0), f64::INFINITY, "no spread, but a difference");
+    assert_eq!(robust_z(2.0, 2.0, 0.0), 0.0);
+}
+
+#[test]
+fn a_spike_is_reported_as_its_log_return_and_closes_that_are_not_positive_are_skipped() {
+    let mut candles: Vec<Candle> = (0..200).map(|m| c("bitmex", "XBTUSD", m, 100.0 + (m % 7) as f64 * 0.05)).collect();
+    candles[120].close = candles[119].close * 1.2;
+    let out = price_spikes(&candles, 15.0, 0.01);
+    assert!(out.samples[0].detail.starts_with("return +18.2322% has robust z"), "{:?}", out.samples[0]);
+    // A return needs two positive closes: a zero close takes out both returns it is part of.
+    let closes = [100.0, 0.0, 100.0, 101.0];
+    let odd: Vec<Candle> =
+        closes.iter().enumerate().map(|(m, close)| c("bitmex", "XBTUSD", m as i64, *close)).collect();
+    let out = price_spikes(&odd, 15.0, 0.01);
+    assert_eq!((out.evaluated, out.failed), (1, 0));
+    // A large z alone, or a large move alone, is no spike.
+    let calm: Vec<Candle> = (0..50).map(|m| c("bitmex", "XBTUSD", m, 100.0 + (m % 2) as f64 * 0.001)).collect();
+    assert_eq!(price_spikes(&calm, 0.5, 0.5).failed, 0, "z above 0.5 everywhere, but moves of 0.001%");
+    assert_eq!(price_spikes(&candles, 1e9, 0.01).failed, 0, "a 20% move, under an unreachable z");
+}
