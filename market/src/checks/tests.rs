@@ -686,3 +686,21 @@ fn a_spike_is_reported_as_its_log_return_and_closes_that_are_not_positive_are_sk
     assert_eq!(price_spikes(&calm, 0.5, 0.5).failed, 0, "z above 0.5 everywhere, but moves of 0.001%");
     assert_eq!(price_spikes(&candles, 1e9, 0.01).failed, 0, "a 20% move, under an unreachable z");
 }
+
+#[test]
+fn a_spike_exactly_at_either_limit_is_not_beyond_it() {
+    use super::quality::{median_mad, robust_z};
+    let mut candles: Vec<Candle> = (0..200).map(|m| c("bitmex", "XBTUSD", m, 100.0 + (m % 7) as f64 * 0.05)).collect();
+    candles[120].close = candles[119].close * 1.2;
+    let returns: Vec<f64> = candles.windows(2).map(|w| (w[1].close / w[0].close).ln()).collect();
+    let (median, mad) = median_mad(&returns).expect("returns");
+    let spike = returns[119];
+    let z = robust_z(spike, median, mad);
+    let up = |max_z: f64, min_move: f64| {
+        price_spikes(&candles, max_z, min_move).samples.iter().filter(|s| s.detail.starts_with("return +")).count()
+    };
+    assert_eq!(up(z, 0.01), 0, "a z of exactly the limit");
+    assert_eq!(up(z * 0.999_999, 0.01), 1);
+    assert_eq!(up(15.0, spike.abs()), 0, "a move of exactly the limit");
+    assert_eq!(up(15.0, spike.abs() * 0.999_999), 1);
+}
