@@ -704,3 +704,19 @@ fn a_spike_exactly_at_either_limit_is_not_beyond_it() {
     assert_eq!(up(15.0, spike.abs()), 0, "a move of exactly the limit");
     assert_eq!(up(15.0, spike.abs() * 0.999_999), 1);
 }
+
+#[test]
+fn the_stale_symbol_is_the_flat_one_not_the_one_that_moves() {
+    let mut candles: Vec<Candle> = (0..120).map(|m| c("bitmex", "ETHUSD", m, 3000.0 + m as f64)).collect();
+    candles.extend((0..120).map(|m| c("bitmex", "XBTUSD", m, 60_000.0)));
+    let out = stale_prices(&candles, 60);
+    let flagged: Vec<&str> = out.samples.iter().filter_map(|s| s.symbol.as_ref().map(Symbol::as_str)).collect();
+    assert_eq!(flagged, ["XBTUSD"]);
+    // Flat across a gap of a minute without trades: two runs, neither long enough.
+    let gapped: Vec<Candle> = candles
+        .iter()
+        .filter(|c| c.symbol.as_str() != "XBTUSD" || c.open_time_us != day().start_us() + 59 * MINUTE_US)
+        .cloned()
+        .collect();
+    assert_eq!(stale_prices(&gapped, 61).failed, 0);
+}
