@@ -720,3 +720,28 @@ fn the_stale_symbol_is_the_flat_one_not_the_one_that_moves() {
         .collect();
     assert_eq!(stale_prices(&gapped, 61).failed, 0);
 }
+
+#[test]
+fn each_quote_is_judged_by_its_own_bid_and_ask() {
+    let q = |bid: f64, ask: f64| Quote {
+        exchange: Exchange::parse("bitmex").expect("ok"),
+        symbol: Symbol::parse("XBTUSD").expect("ok"),
+        timestamp_us: 0,
+        bid_price: bid,
+        ask_price: ask,
+    };
+    assert_eq!(crossed_quotes(&[q(1.0, 2.0)]).failed, 0);
+    assert_eq!(crossed_quotes(&[q(2.0, 2.0)]).samples[0].detail, "bid 2 ≥ ask 2", "locked");
+    assert_eq!(crossed_quotes(&[q(3.0, 2.0)]).samples[0].detail, "bid 3 ≥ ask 2", "crossed");
+}
+
+#[test]
+fn a_flat_run_is_stale_when_others_traded_in_half_of_its_minutes() {
+    // XBTUSD flat for 120 minutes; ETHUSD trades in 40 of them (a third): more than half of the 60-minute limit.
+    let mut candles: Vec<Candle> = (0..40).map(|m| c("bitmex", "ETHUSD", m, 3000.0 + m as f64)).collect();
+    candles.extend((0..120).map(|m| c("bitmex", "XBTUSD", m, 60_000.0)));
+    assert_eq!(stale_prices(&candles, 60).failed, 1);
+    // In 20 of them: fewer than half the limit, a quiet hour rather than a stale feed.
+    candles.retain(|c| c.symbol.as_str() != "ETHUSD" || c.open_time_us < day().start_us() + 20 * MINUTE_US);
+    assert_eq!(stale_prices(&candles, 60).failed, 0);
+}
