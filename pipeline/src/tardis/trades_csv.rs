@@ -190,6 +190,19 @@ binance-futures,BTCUSDT,1717200000900000,1717200000901000,6,buy,67000.5,0.05\n";
     }
 
     #[test]
+    fn every_bad_row_is_counted_but_only_the_first_few_are_kept_as_samples() {
+        let mut csv = String::from("exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n");
+        for n in 0..(MAX_REJECT_SAMPLES + 5) {
+            csv.push_str(&format!("binance-futures,BTCUSDT,1717200000000000,1717200000001000,{n},buy,-1,0.01\n"));
+        }
+        let (exchange, symbol) = ids();
+        let stats = read_trades(csv.as_bytes(), &exchange, &symbol, |_, _, _| {}).expect("readable");
+        assert_eq!((stats.rows, stats.rejected), (MAX_REJECT_SAMPLES as u64 + 5, MAX_REJECT_SAMPLES as u64 + 5));
+        assert_eq!(stats.reject_samples.len(), MAX_REJECT_SAMPLES);
+        assert_eq!(stats.reject_samples.last().map(|r| r.line), Some(MAX_REJECT_SAMPLES as u64 + 1));
+    }
+
+    #[test]
     fn a_wrong_header_is_fatal() {
         let (exchange, symbol) = ids();
         let err = read_trades("a,b,c\n1,2,3\n".as_bytes(), &exchange, &symbol, |_, _, _| {}).expect_err("bad header");
