@@ -503,6 +503,7 @@ fn files_are_expected_only_for_configured_pairs_listed_on_the_date() {
     let files = validation.check(ids::FILES_PRESENT).expect("present");
     assert_eq!((files.evaluated, files.failed), (1, 1), "{files:?}");
     assert_eq!(files.samples[0].symbol.as_ref().map(Symbol::as_str), Some("XBTUSD"));
+    assert_eq!(files.samples[0].exchange.as_ref().map(Exchange::as_str), Some("bitmex"));
     let listed = validation.check(ids::CONFIGURED_SYMBOLS_LISTED).expect("present");
     assert_eq!((listed.evaluated, listed.failed), (3, 2));
 }
@@ -744,4 +745,19 @@ fn a_flat_run_is_stale_when_others_traded_in_half_of_its_minutes() {
     // In 20 of them: fewer than half the limit, a quiet hour rather than a stale feed.
     candles.retain(|c| c.symbol.as_str() != "ETHUSD" || c.open_time_us < day().start_us() + 20 * MINUTE_US);
     assert_eq!(stale_prices(&candles, 60).failed, 0);
+}
+
+#[test]
+fn with_an_odd_number_of_closes_above_three_the_median_is_the_middle_one() {
+    let venues = vec![
+        c("bitmex", "XBTUSD", 0, 100.0),
+        c("deribit", "BTC-PERPETUAL", 0, 101.0),
+        c("binance-futures", "BTCUSDT", 0, 102.0),
+        c("binance-futures", "BTCUSDC", 0, 103.0),
+        c("binance-futures", "BTCBUSD", 0, 200.0),
+    ];
+    let underlying = venues.iter().map(|c| ((c.exchange.clone(), c.symbol.clone()), "BTC".to_owned())).collect();
+    let out = cross_exchange_divergence(&venues, &underlying, 0.03);
+    assert_eq!((out.evaluated, out.failed), (5, 1));
+    assert!(out.samples[0].detail.contains("from the BTC median 102 "), "{:?}", out.samples);
 }

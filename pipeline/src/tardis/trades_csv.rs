@@ -203,6 +203,18 @@ binance-futures,BTCUSDT,1717200000900000,1717200000901000,6,buy,67000.5,0.05\n";
     }
 
     #[test]
+    fn a_zero_price_or_amount_is_rejected_like_a_negative_one() {
+        let csv = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n\
+binance-futures,BTCUSDT,1717200000000000,1717200000001000,1,buy,0,0.01\n\
+binance-futures,BTCUSDT,1717200000000000,1717200000001000,2,buy,67000.1,0\n\
+binance-futures,BTCUSDT,1717200000000000,1717200000001000,3,buy,67000.1,0.01\n";
+        let (exchange, symbol) = ids();
+        let stats = read_trades(csv.as_bytes(), &exchange, &symbol, |_, _, _| {}).expect("readable");
+        let reasons: Vec<&str> = stats.reject_samples.iter().map(|r| r.reason.as_str()).collect();
+        assert_eq!(reasons, ["price 0 is not positive", "amount 0 is not positive"]);
+    }
+
+    #[test]
     fn a_wrong_header_is_fatal() {
         let (exchange, symbol) = ids();
         let err = read_trades("a,b,c\n1,2,3\n".as_bytes(), &exchange, &symbol, |_, _, _| {}).expect_err("bad header");
