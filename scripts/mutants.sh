@@ -55,7 +55,10 @@ for scope in "${scopes[@]}"; do
   echo "mutants: $scope" >&2
   # cargo-mutants exits 2 when mutants were missed and 3 when some timed out: both are results, not failures.
   code=0
-  cargo mutants "${args[@]}" --test-tool nextest --jobs "$jobs" --output "$out" --no-shuffle || code=$?
+  # Without CARGO_TARGET_DIR: cargo-mutants builds in its own copies of the tree, and a shared target directory
+  # would receive the mutated `pipeline` and `harness` binaries in place of the real ones.
+  env -u CARGO_TARGET_DIR cargo mutants "${args[@]}" --test-tool nextest --jobs "$jobs" --output "$out" --no-shuffle ||
+    code=$?
   if [ "$code" != 0 ] && [ "$code" != 2 ] && [ "$code" != 3 ]; then
     echo "mutants: cargo mutants failed for $scope (exit $code)" >&2
     status=1
