@@ -627,8 +627,9 @@ fn every_candle_invariant_is_judged_on_its_own() {
     ] {
         assert!(judged(change).is_some_and(|d| d.starts_with("negative volume")), "{name}");
     }
-    // Zero is not negative: a minute of sells only has no buy volume.
+    // Zero is not negative: a minute of sells only has no buy volume, and no volume at all breaks no order.
     assert_eq!(judged(&|c| (c.buy_volume, c.sell_volume) = (0.0, 2.0)), None);
+    assert_eq!(judged(&|c| (c.volume, c.quote_volume, c.buy_volume, c.sell_volume) = (0.0, 0.0, 0.0, 0.0)), None);
     // Sides summing exactly to the volume, or within its rounding: fine; beyond it, or one side alone: not.
     assert_eq!(judged(&|c| c.buy_volume = 1.0 + 1e-10), None);
     assert!(judged(&|c| (c.buy_volume, c.sell_volume) = (2.0, 2.0)).is_some_and(|d| d.contains("exceeds volume")));
