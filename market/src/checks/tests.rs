@@ -566,8 +566,9 @@ fn the_profiler_places_rows_at_the_day_s_edges_and_equal_arrivals_in_order() {
         (end - 1, 0, 100.0, 1.0, "3"), // the last microsecond: inside
         (end, 0, 100.0, 1.0, "4"),     // after
         (end + 7, 0, 100.0, 1.0, "5"), // after
+        (60, 0, 100.0, 1.0, "6"),      // inside
     ]);
-    assert_eq!((p.rows, p.rows_before_day, p.rows_after_day), (5, 1, 2));
+    assert_eq!((p.rows, p.rows_before_day, p.rows_after_day), (6, 1, 2));
     assert_eq!(p.arrival_regressions, 0, "rows arriving at the same time are in order");
 }
 
@@ -761,4 +762,15 @@ fn with_an_odd_number_of_closes_above_three_the_median_is_the_middle_one() {
     let out = cross_exchange_divergence(&venues, &underlying, 0.03);
     assert_eq!((out.evaluated, out.failed), (5, 1));
     assert!(out.samples[0].detail.contains("from the BTC median 102 "), "{:?}", out.samples);
+}
+
+#[test]
+fn the_failing_checks_are_those_with_a_failed_element() {
+    let mut failed = CheckOutcome::new("quality.a", Family::Quality, "a", Threshold::ZERO_TOLERANCE);
+    failed.fail_one(|| Sample::general("x".to_owned()));
+    let mut passed = CheckOutcome::new("quality.b", Family::Quality, "b", Threshold::ZERO_TOLERANCE);
+    passed.pass_one();
+    let validation = Validation::evaluate(vec![passed, failed], &ValidationConfig::default());
+    let failing: Vec<&str> = validation.failing().map(|c| c.id.as_str()).collect();
+    assert_eq!(failing, ["quality.a"]);
 }
