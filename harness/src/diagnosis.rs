@@ -260,15 +260,20 @@ mod tests {
         assert_eq!(truth.len(), rebuilt.len());
     }
 
+    /// The diagnosis of the candles `mistake` makes of the generated trades, which differ from the truth (`why`).
+    fn diagnosis_of(generator: &Generator, mistake: &Mistake, why: &str) -> String {
+        let landed = candles(generator, day(), mistake);
+        let truth: Vec<Candle> = generator.day_truth(day()).candles().cloned().collect();
+        let differences = checks::candles_match(&truth, &landed, 1e-9).failed;
+        assert!(differences > 0, "{why}");
+        diagnose(generator, day(), &landed, differences).expect("a diagnosis").detail
+    }
+
     #[test]
     fn candles_bucketed_by_arrival_time_are_named() {
         let generator = generator();
-        let landed = candles(&generator, day(), &MISTAKES[0]);
-        let truth: Vec<Candle> = generator.day_truth(day()).candles().cloned().collect();
-        let differences = checks::candles_match(&truth, &landed, 1e-9).failed;
-        assert!(differences > 0, "arrival-time bucketing changes some candles");
-        let sample = diagnose(&generator, day(), &landed, differences).expect("a diagnosis");
-        assert!(sample.detail.contains("bucketing trades by local_timestamp"), "{}", sample.detail);
+        let detail = diagnosis_of(&generator, &MISTAKES[0], "arrival-time bucketing changes some candles");
+        assert!(detail.contains("bucketing trades by local_timestamp"), "{detail}");
     }
 
     #[test]
@@ -280,44 +285,29 @@ mod tests {
             .map(|(e, s)| (market::Exchange::parse(e).expect("id"), market::Symbol::parse(s).expect("id")))
             .collect();
         let generator = Generator::new(3, Universe::default_universe().restricted_to(&pairs));
-        let landed = candles(&generator, day(), &MISTAKES[1]);
-        let truth: Vec<Candle> = generator.day_truth(day()).candles().cloned().collect();
-        let differences = checks::candles_match(&truth, &landed, 1e-9).failed;
-        assert!(differences > 0, "some minute has its trades out of exchange-time order");
-        let sample = diagnose(&generator, day(), &landed, differences).expect("a diagnosis");
-        assert!(sample.detail.contains("first and last trade in file (arrival) order"), "{}", sample.detail);
+        let detail = diagnosis_of(&generator, &MISTAKES[1], "some minute has its trades out of exchange-time order");
+        assert!(detail.contains("first and last trade in file (arrival) order"), "{detail}");
     }
 
     #[test]
     fn trades_deduplicated_across_an_exchange_s_symbols_are_named() {
         let generator = generator();
-        let landed = candles(&generator, day(), &MISTAKES[2]);
-        let truth: Vec<Candle> = generator.day_truth(day()).candles().cloned().collect();
-        let differences = checks::candles_match(&truth, &landed, 1e-9).failed;
-        assert!(differences > 0, "Binance's symbols share trade ids");
-        let sample = diagnose(&generator, day(), &landed, differences).expect("a diagnosis");
-        assert!(sample.detail.contains("deduplicating trades by (exchange, id)"), "{}", sample.detail);
+        let detail = diagnosis_of(&generator, &MISTAKES[2], "Binance's symbols share trade ids");
+        assert!(detail.contains("deduplicating trades by (exchange, id)"), "{detail}");
     }
 
     #[test]
     fn candles_an_hour_late_are_named() {
         let generator = generator();
-        let landed = candles(&generator, day(), &MISTAKES[3]);
-        let truth: Vec<Candle> = generator.day_truth(day()).candles().cloned().collect();
-        let differences = checks::candles_match(&truth, &landed, 1e-9).failed;
-        let sample = diagnose(&generator, day(), &landed, differences).expect("a diagnosis");
-        assert!(sample.detail.contains("open_time one hour late"), "{}", sample.detail);
+        let detail = diagnosis_of(&generator, &MISTAKES[3], "the mistake changes some candles");
+        assert!(detail.contains("open_time one hour late"), "{detail}");
     }
 
     #[test]
     fn trades_dropped_below_twice_the_lot_are_named() {
         let generator = generator();
-        let landed = candles(&generator, day(), &MISTAKES[4]);
-        let truth: Vec<Candle> = generator.day_truth(day()).candles().cloned().collect();
-        let differences = checks::candles_match(&truth, &landed, 1e-9).failed;
-        assert!(differences > 0, "the edge cases trade the minimum lot");
-        let sample = diagnose(&generator, day(), &landed, differences).expect("a diagnosis");
-        assert!(sample.detail.contains("smaller than twice the lot size"), "{}", sample.detail);
+        let detail = diagnosis_of(&generator, &MISTAKES[4], "the edge cases trade the minimum lot");
+        assert!(detail.contains("smaller than twice the lot size"), "{detail}");
     }
 
     #[test]

@@ -222,15 +222,18 @@ fn a_stale_close_while_the_exchange_trades_is_flagged() {
     assert_eq!(stale_prices(&alone, 60).failed, 0);
 }
 
-#[test]
-fn crossed_and_locked_quotes_are_counted() {
-    let q = |bid: f64, ask: f64| Quote {
+fn q(bid: f64, ask: f64) -> Quote {
+    Quote {
         exchange: Exchange::parse("bitmex").expect("ok"),
         symbol: Symbol::parse("XBTUSD").expect("ok"),
         timestamp_us: 0,
         bid_price: bid,
         ask_price: ask,
-    };
+    }
+}
+
+#[test]
+fn crossed_and_locked_quotes_are_counted() {
     let out = crossed_quotes(&[q(1.0, 2.0), q(2.0, 2.0), q(3.0, 2.0)]);
     assert_eq!((out.evaluated, out.failed), (3, 2));
 }
@@ -726,13 +729,6 @@ fn the_stale_symbol_is_the_flat_one_not_the_one_that_moves() {
 
 #[test]
 fn each_quote_is_judged_by_its_own_bid_and_ask() {
-    let q = |bid: f64, ask: f64| Quote {
-        exchange: Exchange::parse("bitmex").expect("ok"),
-        symbol: Symbol::parse("XBTUSD").expect("ok"),
-        timestamp_us: 0,
-        bid_price: bid,
-        ask_price: ask,
-    };
     assert_eq!(crossed_quotes(&[q(1.0, 2.0)]).failed, 0);
     assert_eq!(crossed_quotes(&[q(2.0, 2.0)]).samples[0].detail, "bid 2 ≥ ask 2", "locked");
     assert_eq!(crossed_quotes(&[q(3.0, 2.0)]).samples[0].detail, "bid 3 ≥ ask 2", "crossed");

@@ -339,21 +339,7 @@ mod tests {
 
     #[test]
     fn candle_rows_use_rfc3339_times_and_plain_numbers() {
-        let c = Candle {
-            exchange: Exchange::parse("bitmex").expect("ok"),
-            symbol: Symbol::parse("XBTUSD").expect("ok"),
-            open_time_us: 1_717_200_060_000_000,
-            open: 1.5,
-            high: 2.0,
-            low: 1.0,
-            close: 1.25,
-            volume: 10.0,
-            quote_volume: 15.0,
-            trade_count: 3,
-            vwap: 1.5,
-            buy_volume: 4.0,
-            sell_volume: 6.0,
-        };
+        let c = candle();
         let row = candle_to_json(&c);
         assert_eq!(row["open_time"], "2024-06-01T00:01:00.000000Z");
         assert_eq!(row["trade_count"], 3);

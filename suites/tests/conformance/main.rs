@@ -15,3 +15,21 @@ mod python;
 mod python_bigquery;
 mod python_tardis;
 mod rust_bigquery;
+
+/// The one-line JSON result a client script printed last, after checking that it exited 0 with `"ok": true`.
+/// Panics with the script's output otherwise, which is how a conformance mismatch reaches the test report.
+fn script_result(script: &str, plan: &serde_json::Value, output: &std::process::Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} ({}) failed with {}:\n--- stderr ---\n{stderr}\n--- stdout ---\n{stdout}",
+        plan["scenario"],
+        output.status
+    );
+    let last = stdout.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or_default();
+    let result: serde_json::Value = serde_json::from_str(last)
+        .unwrap_or_else(|err| panic!("{script} printed no JSON result ({err}):\n{stdout}\n{stderr}"));
+    assert_eq!(result["ok"], serde_json::Value::Bool(true), "{script}: {result}");
+    result
+}

@@ -10,7 +10,7 @@ use fakes::FakeBigQuery;
 use fakes::bigquery::{RecordedRequest, Route};
 use serde_json::{Map, Value, json};
 
-use crate::candles::{candle, sorted, stored};
+use crate::candles::{candle, loads, sorted, stored, two_days_and_a_rerun};
 use crate::node;
 
 const SCRIPT: &str = "bigquery_client.mjs";
@@ -109,23 +109,8 @@ async fn ndjson_loads_into_partitions_with_write_truncate_read_back_through_page
         ]
     );
 
+    assert_eq!(loads(&fake), two_days_and_a_rerun(PROJECT, DATASET, TABLE));
     let jobs = fake.jobs();
-    let loads: Vec<(&str, Option<&str>, Option<&str>, u64)> = jobs
-        .iter()
-        .map(|job| {
-            (job.job_type.as_str(), job.destination.as_deref(), job.write_disposition.as_deref(), job.output_rows)
-        })
-        .collect();
-    let target = |partition: &str| format!("{PROJECT}:{DATASET}.{TABLE}${partition}");
-    let (june_3, june_4) = (target("20240603"), target("20240604"));
-    assert_eq!(
-        loads,
-        [
-            ("LOAD", Some(june_3.as_str()), Some("WRITE_TRUNCATE"), 3),
-            ("LOAD", Some(june_4.as_str()), Some("WRITE_TRUNCATE"), 4),
-            ("LOAD", Some(june_3.as_str()), Some("WRITE_TRUNCATE"), 2),
-        ]
-    );
     let job_ids: Vec<&str> = jobs.iter().map(|job| job.job_id.as_str()).collect();
     let seen: Vec<&str> =
         ["first", "second", "rerun"].iter().map(|load| result["jobs"][load].as_str().unwrap_or_default()).collect();

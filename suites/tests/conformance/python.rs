@@ -37,17 +37,5 @@ pub async fn run(script: &str, plan: &Value) -> Value {
         .await
         .unwrap_or_else(|_| panic!("{script} did not finish within {SCRIPT_TIMEOUT:?}"))
         .unwrap_or_else(|err| panic!("cannot run {} {}: {err}", python.display(), path.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{script} ({}) failed with {}:\n--- stderr ---\n{stderr}\n--- stdout ---\n{stdout}",
-        plan["scenario"],
-        output.status
-    );
-    let last = stdout.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or_default();
-    let result: Value = serde_json::from_str(last)
-        .unwrap_or_else(|err| panic!("{script} printed no JSON result ({err}):\n{stdout}\n{stderr}"));
-    assert_eq!(result["ok"], Value::Bool(true), "{script}: {result}");
-    result
+    super::script_result(script, plan, &output)
 }

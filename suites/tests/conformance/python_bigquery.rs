@@ -9,7 +9,7 @@ use fakes::FakeBigQuery;
 use fakes::bigquery::{RecordedRequest, Route};
 use serde_json::{Map, Value, json};
 
-use crate::candles::{candle, sorted, stored};
+use crate::candles::{candle, loads, sorted, stored, two_days_and_a_rerun};
 use crate::python;
 
 const SCRIPT: &str = "bigquery_client.py";
@@ -60,23 +60,8 @@ async fn partition_loads_with_write_truncate_read_back_through_list_rows_and_get
         sorted(fake.partition_rows(PROJECT, DATASET, TABLE, "20240604")),
         sorted(second_day.iter().map(stored).collect())
     );
+    assert_eq!(loads(&fake), two_days_and_a_rerun(PROJECT, DATASET, TABLE));
     let jobs = fake.jobs();
-    let destinations: Vec<(&str, Option<&str>, Option<&str>, u64)> = jobs
-        .iter()
-        .map(|job| {
-            (job.job_type.as_str(), job.destination.as_deref(), job.write_disposition.as_deref(), job.output_rows)
-        })
-        .collect();
-    let target = |partition: &str| format!("{PROJECT}:{DATASET}.{TABLE}${partition}");
-    let (june_3, june_4) = (target("20240603"), target("20240604"));
-    assert_eq!(
-        destinations,
-        [
-            ("LOAD", Some(june_3.as_str()), Some("WRITE_TRUNCATE"), 3),
-            ("LOAD", Some(june_4.as_str()), Some("WRITE_TRUNCATE"), 4),
-            ("LOAD", Some(june_3.as_str()), Some("WRITE_TRUNCATE"), 2),
-        ]
-    );
     assert_eq!(result["jobs"]["rerun"], jobs[2].job_id.as_str(), "get_job found the job the client created");
 
     let requests = fake.requests();
