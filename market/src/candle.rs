@@ -36,6 +36,11 @@ impl Interval {
         }
     }
 
+    /// `1m`, `5m`, `1h` or `1d`.
+    pub fn parse(input: &str) -> Option<Interval> {
+        Interval::ALL.into_iter().find(|i| i.as_str() == input)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Interval::M1 => "1m",
@@ -162,7 +167,8 @@ pub enum Placement {
 pub struct CandleBuilder {
     exchange: Exchange,
     symbol: Symbol,
-    day: TradingDay,
+    /// The day's first microsecond (computed once: it is on every trade's path).
+    start_us: i64,
     width_us: i64,
     buckets: Vec<Option<Bucket>>,
     before_day: u64,
@@ -180,11 +186,19 @@ impl CandleBuilder {
     pub fn with_interval(exchange: Exchange, symbol: Symbol, day: TradingDay, interval: Interval) -> Self {
         let width_us = interval.micros();
         let n = usize::try_from(DAY_US / width_us).expect("a day holds a positive number of buckets");
-        CandleBuilder { exchange, symbol, day, width_us, buckets: vec![None; n], before_day: 0, after_day: 0 }
+        CandleBuilder {
+            exchange,
+            symbol,
+            start_us: day.start_us(),
+            width_us,
+            buckets: vec![None; n],
+            before_day: 0,
+            after_day: 0,
+        }
     }
 
     pub fn push(&mut self, trade: &Trade) -> Placement {
-        let offset = trade.exchange_ts_us - self.day.start_us();
+        let offset = trade.exchange_ts_us - self.start_us;
         if offset < 0 {
             self.before_day += 1;
             return Placement::BeforeDay;
@@ -214,7 +228,7 @@ impl CandleBuilder {
     /// The candles, ordered by open time.
     #[must_use]
     pub fn finish(self) -> Vec<Candle> {
-        let start = self.day.start_us();
+        let start = self.start_us;
         let (exchange, symbol, width) = (self.exchange, self.symbol, self.width_us);
         self.buckets
             .into_iter()

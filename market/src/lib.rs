@@ -11,12 +11,14 @@ pub mod day;
 pub mod instrument;
 pub mod names;
 pub mod trade;
+pub mod trade_ids;
 
 pub use candle::{Candle, CandleBuilder, CandleKey, Interval, rollup};
 pub use day::{DateRange, DayError, TradingDay};
 pub use instrument::{Instrument, InstrumentKind};
 pub use names::{Exchange, NameError, Symbol};
 pub use trade::{Side, Trade};
+pub use trade_ids::TradeIds;
 
 /// Microseconds in one minute, the width of the base candle.
 pub const MINUTE_US: i64 = 60_000_000;

@@ -1,12 +1,12 @@
 //! Quality: is each value plausible on its own (invariants, grids, duplicates, spikes, staleness).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::ids;
 use super::outcome::{CheckOutcome, Family, MAX_SAMPLES, Sample, Threshold, group_by_pair, sample_of};
-use crate::{Candle, Exchange, MINUTE_US, Symbol, Trade, TradingDay};
+use crate::{Candle, Exchange, MINUTE_US, Symbol, Trade, TradeIds, TradingDay};
 
 /// Quality: OHLC invariants, finite values, non-negative volumes, consistent flows.
 pub fn ohlc_invariants(candles: &[Candle]) -> CheckOutcome {
@@ -72,25 +72,23 @@ pub struct FileProfile {
     pub samples: Vec<(u64, String)>,
 }
 
-/// Accumulates a [`FileProfile`] over the rows of one file, in file order. Memory: one 8-byte hash per
-/// trade id (duplicates can be anywhere in a file), nothing else per row.
+/// Accumulates a [`FileProfile`] over the rows of one file, in file order. Memory: the file's trade ids
+/// ([`TradeIds`]: a few bits per id for the increasing integer ids exchanges give; duplicates can be
+/// anywhere in a file), nothing else per row.
 #[derive(Debug, Clone)]
 pub struct TradeProfiler {
     profile: FileProfile,
-    day: TradingDay,
+    /// The day's bounds in µs (computed once: they are on every row's path).
+    day_us: (i64, i64),
     increments: Option<(f64, f64)>,
     last_arrival: i64,
-    ids: HashSet<u64>,
+    ids: TradeIds,
 }
 
 /// Whether `value` is a whole multiple of `step`, allowing for the binary representation of decimals.
 pub fn on_grid(value: f64, step: f64) -> bool {
     let units = value / step;
     (units - units.round()).abs() <= 1e-6 * units.abs().max(1.0)
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 impl TradeProfiler {
@@ -113,10 +111,10 @@ impl TradeProfiler {
                 duplicate_ids: 0,
                 samples: Vec::new(),
             },
-            day,
+            day_us: (day.start_us(), day.end_us()),
             increments,
             last_arrival: i64::MIN,
-            ids: HashSet::new(),
+            ids: TradeIds::new(),
         }
     }
 
@@ -129,9 +127,9 @@ impl TradeProfiler {
     /// A row that parsed: `id` is the raw id cell (empty when the exchange gives none).
     pub fn trade(&mut self, line: u64, trade: &Trade, id: &[u8]) {
         self.profile.rows += 1;
-        if trade.exchange_ts_us < self.day.start_us() {
+        if trade.exchange_ts_us < self.day_us.0 {
             self.profile.rows_before_day += 1;
-        } else if trade.exchange_ts_us >= self.day.end_us() {
+        } else if trade.exchange_ts_us >= self.day_us.1 {
             self.profile.rows_after_day += 1;
         }
         if trade.local_ts_us < self.last_arrival {
@@ -154,7 +152,7 @@ impl TradeProfiler {
         }
         if !id.is_empty() {
             self.profile.rows_with_id += 1;
-            if !self.ids.insert(fnv1a(id)) {
+            if !self.ids.insert(id) {
                 self.profile.duplicate_ids += 1;
                 let text = String::from_utf8_lossy(id).into_owned();
                 self.note(line, format!("trade id {text} seen before in the file"));
