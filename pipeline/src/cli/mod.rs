@@ -4,6 +4,7 @@
 
 mod args;
 pub mod backfill;
+mod candles;
 mod exit;
 mod migrate;
 pub mod preflight;
@@ -27,7 +28,7 @@ use crate::clock::Clock;
     name = "pipeline",
     version,
     about = "Daily crypto market-data pipeline: Tardis trades → 1-minute candles → BigQuery, validated and recorded",
-    after_help = "Examples:\n  pipeline run                      # yesterday (UTC), all configured symbols\n  pipeline run --date 2024-06-01\n  pipeline run --date 2024-06-01 --symbols 'bitmex:XBTUSD;deribit:BTC-PERPETUAL'\n  pipeline validate --date 2024-06-01 --report-dir reports/\n  pipeline validate --from 2024-06-01 --to 2024-06-30 --json\n  pipeline runs --date 2024-06-01 --json\n  pipeline backfill 2024-06-01 2024-06-30                       # dry run: the plan\n  pipeline backfill 2024-06-01 2024-06-30 --parallel 4 --execute\n  pipeline backfill status\n  pipeline worker --follow --parallel 2\n  pipeline schedule                                              # the 09:00 UTC service\n  pipeline preflight --from 2024-06-01 --to 2024-06-30\n\nConfiguration comes from the environment (TARDIS_*, BIGQUERY_*, DATABASE_URL, PIPELINE_*); see the README.\nExit codes: 0 pass, 1 warn, 2 fail (a check failed or the run failed), 3 error (bad input or configuration),\n130 interrupted."
+    after_help = "Examples:\n  pipeline run                      # yesterday (UTC), all configured symbols\n  pipeline run --date 2024-06-01\n  pipeline run --date 2024-06-01 --symbols 'bitmex:XBTUSD;deribit:BTC-PERPETUAL'\n  pipeline validate --date 2024-06-01 --report-dir reports/\n  pipeline validate --from 2024-06-01 --to 2024-06-30 --json\n  pipeline runs --date 2024-06-01 --json\n  pipeline backfill 2024-06-01 2024-06-30                       # dry run: the plan\n  pipeline backfill 2024-06-01 2024-06-30 --parallel 4 --execute\n  pipeline backfill status\n  pipeline worker --follow --parallel 2\n  pipeline schedule                                              # the 09:00 UTC service\n  pipeline preflight --from 2024-06-01 --to 2024-06-30\n  pipeline candles --input BTCUSDT.csv.gz --interval 1m      # one Tardis file into candles\n\nConfiguration comes from the environment (TARDIS_*, BIGQUERY_*, DATABASE_URL, PIPELINE_*); see the README.\nExit codes: 0 pass, 1 warn, 2 fail (a check failed or the run failed), 3 error (bad input or configuration),\n130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -58,6 +59,8 @@ pub enum Command {
     Runs(runs::RunsArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Turn one Tardis trades file into candles (the candles stage on one file; no servers, no database).
+    Candles(candles::CandlesArgs),
 }
 
 /// Runs the command `cli` names, with `clock` for "yesterday" and "not in the future". An `Err` is bad input
@@ -73,6 +76,7 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> anyhow::Result<Exit> {
         Command::Preflight(args) => preflight::run(args, clock.as_ref()).await,
         Command::Runs(args) => runs::run(args).await,
         Command::Migrate => migrate::run().await,
+        Command::Candles(args) => tokio::task::spawn_blocking(move || candles::run(&args)).await?,
     }
 }
 

@@ -2,7 +2,9 @@
 //! rows) and only then moved into place, so a file at its final path is always complete.
 //!
 //! A truncated or corrupt body is downloaded again. Memory does not grow with file size: the body is
-//! written chunk by chunk and verified by streaming it back through the decoder.
+//! written chunk by chunk and verified by streaming it back through the decoder (on a second thread, while
+//! this one parses). The candles stage reads the file once more: see ARCHITECTURE.md ("One file, two
+//! passes") for what that second pass costs and why it is still there.
 
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -64,7 +66,7 @@ fn verify(path: &Path, exchange: &Exchange, symbol: &Symbol, day: TradingDay) ->
     let chained = std::io::Cursor::new(magic).chain(reader);
     let (start, end) = (day.start_us(), day.end_us());
     let (mut before, mut after) = (0, 0);
-    let stats = trades_csv::read_trades(GzDecoder::new(chained), exchange, symbol, |_, t, _| {
+    let stats = trades_csv::read_trades_in_background(GzDecoder::new(chained), exchange, symbol, |_, t, _| {
         if t.exchange_ts_us < start {
             before += 1;
         } else if t.exchange_ts_us >= end {
