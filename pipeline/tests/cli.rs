@@ -138,3 +138,26 @@ fn candles_warns_on_rejected_rows_and_repeated_ids_and_refuses_what_it_cannot_re
     check(&["candles", "--input", quiet, "--interval", "2m"], 3, "\"2m\" is not an interval: use 1m, 5m, 1h or 1d");
     check(&["candles", "--input", quiet, "--tick", "0.5"], 3, "--lot");
 }
+
+#[test]
+fn candles_write_into_a_pipe_or_device_without_replacing_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = trades_file(dir.path(), "XBTUSD.csv.gz", &rows(90));
+    let fifo = dir.path().join("rows.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("the pipe reads"))
+    };
+    let out =
+        pipeline(&["candles", "--input", input.to_str().expect("utf-8"), "--output", fifo.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // Checked first: had the pipe been replaced, its reader would wait for a writer forever.
+    let kind = std::fs::symlink_metadata(&fifo).expect("still there").file_type();
+    assert!(kind.is_fifo(), "the pipe was replaced by a file: {kind:?}");
+    assert_eq!(reader.join().expect("the reader ends").lines().count(), 2, "the rows went through the pipe");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).expect("listable").flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left.len(), 2, "nothing written beside it: {left:?}");
+}

@@ -75,7 +75,7 @@ pub fn run(args: &CandlesArgs) -> anyhow::Result<Exit> {
 }
 
 /// The candles as NDJSON rows, to `output` (`-`: standard output). A file is written beside its final
-/// path and renamed, so it is either whole or absent.
+/// path and renamed, so it is either whole or absent; a device or a pipe is written as it is.
 fn write_rows(output: &std::path::Path, candles: &[market::Candle]) -> anyhow::Result<()> {
     let write = |out: &mut dyn Write| -> std::io::Result<()> {
         for candle in candles {
@@ -92,6 +92,14 @@ fn write_rows(output: &std::path::Path, candles: &[market::Candle]) -> anyhow::R
             Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
             other => other.context("cannot write to standard output"),
         };
+    }
+    // A device or a pipe (`/dev/null`, a FIFO) is written in place: renaming a file over it would replace it.
+    if std::fs::metadata(output).is_ok_and(|m| !m.is_file()) {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(output)
+            .and_then(|file| write(&mut std::io::BufWriter::new(file)))
+            .with_context(|| format!("cannot write {}", output.display()));
     }
     let partial = output.with_file_name(format!(
         ".{}.partial-{}",
