@@ -105,7 +105,41 @@ pub fn describe(env: &Environment, vars: &[(String, String)]) -> String {
     out
 }
 
-/// `env` as `export` lines for a shell.
+/// `env` as `export` lines for a shell, each value quoted when a shell would split or expand it
+/// (`PIPELINE_SYMBOLS` separates exchanges with `;`).
 pub fn exports(vars: &[(String, String)]) -> String {
-    vars.iter().map(|(k, v)| format!("export {k}={v}\n")).collect()
+    vars.iter().map(|(k, v)| format!("export {k}={}\n", shell_word(v))).collect()
+}
+
+/// `value` as one shell word: as it is when every character is plain, else in single quotes.
+fn shell_word(value: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-.,:/@%+=".contains(c);
+    if !value.is_empty() && value.chars().all(plain) {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_lines_quote_what_a_shell_would_split() {
+        let vars = [
+            ("TARDIS_API_URL", "http://127.0.0.1:9/v1"),
+            ("PIPELINE_SYMBOLS", "bitmex:XBTUSD;deribit:BTC-PERPETUAL"),
+            ("BIGQUERY_DATASET", "it's"),
+            ("BIGQUERY_TABLE_SUFFIX", ""),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        assert_eq!(
+            exports(&vars),
+            "export TARDIS_API_URL=http://127.0.0.1:9/v1\n\
+             export PIPELINE_SYMBOLS='bitmex:XBTUSD;deribit:BTC-PERPETUAL'\n\
+             export BIGQUERY_DATASET='it'\\''s'\n\
+             export BIGQUERY_TABLE_SUFFIX=''\n"
+        );
+    }
 }

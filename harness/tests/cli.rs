@@ -1,6 +1,10 @@
 //! The `harness` binary as a process: arguments are checked before any world starts.
 
+use std::io::Read;
+use std::path::Path;
 use std::process::Command;
+
+use flate2::read::GzDecoder;
 
 #[test]
 fn a_bad_date_is_a_harness_error() {
@@ -65,4 +69,75 @@ fn a_malformed_scenario_file_names_the_file_the_line_and_the_field() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(&format!("{file}, line 7: unknown field `times`")), "{stderr}");
     }
+}
+
+/// `harness mocks trades-file` with `changes` in place of the defaults (20,000 trades of binance-futures:BTCUSDT on
+/// 2024-06-03) and `--output output`.
+fn trades_file(output: &Path, changes: &[(&str, &str)]) -> std::process::Output {
+    let mut options = vec![
+        ("--exchange", "binance-futures"),
+        ("--symbol", "BTCUSDT"),
+        ("--date", "2024-06-03"),
+        ("--trades", "20000"),
+        ("--output", output.to_str().expect("a UTF-8 path")),
+    ];
+    for (flag, value) in changes {
+        options.retain(|(f, _)| f != flag);
+        options.push((flag, value));
+    }
+    let mut args = vec!["mocks", "trades-file", "--json"];
+    args.extend(options.iter().flat_map(|(flag, value)| [*flag, *value]));
+    harness(&args)
+}
+
+#[test]
+fn mocks_trades_file_writes_about_the_rows_asked_for_in_tardis_format() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("BTCUSDT.csv.gz");
+    let out = trades_file(&path, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+
+    let mut text = String::new();
+    GzDecoder::new(std::fs::File::open(&path).expect("written")).read_to_string(&mut text).expect("a gzip file");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("exchange,symbol,timestamp,local_timestamp,id,side,price,amount"));
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.iter().all(|row| row.starts_with("binance-futures,BTCUSDT,") && row.split(',').count() == 8));
+    assert!((19_000..=21_000).contains(&rows.len()), "{} rows for 20000 asked", rows.len());
+    assert_eq!(printed["trades"], rows.len());
+    assert_eq!(printed["csv_bytes"], text.len());
+    assert_eq!(printed["gzip_bytes"], std::fs::metadata(&path).expect("written").len());
+    let left: Vec<_> = std::fs::read_dir(dir.path()).expect("listed").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(left, ["BTCUSDT.csv.gz"], "no temporary file left beside it");
+
+    // The same seed and size give the same bytes; another seed other ones.
+    let again = dir.path().join("again.csv.gz");
+    assert!(trades_file(&again, &[]).status.success());
+    assert_eq!(std::fs::read(&again).expect("written"), std::fs::read(&path).expect("written"));
+    assert!(trades_file(&again, &[("--seed", "7")]).status.success());
+    assert_ne!(std::fs::read(&again).expect("written"), std::fs::read(&path).expect("written"));
+}
+
+#[test]
+fn mocks_trades_file_refuses_what_it_cannot_generate_or_write() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = dir.path().join("x.csv.gz");
+    let missing_dir = dir.path().join("no-such-dir").join("x.csv.gz");
+    for (change, message) in [
+        (
+            ("--exchange", "kraken"),
+            "unknown exchange kraken (the generated market has binance-futures, bitmex, deribit)",
+        ),
+        (("--symbol", "DOGEUSDT"), "unknown symbol DOGEUSDT on binance-futures"),
+        (("--date", "2015-01-01"), "binance-futures:BTCUSDT is not listed on 2015-01-01"),
+        (("--trades", "0"), "--trades must be at least 1"),
+        (("--output", missing_dir.to_str().expect("a UTF-8 path")), "failed to write"),
+    ] {
+        let out = trades_file(&output, &[change]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{change:?}: {stderr}");
+        assert!(stderr.contains(message), "{change:?}: {stderr}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).expect("listed").count(), 0, "nothing written");
 }

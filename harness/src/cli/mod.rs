@@ -51,7 +51,7 @@ pub enum Command {
     /// The coverage matrix: each documented rule of the candles and the table layout, the seeded defect that
     /// breaks it and the check that catches it; `--run` proves every row.
     Coverage(coverage::CoverageArgs),
-    /// The fakes as standalone servers.
+    /// The fakes as standalone servers (`serve`), and one generated trades file on disk (`trades-file`).
     Mocks {
         #[command(subcommand)]
         command: mocks::MocksCommand,
