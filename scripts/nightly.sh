@@ -9,10 +9,13 @@
 #      (the results in scenarios.json, a report per scenario in scenarios/NAME/);
 #   6. mutation testing: `scripts/mutants.sh` (cargo-mutants on `market` and the pipeline's candle and upload
 #      paths), the score in the message (results in mutants/SCOPE/);
-#   7. `harness notify`: the Slack message to SLACK_WEBHOOK_URL, or printed when it is not set.
+#   7. the hot path's figures: `scripts/perf-compare.sh` (ours against the decode-only floor and polars on one
+#      5M-trade file, and our downloader against tardis-dev), its tables in perf-compare.{md,json,log}; it informs,
+#      it never fails the night;
+#   8. `harness notify`: the Slack message to SLACK_WEBHOOK_URL, or printed when it is not set.
 #
 #   bash scripts/nightly.sh                          # everything
-#   NIGHTLY_SKIP_TESTS=1 bash scripts/nightly.sh     # steps 2-7 only (no test suite)
+#   NIGHTLY_SKIP_TESTS=1 bash scripts/nightly.sh     # steps 2-8 only (no test suite)
 #
 # Variables, all optional:
 #   SLACK_WEBHOOK_URL      Slack incoming webhook; never printed. Unset: the message is printed instead.
@@ -27,6 +30,7 @@
 #                          empty: skip the step). They run on a market of activity 0.2 (the drip is slow by design).
 #   NIGHTLY_MUTANTS        the scopes of step 6, space-separated (default: "market pipeline"; empty: skip the step,
 #                          which takes tens of minutes per scope).
+#   NIGHTLY_PERF           1 (default) runs step 7, 0 skips it (a release build, a polars venv, a few minutes).
 #   NIGHTLY_REPORT_URL     where people can read the reports (default: the GitHub Actions run page when run
 #                          there, else the local report.html).
 #   HARNESS_BIN            a built `harness` binary to use (default: built here with cargo).
@@ -48,6 +52,7 @@ activity="${NIGHTLY_ACTIVITY:-1.0}"
 crash_kills="${NIGHTLY_CRASH_KILLS:-50}"
 scenarios="${NIGHTLY_SCENARIOS-all}"
 mutants="${NIGHTLY_MUTANTS-market pipeline}"
+perf="${NIGHTLY_PERF:-1}"
 target="${CARGO_TARGET_DIR:-target}"
 
 mkdir -p "$out"
@@ -60,7 +65,7 @@ if ! flock -n 9; then
 fi
 # Only what this script writes is replaced; anything else in the directory is left alone.
 rm -rf "$out/defects"
-rm -f "$out"/{report.json,report.md,report.html,harness.log,junit.xml,slack-payload.json,crash.json,crash.log,mutants.txt,mutants.log}
+rm -f "$out"/{report.json,report.md,report.html,harness.log,junit.xml,slack-payload.json,crash.json,crash.log,mutants.txt,mutants.log,perf-compare.{md,json,log}}
 rm -rf "$out/mutants"
 
 status=0
@@ -182,7 +187,17 @@ if [ -n "$mutants" ]; then
   fi
 fi
 
-# 7. The message. Where the reports can be read: the run page (its artefacts) on GitHub, else the local file.
+# 7. The hot path against its floor and polars (scripts/perf-compare.sh): figures to read, never a gate.
+if [ "$perf" = 1 ]; then
+  if bash scripts/perf-compare.sh >"$out/perf-compare.md" 2>"$out/perf-compare.log"; then
+    cp "$target/perf/perf-compare.json" "$out/perf-compare.json" 2>/dev/null || true
+    echo "nightly: performance comparison in $out/perf-compare.md"
+  else
+    echo "nightly: the performance comparison could not run; see $out/perf-compare.log"
+  fi
+fi
+
+# 8. The message. Where the reports can be read: the run page (its artefacts) on GitHub, else the local file.
 report_url="${NIGHTLY_REPORT_URL:-}"
 if [ -z "$report_url" ] && [ -n "${GITHUB_RUN_ID:-}" ]; then
   report_url="${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-}/actions/runs/$GITHUB_RUN_ID"

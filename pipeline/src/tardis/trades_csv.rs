@@ -738,7 +738,7 @@ binance-futures,BTCUSDT,1717200000000000,1717200000001000,3,buy,67000.1,0.01\n";
             .expect_err("truncated");
         assert!(matches!(err, CsvError::Io { line, .. } if line > 1000), "{err}");
         // A wrong header stops the parser early; the reader thread must not hang on a full channel.
-        let wrong = format!("a,b\n{}", csv);
+        let wrong = format!("a,b\n{csv}");
         let err = read_trades_in_background(wrong.as_bytes(), &exchange, &symbol, |_, _, _| {}).expect_err("header");
         assert!(matches!(err, CsvError::Header { .. }), "{err}");
     }

@@ -1,9 +1,10 @@
 //! The automation around the suite: the GitHub workflows (parsed, and held to "they only call the scripts a
 //! person runs"), `scripts/nightly.sh` end to end in its cheap mode against a fake Slack webhook, the benchmark
-//! comparison table of `scripts/bench.sh`, and the README's promises about them.
+//! comparison table of `scripts/bench.sh`, what `scripts/perf-compare.sh` refuses, and the README's promises about them.
 
 mod bench_table;
 mod nightly_script;
+mod perf_compare;
 mod readme;
 mod workflows;
 

@@ -27,6 +27,8 @@ fn nightly(dir: &Path, webhook: Option<&str>, envs: &[(&str, &str)]) -> Output {
         .env("NIGHTLY_SCENARIOS", "tardis-reset-mid-body bigquery-job-invalid")
         // Mutation testing takes tens of minutes: its step is the nightly's own; its parts are tested apart.
         .env("NIGHTLY_MUTANTS", "")
+        // So does the performance comparison (a release build and a polars venv).
+        .env("NIGHTLY_PERF", "0")
         .env("HARNESS_BIN", harness_binary())
         .env("RUST_LOG", "info")
         .env_remove("SLACK_WEBHOOK_URL")
