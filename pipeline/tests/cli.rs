@@ -136,6 +136,17 @@ fn candles_warns_on_rejected_rows_and_repeated_ids_and_refuses_what_it_cannot_re
         pipeline(&["candles", "--input", quiet, "--exchange", "bitmex", "--symbol", "XBTUSD", "--date", "2024-06-03"]);
     assert_eq!((out.status.code(), out.stdout.len()), (Some(0), 0), "{}", String::from_utf8_lossy(&out.stderr));
     check(&["candles", "--input", quiet, "--interval", "2m"], 3, "\"2m\" is not an interval: use 1m, 5m, 1h or 1d");
+    // A first row torn in two: the file cannot say what it is, but the rows after it still count when the
+    // pair and date are given.
+    let mut torn = vec!["bitmex,XBTUSD,17173".to_owned()];
+    torn.extend(rows(3));
+    let torn = trades_file(dir.path(), "torn.csv.gz", &torn);
+    let torn = torn.to_str().expect("utf-8");
+    check(&["candles", "--input", torn], 3, "line 2 is malformed: expected 8 fields, found 3");
+    let out =
+        pipeline(&["candles", "--input", torn, "--exchange", "bitmex", "--symbol", "XBTUSD", "--date", "2024-06-03"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("4 rows, 3 trades in the day"));
     check(&["candles", "--input", quiet, "--tick", "0.5"], 3, "--lot");
 }
 

@@ -52,11 +52,18 @@ fn parse_interval(input: &str) -> Result<Interval, String> {
 
 pub fn run(args: &CandlesArgs) -> anyhow::Result<Exit> {
     let started = Instant::now();
-    let found = candles::identify_file(&args.input)?;
-    let (exchange, symbol, day) = match (&args.exchange, &args.symbol, args.date, found) {
-        (Some(e), Some(s), Some(d), _) => (e.clone(), s.clone(), d),
-        (e, s, d, Some((fe, fs, fd))) => (e.clone().unwrap_or(fe), s.clone().unwrap_or(fs), d.unwrap_or(fd)),
-        (_, _, _, None) => anyhow::bail!(
+    // The file is asked what it is only for what was not given (its first row may be the torn one).
+    let given = match (&args.exchange, &args.symbol, args.date) {
+        (Some(e), Some(s), Some(d)) => Some((e.clone(), s.clone(), d)),
+        _ => None,
+    };
+    let found = if given.is_some() { None } else { candles::identify_file(&args.input)? };
+    let (exchange, symbol, day) = match (given, found) {
+        (Some(given), _) => given,
+        (None, Some((fe, fs, fd))) => {
+            (args.exchange.clone().unwrap_or(fe), args.symbol.clone().unwrap_or(fs), args.date.unwrap_or(fd))
+        }
+        (None, None) => anyhow::bail!(
             "{} has no rows to tell its exchange, symbol and date: give --exchange, --symbol and --date",
             args.input.display()
         ),
