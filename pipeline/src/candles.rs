@@ -64,6 +64,30 @@ pub struct FileCandles {
     pub rows_after_day: u64,
 }
 
+impl CandleSet {
+    /// No file yet: every interval present, no candles.
+    fn empty() -> CandleSet {
+        CandleSet {
+            candles: Vec::new(),
+            direct: COARSER.iter().map(|i| (*i, Vec::new())).collect(),
+            profiles: Vec::new(),
+            trades_in_day: 0,
+            rows_before_day: 0,
+            rows_after_day: 0,
+        }
+    }
+}
+
+impl FileCandles {
+    /// The candles at `interval`: the 1-minute ones, or those built straight from the trades.
+    pub fn at(&self, interval: Interval) -> &[Candle] {
+        match interval {
+            Interval::M1 => &self.candles,
+            coarser => self.direct.iter().find(|(i, _)| *i == coarser).map_or(&[], |(_, c)| c.as_slice()),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("failed to read {path}: {source}")]
 pub struct CandleError {
@@ -189,14 +213,7 @@ pub fn build_with_workers(
         work();
     });
 
-    let mut set = CandleSet {
-        candles: Vec::new(),
-        direct: COARSER.iter().map(|i| (*i, Vec::new())).collect(),
-        profiles: Vec::new(),
-        trades_in_day: 0,
-        rows_before_day: 0,
-        rows_after_day: 0,
-    };
+    let mut set = CandleSet::empty();
     for slot in results {
         // A file after a failed one was never read: the failure is what the stage reports.
         let Some(result) = slot.into_inner().expect("no worker panics while holding it") else { continue };
@@ -320,14 +337,7 @@ mod tests {
     /// The stage as it was before the byte reader and the workers: one file after the other, read by the
     /// general CSV reader on this thread. The stage must give the very same set.
     fn build_reference(files: &[DownloadedFile], increments: &Increments) -> CandleSet {
-        let mut set = CandleSet {
-            candles: Vec::new(),
-            direct: COARSER.iter().map(|i| (*i, Vec::new())).collect(),
-            profiles: Vec::new(),
-            trades_in_day: 0,
-            rows_before_day: 0,
-            rows_after_day: 0,
-        };
+        let mut set = CandleSet::empty();
         let mut ordered: Vec<&DownloadedFile> = files.iter().collect();
         ordered.sort_by(|a, b| (&a.exchange, &a.symbol).cmp(&(&b.exchange, &b.symbol)));
         for file in ordered {

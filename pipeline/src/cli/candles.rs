@@ -70,11 +70,7 @@ pub fn run(args: &CandlesArgs) -> anyhow::Result<Exit> {
     };
     let increments = args.tick.zip(args.lot);
     let built = candles::build_file(&args.input, &exchange, &symbol, day, increments)?;
-    let list = match args.interval {
-        Interval::M1 => &built.candles,
-        coarser => &built.direct.iter().find(|(i, _)| *i == coarser).expect("every coarser interval is built").1,
-    };
-    write_rows(&args.output, list)?;
+    write_rows(&args.output, built.at(args.interval))?;
     eprintln!("{}", summary(&built, &exchange, &symbol, day, args.interval, started.elapsed().as_secs_f64()));
     let profile = &built.profile;
     let clean = profile.rejected == 0 && profile.duplicate_ids == 0;
@@ -132,10 +128,7 @@ fn summary(
     secs: f64,
 ) -> String {
     let p = &built.profile;
-    let count = match interval {
-        Interval::M1 => built.candles.len(),
-        coarser => built.direct.iter().find(|(i, _)| *i == coarser).map_or(0, |(_, c)| c.len()),
-    };
+    let count = built.at(interval).len();
     let mut text = format!(
         "{exchange} {symbol} {day}: {} rows, {} trades in the day → {count} {} candles in {secs:.2} s",
         p.rows,
