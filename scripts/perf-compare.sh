@@ -16,9 +16,11 @@
 #              a day the busiest hours reach the generator's cap of a million rows an hour: the table says how many).
 #   download   one date's trades files of the 12 default pairs (`harness mocks serve --activity 10`: a few MB
 #              each) from the same mock Tardis on loopback, the same files N in flight: ours
-#              (benches/src/bin/download.rs, the pipeline's TardisClient, which also decompresses and parses every
-#              file to verify it) against `tardis-dev` (scripts/perf/tardis_download.py, in the conformance venv
-#              of scripts/setup-python.sh, which only saves the bodies); bytes per second and their ratio.
+#              (benches/src/bin/download.rs, the pipeline's TardisClient) fetching only, as `tardis-dev` does
+#              (scripts/perf/tardis_download.py, in the conformance venv of scripts/setup-python.sh, which only
+#              saves the bodies), ours as the download stage runs it (each file read once: verified and built
+#              into candles), and ours verifying then reading every file again for the candles (the two passes a
+#              run made before); bytes per second and their ratios.
 #
 #   bash scripts/perf-compare.sh                        # both tables, 3 runs each
 #   PERF_RUNS=5 bash scripts/perf-compare.sh            # more runs per command
@@ -173,7 +175,12 @@ if [ "$download" = 1 ]; then
   done
   # Its own export lines (values quoted for a shell): TARDIS_*, PIPELINE_SYMBOLS, NO_PROXY.
   eval "$(grep '^export ' "$log")"
-  measure download-ours "$target/release/tardis-download" --date "$date" --concurrency "$concurrency" --dir "{tmpdir}"
+  measure download-ours-fetch "$target/release/tardis-download" --date "$date" --concurrency "$concurrency" \
+    --pass none --dir "{tmpdir}"
+  measure download-ours "$target/release/tardis-download" --date "$date" --concurrency "$concurrency" \
+    --pass candles --dir "{tmpdir}"
+  measure download-ours-two-passes "$target/release/tardis-download" --date "$date" --concurrency "$concurrency" \
+    --pass two-passes --dir "{tmpdir}"
   measure download-python target/conformance-venv/bin/python scripts/perf/tardis_download.py \
     --endpoint "$TARDIS_DATASETS_URL" --api-key "$TARDIS_API_KEY" --date "$date" --symbols "$PIPELINE_SYMBOLS" \
     --concurrency "$concurrency" --dir "{tmpdir}"

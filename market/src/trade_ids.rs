@@ -9,6 +9,7 @@
 //! the same one.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use roaring::RoaringTreemap;
 
@@ -21,7 +22,7 @@ pub struct TradeIds {
     run: Option<(u64, u64)>,
     /// The largest number seen (the run's end while there is a run).
     top: Option<u64>,
-    uuids: HashSet<u128>,
+    uuids: HashSet<u128, BuildHasherDefault<FoldHasher>>,
     other: HashSet<Box<[u8]>>,
 }
 
@@ -85,30 +86,106 @@ fn canonical_number(id: &[u8]) -> Option<u64> {
 
 /// `id` as a 128-bit integer when it is a lowercase UUID (`8-4-4-4-12` hex digits): one spelling per value.
 fn uuid(id: &[u8]) -> Option<u128> {
-    if id.len() != 36 {
+    let id: &[u8; 36] = id.try_into().ok()?;
+    if [id[8], id[13], id[18], id[23]] != [b'-'; 4] {
         return None;
     }
-    let mut value: u128 = 0;
-    for (i, &b) in id.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            if b != b'-' {
-                return None;
-            }
-            continue;
-        }
-        let digit = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            _ => return None,
-        };
-        value = (value << 4) | u128::from(digit);
+    // The 32 digits, in two halves of 16, without a branch per digit: an invalid byte sets the high bit.
+    let mut bad = 0u8;
+    let mut half = |positions: &mut dyn Iterator<Item = usize>| {
+        positions.fold(0u64, |value, i| {
+            let digit = HEX[usize::from(id[i])];
+            bad |= digit;
+            (value << 4) | u64::from(digit & 0x0f)
+        })
+    };
+    let high = half(&mut (0..8).chain(9..13).chain(14..18));
+    let low = half(&mut (19..23).chain(24..36));
+    (bad & 0x80 == 0).then_some((u128::from(high) << 64) | u128::from(low))
+}
+
+/// The value of each lowercase hex digit; 0x80 for every other byte.
+const HEX: [u8; 256] = {
+    let mut table = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-    Some(value)
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Hashes the UUIDs of a file: one multiply folding their two halves together, where the standard hasher runs
+/// SipHash's rounds over sixteen bytes. The ids come from the exchange, not from someone choosing collisions,
+/// and the set still compares whole ids, so a collision costs time, never a wrong answer.
+#[derive(Debug, Default, Clone, Copy)]
+struct FoldHasher(u64);
+
+const FOLD: u64 = 0x9e37_79b9_7f4a_7c15;
+
+fn fold(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+impl Hasher for FoldHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = fold(self.0 ^ u64::from_le_bytes(word), FOLD);
+        }
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        self.0 = fold(self.0 ^ (value as u64) ^ FOLD, ((value >> 64) as u64) ^ FOLD.rotate_left(32));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lowercase_uuid_is_its_128_bit_value_and_nothing_else_is_one() {
+        let value = uuid(b"227c47a5-0304-4ed2-bd2a-324f03715515").expect("a uuid");
+        assert_eq!(value, 0x227c47a5_0304_4ed2_bd2a_324f03715515);
+        assert_eq!(uuid(b"ffffffff-ffff-ffff-ffff-ffffffffffff"), Some(u128::MAX));
+        assert_eq!(uuid(b"00000000-0000-0000-0000-000000000000"), Some(0));
+        for not in [
+            &b"227C47A5-0304-4ED2-BD2A-324F03715515"[..], // uppercase: another spelling of a value
+            b"227c47a5-0304-4ed2-bd2a-324f0371551g",
+            b"227c47a5-0304-4ed2-bd2a-324f0371551/",
+            b"227c47a50-304-4ed2-bd2a-324f03715515",
+            b"227c47a5-0304-4ed2-bd2a-324f037155150",
+            b"227c47a5-0304-4ed2-bd2a-324f0371551",
+            b"227c47a5_0304_4ed2_bd2a_324f03715515",
+        ] {
+            assert_eq!(uuid(not), None, "{}", String::from_utf8_lossy(not));
+        }
+    }
+
+    #[test]
+    fn the_fold_hasher_spreads_uuids_that_differ_in_one_half() {
+        let hash = |v: u128| {
+            let mut h = FoldHasher::default();
+            h.write_u128(v);
+            h.finish()
+        };
+        let lows: std::collections::HashSet<u64> = (0..1000u128).map(hash).collect();
+        let highs: std::collections::HashSet<u64> = (0..1000u128).map(|v| hash(v << 64)).collect();
+        assert_eq!((lows.len(), highs.len()), (1000, 1000));
+        assert_ne!(hash(1), hash(1 << 64));
+    }
 
     #[test]
     fn an_increasing_sequence_is_new_and_any_repeat_is_found_however_far_back() {

@@ -1,6 +1,10 @@
-//! The candles stage: 1-minute candles of a date from its verified trades files on disk, with the
-//! per-file profile (grids, duplicate ids, arrival order) and candles built directly at coarser
-//! intervals, which validation compares with roll-ups of the 1-minute candles.
+//! The candles of a date: 1-minute candles from its trades files, with the per-file profile (grids,
+//! duplicate ids, arrival order) and candles built directly at coarser intervals, which validation compares
+//! with roll-ups of the 1-minute candles.
+//!
+//! A run builds each file's candles in the same pass that verifies the downloaded file ([`download`]; on
+//! disk, [`inspect`]); the candles stage then only merges them ([`assemble`]). [`build`] reads files again,
+//! for files edited after their download (the harness's defects) and the benchmarks.
 //!
 //! Files are streamed (constant memory per file, plus the file's trade ids, a few bits each, for
 //! duplicate detection); only trades whose exchange time falls inside the date are bucketed. Rows with an
@@ -8,23 +12,24 @@
 //! the previous day) and after it are counted and reported, never attributed to another date: a date's
 //! partition is written only by that date's run.
 //!
-//! Each file is decompressed on one thread while another parses it and builds its candles; the files of a
-//! day are spread over the cores the process may use (one file per worker at a time). The result does not
-//! depend on the number of workers: files are merged in (exchange, symbol) order.
+//! Each file is decompressed on one thread while another parses it and builds its candles. A run's
+//! downloads overlap, so their passes share the cores; [`build`] spreads a day's files over the cores the
+//! process may use (one file per worker at a time). The result does not depend on the order files are read
+//! in or the number of workers: files are merged in (exchange, symbol) order.
 
 use std::collections::HashMap;
 use std::io::BufReader;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use flate2::read::GzDecoder;
 use market::candle::Placement;
 use market::checks::{FileProfile, TradeProfiler};
-use market::{Candle, CandleBuilder, Exchange, Instrument, Interval, Symbol, TradingDay};
+use market::{Candle, CandleBuilder, Exchange, Instrument, Interval, Symbol, Trade, TradingDay};
 
-use crate::tardis::DownloadedFile;
-use crate::tardis::trades_csv::{self, CsvError};
+use crate::tardis::trades_csv::{self, CsvError, ReadStats};
+use crate::tardis::{self, DownloadedFile, FileRead, Pass, TardisClient, TardisError};
 
 /// Tick and lot size per (exchange, symbol), from the instruments stage.
 pub type Increments = HashMap<(Exchange, Symbol), (f64, f64)>;
@@ -98,8 +103,76 @@ pub struct CandleError {
 
 const COARSER: [Interval; 3] = [Interval::M5, Interval::H1, Interval::D1];
 
-/// The candles of the trades file at `path` (gzip CSV) of (exchange, symbol, day): what the stage does with
+/// A downloaded trades file and its candles, built in the pass that verified it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayFile {
+    pub file: DownloadedFile,
+    pub candles: FileCandles,
+}
+
+/// The builders one file's trades go through: 1-minute and coarser candles, and the file's profile.
+struct FileBuilder {
+    minutes: CandleBuilder,
+    coarser: [CandleBuilder; 3],
+    profiler: TradeProfiler,
+    trades_in_day: u64,
+}
+
+impl FileBuilder {
+    fn new(exchange: &Exchange, symbol: &Symbol, day: TradingDay, increments: Option<(f64, f64)>) -> FileBuilder {
+        FileBuilder {
+            minutes: CandleBuilder::new(exchange.clone(), symbol.clone(), day),
+            coarser: COARSER.map(|i| CandleBuilder::with_interval(exchange.clone(), symbol.clone(), day, i)),
+            profiler: TradeProfiler::new(exchange.clone(), symbol.clone(), day, increments),
+            trades_in_day: 0,
+        }
+    }
+
+    fn trade(&mut self, line: u64, trade: &Trade, id: &[u8]) {
+        self.profiler.trade(line, trade, id);
+        if self.minutes.push(trade) == Placement::InDay {
+            self.trades_in_day += 1;
+            for builder in &mut self.coarser {
+                builder.push(trade);
+            }
+        }
+    }
+
+    fn finish(mut self, stats: Option<&ReadStats>) -> FileCandles {
+        if let Some(stats) = stats {
+            let samples: Vec<(u64, String)> = stats.reject_samples.iter().map(|r| (r.line, r.reason.clone())).collect();
+            self.profiler.rejected(stats.rejected, &samples);
+        }
+        let (rows_before_day, rows_after_day) = (self.minutes.before_day(), self.minutes.after_day());
+        let [m5, h1, d1] = self.coarser.map(CandleBuilder::finish);
+        FileCandles {
+            candles: self.minutes.finish(),
+            direct: [(Interval::M5, m5), (Interval::H1, h1), (Interval::D1, d1)],
+            profile: self.profiler.finish(),
+            trades_in_day: self.trades_in_day,
+            rows_before_day,
+            rows_after_day,
+        }
+    }
+}
+
+/// The one pass over a trades file: read through (as a download verifies it) while its candles are built.
+fn pass(
+    path: &Path,
+    exchange: &Exchange,
+    symbol: &Symbol,
+    day: TradingDay,
+    increments: Option<(f64, f64)>,
+) -> Result<(FileRead, FileCandles), CsvError> {
+    let mut builder = FileBuilder::new(exchange, symbol, day, increments);
+    let read = tardis::read_file(path, exchange, symbol, day, |line, trade, id| builder.trade(line, trade, id))?;
+    let candles = builder.finish(Some(&read.stats));
+    Ok((read, candles))
+}
+
+/// The candles of the trades file at `path` (gzip CSV) of (exchange, symbol, day): what the stage builds of
 /// each file, and what `pipeline candles` runs. `increments`: (tick, lot) when known, to check the grids.
+/// Torn rows are counted as rejected here, not failed on.
 pub fn build_file(
     path: &Path,
     exchange: &Exchange,
@@ -108,38 +181,65 @@ pub fn build_file(
     increments: Option<(f64, f64)>,
 ) -> Result<FileCandles, CandleError> {
     let err = |source| CandleError { path: path.display().to_string(), source };
-    let handle = std::fs::File::open(path).map_err(|source| err(CsvError::Io { line: 0, source }))?;
     // A file of no bytes at all is a day without trades (what an empty body leaves).
-    let empty = handle.metadata().map_err(|source| err(CsvError::Io { line: 0, source }))?.len() == 0;
-    let mut minutes = CandleBuilder::new(exchange.clone(), symbol.clone(), day);
-    let mut coarser = COARSER.map(|i| CandleBuilder::with_interval(exchange.clone(), symbol.clone(), day, i));
-    let mut profiler = TradeProfiler::new(exchange.clone(), symbol.clone(), day, increments);
-    let mut trades_in_day = 0u64;
-    if !empty {
-        let reader = GzDecoder::new(BufReader::with_capacity(1 << 16, handle));
-        let stats = trades_csv::read_trades_in_background(reader, exchange, symbol, |line, trade, id| {
-            profiler.trade(line, trade, id);
-            if minutes.push(trade) == Placement::InDay {
-                trades_in_day += 1;
-                for builder in &mut coarser {
-                    builder.push(trade);
-                }
-            }
-        })
-        .map_err(err)?;
-        let samples: Vec<(u64, String)> = stats.reject_samples.iter().map(|r| (r.line, r.reason.clone())).collect();
-        profiler.rejected(stats.rejected, &samples);
+    let empty = std::fs::metadata(path).map_err(|source| err(CsvError::Io { line: 0, source }))?.len() == 0;
+    if empty {
+        return Ok(FileBuilder::new(exchange, symbol, day, increments).finish(None));
     }
-    let (rows_before_day, rows_after_day) = (minutes.before_day(), minutes.after_day());
-    let [m5, h1, d1] = coarser.map(CandleBuilder::finish);
-    Ok(FileCandles {
-        candles: minutes.finish(),
-        direct: [(Interval::M5, m5), (Interval::H1, h1), (Interval::D1, d1)],
-        profile: profiler.finish(),
-        trades_in_day,
-        rows_before_day,
-        rows_after_day,
-    })
+    Ok(pass(path, exchange, symbol, day, increments).map_err(err)?.1)
+}
+
+/// Downloads the trades file of (exchange, symbol, day) into `data_dir` and builds its candles in the pass
+/// that verifies it: the candles stage's work, done as each file arrives (see `tardis::download`).
+pub async fn download(
+    tardis: &TardisClient,
+    exchange: &Exchange,
+    symbol: &Symbol,
+    day: TradingDay,
+    data_dir: &Path,
+    increments: Option<(f64, f64)>,
+) -> Result<DayFile, TardisError> {
+    let (ex, sy) = (exchange.clone(), symbol.clone());
+    let build: Pass<FileCandles> = Arc::new(move |path| pass(path, &ex, &sy, day, increments));
+    let (file, candles) = tardis.download_trades_with(exchange, symbol, day, data_dir, build).await?;
+    Ok(DayFile { file, candles })
+}
+
+/// A trades file already on disk, verified as a download would be, with its candles, in one pass.
+pub fn inspect(
+    path: &Path,
+    exchange: &Exchange,
+    symbol: &Symbol,
+    day: TradingDay,
+    increments: Option<(f64, f64)>,
+) -> Result<DayFile, CandleError> {
+    let err = |source| CandleError { path: path.display().to_string(), source };
+    let (read, candles) = pass(path, exchange, symbol, day, increments).map_err(err)?;
+    let read = tardis::whole(read).map_err(err)?;
+    Ok(DayFile { file: tardis::downloaded(path, exchange, symbol, day, read, 0), candles })
+}
+
+/// The candles of a day from its files' candles, already built: merged in (exchange, symbol) order.
+pub fn assemble(files: &[DayFile]) -> CandleSet {
+    let mut ordered: Vec<&DayFile> = files.iter().collect();
+    ordered.sort_by(|a, b| (&a.file.exchange, &a.file.symbol).cmp(&(&b.file.exchange, &b.file.symbol)));
+    merge(ordered.into_iter().map(|f| f.candles.clone()))
+}
+
+/// One set of the files' candles, in the order given.
+fn merge(files: impl IntoIterator<Item = FileCandles>) -> CandleSet {
+    let mut set = CandleSet::empty();
+    for file in files {
+        set.trades_in_day += file.trades_in_day;
+        set.rows_before_day += file.rows_before_day;
+        set.rows_after_day += file.rows_after_day;
+        set.candles.extend(file.candles);
+        for ((_, list), (_, built)) in set.direct.iter_mut().zip(file.direct) {
+            list.extend(built);
+        }
+        set.profiles.push(file.profile);
+    }
+    set
 }
 
 /// What a trades file says it is, from its first row: exchange, symbol, and the date its rows arrived on
@@ -213,21 +313,12 @@ pub fn build_with_workers(
         work();
     });
 
-    let mut set = CandleSet::empty();
-    for slot in results {
-        // A file after a failed one was never read: the failure is what the stage reports.
-        let Some(result) = slot.into_inner().expect("no worker panics while holding it") else { continue };
-        let file = result?;
-        set.trades_in_day += file.trades_in_day;
-        set.rows_before_day += file.rows_before_day;
-        set.rows_after_day += file.rows_after_day;
-        set.candles.extend(file.candles);
-        for ((_, list), (_, built)) in set.direct.iter_mut().zip(file.direct) {
-            list.extend(built);
-        }
-        set.profiles.push(file.profile);
-    }
-    Ok(set)
+    // A file after a failed one was never read: the failure is what the stage reports.
+    let built: Vec<FileCandles> = results
+        .into_iter()
+        .map_while(|slot| slot.into_inner().expect("no worker panics while holding it"))
+        .collect::<Result<_, _>>()?;
+    Ok(merge(built))
 }
 
 #[cfg(test)]
@@ -400,7 +491,49 @@ mod tests {
                 let built = build_with_workers(&files, &increments, workers).expect("built");
                 assert!(built == expected, "seed {seed}, {workers} workers: the sets differ");
             }
+            // The download stage's way: one pass per file (verifying it and building its candles), merged.
+            let passed: Vec<DayFile> = files
+                .iter()
+                .rev()
+                .map(|f| {
+                    let known = increments.get(&(f.exchange.clone(), f.symbol.clone())).copied();
+                    inspect(&f.path, &f.exchange, &f.symbol, f.day, known).expect("a whole file")
+                })
+                .collect();
+            assert!(assemble(&passed) == expected, "seed {seed}: the download passes' candles differ");
+            let recorded: Vec<&DownloadedFile> = passed.iter().map(|p| &p.file).collect();
+            assert_eq!(recorded, files.iter().rev().collect::<Vec<_>>(), "seed {seed}: what the pass verified");
         }
+    }
+
+    #[test]
+    fn the_candles_of_a_verifying_pass_need_no_second_read_and_a_torn_file_fails_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rows = [(MINUTE, "buy", 60_000.0, 1.0), (2 * MINUTE, "sell", 60_001.0, 2.0)];
+        let files =
+            [file(dir.path(), "bitmex", "XBTUSD", &rows), file(dir.path(), "binance-futures", "BTCUSDT", &rows)];
+        let increments = known(&[("bitmex", "XBTUSD"), ("binance-futures", "BTCUSDT")]);
+        let expected = build(&files, &increments).expect("built");
+        let passed: Vec<DayFile> = files
+            .iter()
+            .map(|f| inspect(&f.path, &f.exchange, &f.symbol, f.day, Some((0.5, 1.0))).expect("whole"))
+            .collect();
+        for f in &files {
+            std::fs::remove_file(&f.path).expect("removed");
+        }
+        assert_eq!(assemble(&passed), expected, "merged from the passes alone, the files gone");
+
+        // A torn row: `pipeline candles` counts it as rejected, a verifying pass refuses the file.
+        let torn = dir.path().join("torn.csv.gz");
+        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        writeln!(gz, "{TRADES_HEADER}\nbitmex,XBTUSD,{0},{0},1,buy,1.5,1\nbitmex,XBTUSD,17", day().start_us())
+            .expect("ok");
+        std::fs::write(&torn, gz.finish().expect("gzip")).expect("written");
+        let (exchange, symbol) = (Exchange::parse("bitmex").expect("ok"), Symbol::parse("XBTUSD").expect("ok"));
+        let built = build_file(&torn, &exchange, &symbol, day(), None).expect("tolerated");
+        assert_eq!((built.trades_in_day, built.profile.rejected), (1, 1));
+        let err = inspect(&torn, &exchange, &symbol, day(), None).expect_err("torn");
+        assert!(err.to_string().contains("line 3 is malformed"), "{err}");
     }
 
     #[test]

@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use crate::bigquery::schema::TableDef;
 use crate::bigquery::{BigQueryClient, BigQueryError, LoadOutcome};
-use crate::candles::{self, CandleError, CandleSet, Increments};
-use crate::tardis::{DownloadedFile, TardisClient, TardisError};
+use crate::candles::{self, CandleError, CandleSet, DayFile, Increments};
+use crate::tardis::{TardisClient, TardisError};
 
 /// One trades file the download stage fetches.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +27,8 @@ pub struct Download<'a> {
     pub symbol: &'a Symbol,
     pub day: TradingDay,
     pub data_dir: &'a Path,
+    /// (tick, lot) of the pair, when the instruments list has it: the pass over the file checks the grids.
+    pub increments: Option<(f64, f64)>,
 }
 
 /// One partition the upload stage loads.
@@ -47,14 +49,15 @@ pub trait Hooks: Send + Sync + fmt::Debug {
         pairs
     }
 
-    /// Downloads and verifies one trades file.
-    async fn download(&self, tardis: &TardisClient, file: Download<'_>) -> Result<DownloadedFile, TardisError> {
-        tardis.download_trades(file.exchange, file.symbol, file.day, file.data_dir).await
+    /// Downloads one trades file, verifying it and building its candles in one pass.
+    async fn download(&self, tardis: &TardisClient, file: Download<'_>) -> Result<DayFile, TardisError> {
+        candles::download(tardis, file.exchange, file.symbol, file.day, file.data_dir, file.increments).await
     }
 
-    /// Builds the candles of the downloaded files (the candles stage, and re-validation from the files).
-    fn build(&self, files: &[DownloadedFile], increments: &Increments) -> Result<CandleSet, CandleError> {
-        candles::build(files, increments)
+    /// The candles of the day's files (the candles stage, and re-validation from the files): those their
+    /// pass built, merged.
+    fn build(&self, files: &[DayFile], _increments: &Increments) -> Result<CandleSet, CandleError> {
+        Ok(candles::assemble(files))
     }
 
     /// The layout the upload stage creates `def` with and loads it by.

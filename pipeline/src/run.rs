@@ -1,5 +1,7 @@
-//! One date through every stage: download ∥ instruments → candles → upload → validation, each stage
-//! timed and recorded in Postgres.
+//! One date through every stage: instruments → download → candles → upload → validation, each stage
+//! timed and recorded in Postgres. The instruments come first because the download stage reads each file
+//! once, as it arrives, verifying it and building its candles (with the grid checks that need the pair's
+//! tick and lot); the candles stage then merges what those passes built.
 //!
 //! A stage that fails ends the run as failed and nothing after it runs; in particular nothing is
 //! uploaded unless every configured file downloaded and verified. Upload replaces the date's partitions
@@ -17,11 +19,11 @@ use serde_json::json;
 
 use crate::bigquery::schema::{CANDLES_1M, INSTRUMENTS, TABLES};
 use crate::bigquery::{BigQueryClient, BigQueryError, candle_to_json, instrument_to_json};
-use crate::candles::{self, CandleSet};
+use crate::candles::{self, CandleSet, DayFile, Increments};
 use crate::config::Config;
 use crate::hooks::{Download, Hooks, Load, NoHooks};
 use crate::store::{RunCounts, RunStatus, StageRecord, Store, StoreError};
-use crate::tardis::{DownloadedFile, TardisClient, TardisError};
+use crate::tardis::{TardisClient, TardisError};
 
 /// Why a validation could not be carried out (its findings are never errors).
 #[derive(Debug, thiserror::Error)]
@@ -177,7 +179,8 @@ impl Pipeline {
         &self.tardis
     }
 
-    async fn download(&self, day: TradingDay) -> Result<Vec<DownloadedFile>, DownloadFailures> {
+    /// The download stage: every pair's file, each verified and built into candles as it arrives.
+    async fn download(&self, day: TradingDay, increments: &Increments) -> Result<Vec<DayFile>, DownloadFailures> {
         let selection = &self.config.selection;
         let pairs = self.hooks.pairs(selection.pairs());
         let total = pairs.len();
@@ -192,9 +195,10 @@ impl Pipeline {
             return Err(DownloadFailures { total, failures });
         }
         let data_dir = &self.config.data_dir;
-        let results: Vec<Result<DownloadedFile, TardisError>> = futures::stream::iter(pairs)
+        let results: Vec<Result<DayFile, TardisError>> = futures::stream::iter(pairs)
             .map(|(exchange, symbol)| async move {
-                let file = Download { exchange: &exchange, symbol: &symbol, day, data_dir };
+                let increments = increments.get(&(exchange.clone(), symbol.clone())).copied();
+                let file = Download { exchange: &exchange, symbol: &symbol, day, data_dir, increments };
                 self.hooks.download(&self.tardis, file).await
             })
             .buffer_unordered(self.config.tardis.concurrency.max(1))
@@ -208,7 +212,7 @@ impl Pipeline {
             }
         }
         if failures.is_empty() {
-            files.sort_by(|a, b| (&a.exchange, &a.symbol).cmp(&(&b.exchange, &b.symbol)));
+            files.sort_by(|a, b| (&a.file.exchange, &a.file.symbol).cmp(&(&b.file.exchange, &b.file.symbol)));
             Ok(files)
         } else {
             Err(DownloadFailures { total, failures })
@@ -319,16 +323,19 @@ impl Pipeline {
     /// post-backfill verification of `pipeline validate`. A file that cannot be had counts against
     /// completeness rather than failing the validation.
     pub async fn revalidate(&self, day: TradingDay) -> Result<Validation, ValidateError> {
+        let instruments = self.bigquery.read_instruments(day).await?;
+        let increments = candles::increments(&instruments);
         let data_dir = &self.config.data_dir;
         let mut files = Vec::new();
         for (exchange, symbol) in self.config.selection.pairs() {
+            let known = increments.get(&(exchange.clone(), symbol.clone())).copied();
             let path = crate::tardis::trades_path(data_dir, &exchange, &symbol, day);
             let (e, s, p) = (exchange.clone(), symbol.clone(), path.clone());
             let on_disk =
-                tokio::task::spawn_blocking(move || crate::tardis::inspect(&p, &e, &s, day).ok()).await.ok().flatten();
+                tokio::task::spawn_blocking(move || candles::inspect(&p, &e, &s, day, known).ok()).await.ok().flatten();
             match on_disk {
                 Some(file) => files.push(file),
-                None => match self.tardis.download_trades(&exchange, &symbol, day, data_dir).await {
+                None => match candles::download(&self.tardis, &exchange, &symbol, day, data_dir, known).await {
                     Ok(file) => files.push(file),
                     Err(err) => {
                         tracing::warn!(%exchange, %symbol, %day, error = %err, "Trades file unavailable for re-validation.")
@@ -336,8 +343,6 @@ impl Pipeline {
                 },
             }
         }
-        let instruments = self.bigquery.read_instruments(day).await?;
-        let increments = candles::increments(&instruments);
         let hooks = Arc::clone(&self.hooks);
         let set = tokio::task::spawn_blocking(move || hooks.build(&files, &increments))
             .await
@@ -393,29 +398,32 @@ impl Pipeline {
     }
 
     async fn run_stages(&self, day: TradingDay, run_key: &str, outcome: &mut RunOutcome) -> Result<(), String> {
-        let (download, instruments) = tokio::join!(
-            stage(
-                "download",
-                self.download(day),
-                |files: &Vec<DownloadedFile>| {
-                    let rows = files.iter().map(|f| f.stats.rows).sum();
-                    let detail = json!({
-                        "files": files.len(),
-                        "bytes": files.iter().map(|f| f.bytes).sum::<u64>(),
-                        "rejected_rows": files.iter().map(|f| f.stats.rejected).sum::<u64>(),
-                        "retried_files": files.iter().filter(|f| f.attempts > 1).count(),
-                    });
-                    (rows, detail)
-                },
-                |e: &DownloadFailures| e.failures.iter().any(TardisError::is_auth),
-            ),
-            stage(
-                "instruments",
-                self.instruments(),
-                |list: &Vec<Instrument>| (list.len() as u64, json!({})),
-                TardisError::is_auth,
-            ),
-        );
+        let instruments = stage(
+            "instruments",
+            self.instruments(),
+            |list: &Vec<Instrument>| (list.len() as u64, json!({})),
+            TardisError::is_auth,
+        )
+        .await;
+        // Without the instruments the files are still fetched and verified (the grids go unchecked), so the
+        // record says what else was wrong; the run fails below either way.
+        let increments = instruments.value.as_deref().map(candles::increments).unwrap_or_default();
+        let download = stage(
+            "download",
+            self.download(day, &increments),
+            |files: &Vec<DayFile>| {
+                let rows = files.iter().map(|f| f.file.stats.rows).sum();
+                let detail = json!({
+                    "files": files.len(),
+                    "bytes": files.iter().map(|f| f.file.bytes).sum::<u64>(),
+                    "rejected_rows": files.iter().map(|f| f.file.stats.rejected).sum::<u64>(),
+                    "retried_files": files.iter().filter(|f| f.file.attempts > 1).count(),
+                });
+                (rows, detail)
+            },
+            |e: &DownloadFailures| e.failures.iter().any(TardisError::is_auth),
+        )
+        .await;
         outcome.auth_failure = download.auth_failure || instruments.auth_failure;
         self.finished(outcome, download.record.clone()).await?;
         self.finished(outcome, instruments.record.clone()).await?;
@@ -427,7 +435,6 @@ impl Pipeline {
         outcome.counts.files = u32::try_from(files.len()).unwrap_or(u32::MAX);
         outcome.counts.instruments = u32::try_from(instruments.len()).unwrap_or(u32::MAX);
 
-        let increments = candles::increments(&instruments);
         let hooks = Arc::clone(&self.hooks);
         let built = stage(
             "candles",

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use market::{Candle, DAY_US, Exchange, MINUTE_US, Symbol, TradingDay};
 use pipeline::bigquery::schema::{CANDLES_1M, Column, INSTRUMENTS, TableDef};
 use pipeline::bigquery::{BigQueryClient, BigQueryError, LoadOutcome, candle_to_json};
-use pipeline::candles::{self, CandleError, CandleSet, Increments};
+use pipeline::candles::{self, CandleError, CandleSet, DayFile, Increments};
 use pipeline::hooks::{Download, Hooks, Load};
 use pipeline::tardis::{self, DownloadedFile, TardisClient, TardisError};
 use serde_json::Value;
@@ -158,7 +158,7 @@ fn defective_candles(defect: Defect, candles: &[Candle]) -> Vec<Candle> {
 
 /// The `swallowed-429` download: one request; a 429 becomes an empty file (a quiet day, as far as the rest
 /// of the run can tell), anything else goes to the pipeline's own download.
-async fn download_swallowing_429(tardis: &TardisClient, file: Download<'_>) -> Result<DownloadedFile, TardisError> {
+async fn download_swallowing_429(tardis: &TardisClient, file: Download<'_>) -> Result<DayFile, TardisError> {
     let url = tardis.trades_url(file.exchange, file.symbol, file.day);
     let mut request = reqwest::Client::new().get(url.clone());
     if let Some(key) = &tardis.config().api_key {
@@ -166,7 +166,7 @@ async fn download_swallowing_429(tardis: &TardisClient, file: Download<'_>) -> R
     }
     let rate_limited = request.send().await.is_ok_and(|r| r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS);
     if !rate_limited {
-        return tardis.download_trades(file.exchange, file.symbol, file.day, file.data_dir).await;
+        return candles::download(tardis, file.exchange, file.symbol, file.day, file.data_dir, file.increments).await;
     }
     let path = tardis::trades_path(file.data_dir, file.exchange, file.symbol, file.day);
     let io = |source| TardisError::Io { path: path.clone(), source };
@@ -174,7 +174,7 @@ async fn download_swallowing_429(tardis: &TardisClient, file: Download<'_>) -> R
     // An empty gzip: what Tardis serves for a day without trades, which is what the defect takes the 429 for.
     let empty = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()).finish().map_err(io)?;
     std::fs::write(&path, empty).map_err(io)?;
-    tardis::inspect(&path, file.exchange, file.symbol, file.day)
+    candles::inspect(&path, file.exchange, file.symbol, file.day, file.increments)
         .map_err(|e| TardisError::BadFile { url: url.to_string(), reason: e.to_string() })
 }
 
@@ -259,9 +259,9 @@ impl DefectHooks {
 
     /// Candles built by the pipeline, then open or close of each minute replaced by its first or last trade
     /// in file order.
-    fn in_file_order(&self, files: &[DownloadedFile], increments: &Increments) -> Result<CandleSet, CandleError> {
-        let mut set = candles::build(files, increments)?;
-        for file in files {
+    fn in_file_order(&self, files: &[DayFile]) -> Result<CandleSet, CandleError> {
+        let mut set = candles::assemble(files);
+        for DayFile { file, .. } in files {
             let (_, rows) = trades::read(file)?;
             // minute → (first price, last price) in file order.
             let mut minutes: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
@@ -353,14 +353,18 @@ impl Hooks for DefectHooks {
         pairs
     }
 
-    async fn download(&self, tardis: &TardisClient, file: Download<'_>) -> Result<DownloadedFile, TardisError> {
+    async fn download(&self, tardis: &TardisClient, file: Download<'_>) -> Result<DayFile, TardisError> {
         match self.defect {
             Defect::Swallowed429 => download_swallowing_429(tardis, file).await,
-            _ => tardis.download_trades(file.exchange, file.symbol, file.day, file.data_dir).await,
+            _ => candles::download(tardis, file.exchange, file.symbol, file.day, file.data_dir, file.increments).await,
         }
     }
 
-    fn build(&self, files: &[DownloadedFile], increments: &Increments) -> Result<CandleSet, CandleError> {
+    /// The defects that edit rows write edited copies of the files and build those again (a second pass
+    /// the shipped pipeline does not make); the others start from the candles the download built.
+    fn build(&self, day_files: &[DayFile], increments: &Increments) -> Result<CandleSet, CandleError> {
+        let files: Vec<DownloadedFile> = day_files.iter().map(|f| f.file.clone()).collect();
+        let files = files.as_slice();
         let edited = match self.defect {
             Defect::LocalTimeBuckets => self.edited(files, |_, row| {
                 row[trades::TIMESTAMP] = row[trades::LOCAL_TIMESTAMP].clone();
@@ -380,18 +384,18 @@ impl Hooks for DefectHooks {
                 let mut seen = HashSet::new();
                 self.edited(files, |file, row| seen.insert((file.exchange.clone(), row[trades::ID].clone())))?
             }
-            Defect::OpenInFileOrder | Defect::CloseInFileOrder => return self.in_file_order(files, increments),
+            Defect::OpenInFileOrder | Defect::CloseInFileOrder => return self.in_file_order(day_files),
             Defect::LateRowsInCounts => {
-                let mut set = candles::build(files, increments)?;
+                let mut set = candles::assemble(day_files);
                 set.trades_in_day += std::mem::take(&mut set.rows_before_day);
                 return Ok(set);
             }
             Defect::LateRowsToPreviousDate => {
                 let late = self.late_candles(files, increments)?;
                 *self.late.lock().unwrap_or_else(|e| e.into_inner()) = late;
-                return candles::build(files, increments);
+                return Ok(candles::assemble(day_files));
             }
-            _ => return candles::build(files, increments),
+            _ => return Ok(candles::assemble(day_files)),
         };
         candles::build(&edited, increments)
     }

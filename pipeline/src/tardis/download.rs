@@ -1,16 +1,20 @@
-//! Downloading one day's trades file: streamed to disk, verified (gzip CRC and length, CSV header and
-//! rows) and only then moved into place, so a file at its final path is always complete.
+//! Downloading one day's trades file: the body streamed to disk, then read through once by a caller's
+//! pass (which verifies it: gzip CRC and length, CSV header and rows), and only then moved into place, so
+//! a file at its final path has been read whole.
 //!
 //! A truncated or corrupt body is downloaded again. Memory does not grow with file size: the body is
-//! written chunk by chunk and verified by streaming it back through the decoder (on a second thread, while
-//! this one parses). The candles stage reads the file once more: see ARCHITECTURE.md ("One file, two
-//! passes") for what that second pass costs and why it is still there.
+//! written through a buffer, and the pass streams the file back through the decoder (on a second thread,
+//! while another parses). The pipeline's pass also builds the file's candles (`candles::download`), so a
+//! run decompresses and parses each file once. The file is not synced to disk before the rename: nothing
+//! trusts a file on disk without reading it through again (a run downloads afresh; re-validation reads
+//! every file it reuses), so a file a power cut tore is found, and fetched again, by the next reader.
 
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use flate2::read::GzDecoder;
-use market::{Exchange, Symbol, TradingDay};
+use market::{Exchange, Symbol, Trade, TradingDay};
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
@@ -42,16 +46,27 @@ pub fn trades_path(data_dir: &Path, exchange: &Exchange, symbol: &Symbol, day: T
     data_dir.join("trades").join(exchange.as_str()).join(day.to_string()).join(format!("{symbol}.csv.gz"))
 }
 
-/// Counts of one pass over a verified file.
-struct Verified {
-    stats: ReadStats,
-    before: u64,
-    after: u64,
+/// What one pass over a whole trades file found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileRead {
+    pub stats: ReadStats,
+    /// Rows whose exchange time is before the day.
+    pub rows_before_day: u64,
+    /// Rows whose exchange time is after the day.
+    pub rows_after_day: u64,
 }
 
-/// Decodes a whole gzip trades file from `path`: fails on a bad gzip (CRC, length, truncation), a bad header or
-/// a row whose structure is broken. Zero bytes is not a gzip file: a day without trades is an empty *gzip*.
-fn verify(path: &Path, exchange: &Exchange, symbol: &Symbol, day: TradingDay) -> Result<Verified, CsvError> {
+/// One pass over the gzip trades file at `path`, calling `on_trade(line, trade, id)` for every valid row in
+/// file order: fails on a bad gzip (magic, CRC, length, truncation) or header. Rows whose structure is broken
+/// are counted in `stats` (`first_malformed`), not failed on: a download fails on them ([`whole`]), while
+/// `pipeline candles` reports them. Zero bytes is not a gzip file: a day without trades is an empty *gzip*.
+pub fn read_file(
+    path: &Path,
+    exchange: &Exchange,
+    symbol: &Symbol,
+    day: TradingDay,
+    mut on_trade: impl FnMut(u64, &Trade, &[u8]),
+) -> Result<FileRead, CsvError> {
     let file = std::fs::File::open(path).map_err(|source| CsvError::Io { line: 0, source })?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut magic = [0u8; 2];
@@ -66,17 +81,23 @@ fn verify(path: &Path, exchange: &Exchange, symbol: &Symbol, day: TradingDay) ->
     let chained = std::io::Cursor::new(magic).chain(reader);
     let (start, end) = (day.start_us(), day.end_us());
     let (mut before, mut after) = (0, 0);
-    let stats = trades_csv::read_trades_in_background(GzDecoder::new(chained), exchange, symbol, |_, t, _| {
+    let stats = trades_csv::read_trades_in_background(GzDecoder::new(chained), exchange, symbol, |line, t, id| {
         if t.exchange_ts_us < start {
             before += 1;
         } else if t.exchange_ts_us >= end {
             after += 1;
         }
+        on_trade(line, t, id);
     })?;
-    if let Some(row) = &stats.first_malformed {
-        return Err(CsvError::Malformed { line: row.line, reason: row.reason.clone() });
+    Ok(FileRead { stats, rows_before_day: before, rows_after_day: after })
+}
+
+/// `read` if the file is whole: no row torn in its structure.
+pub fn whole(read: FileRead) -> Result<FileRead, CsvError> {
+    match &read.stats.first_malformed {
+        Some(row) => Err(CsvError::Malformed { line: row.line, reason: row.reason.clone() }),
+        None => Ok(read),
     }
-    Ok(Verified { stats, before, after })
 }
 
 fn read_prefix(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -93,20 +114,34 @@ fn read_prefix(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize>
 /// Re-reads a trades file already on disk (from an earlier run) and returns what a download would have
 /// reported. Used to re-validate a date without downloading it again.
 pub fn inspect(path: &Path, exchange: &Exchange, symbol: &Symbol, day: TradingDay) -> Result<DownloadedFile, CsvError> {
-    let bytes = std::fs::metadata(path).map_err(|source| CsvError::Io { line: 0, source })?.len();
-    let verified = verify(path, exchange, symbol, day)?;
-    Ok(DownloadedFile {
+    let read = whole(read_file(path, exchange, symbol, day, |_, _, _| {})?)?;
+    Ok(downloaded(path, exchange, symbol, day, read, 0))
+}
+
+/// The record of the whole file at `path`, read as `read`, `attempts` HTTP attempts after it was asked for.
+pub fn downloaded(
+    path: &Path,
+    exchange: &Exchange,
+    symbol: &Symbol,
+    day: TradingDay,
+    read: FileRead,
+    attempts: u32,
+) -> DownloadedFile {
+    DownloadedFile {
         exchange: exchange.clone(),
         symbol: symbol.clone(),
         day,
         path: path.to_path_buf(),
-        bytes,
-        stats: verified.stats,
-        rows_before_day: verified.before,
-        rows_after_day: verified.after,
-        attempts: 0,
-    })
+        bytes: std::fs::metadata(path).map_or(0, |m| m.len()),
+        stats: read.stats,
+        rows_before_day: read.rows_before_day,
+        rows_after_day: read.rows_after_day,
+        attempts,
+    }
 }
+
+/// A pass over a downloaded file, run on a blocking thread: what it found, and what else it built.
+pub type Pass<R> = Arc<dyn Fn(&Path) -> Result<(FileRead, R), CsvError> + Send + Sync>;
 
 impl TardisClient {
     /// The URL of the trades file of (exchange, symbol, day) in the datasets API.
@@ -133,6 +168,21 @@ impl TardisClient {
         day: TradingDay,
         data_dir: &Path,
     ) -> Result<DownloadedFile, TardisError> {
+        let (ex, sy) = (exchange.clone(), symbol.clone());
+        let verify: Pass<()> = Arc::new(move |path| Ok((read_file(path, &ex, &sy, day, |_, _, _| {})?, ())));
+        Ok(self.download_trades_with(exchange, symbol, day, data_dir, verify).await?.0)
+    }
+
+    /// [`TardisClient::download_trades`] with the file read through by `pass` (which must read it whole: its
+    /// errors and torn rows are what fetch the body again), returning what the pass built as well.
+    pub async fn download_trades_with<R: Send + 'static>(
+        &self,
+        exchange: &Exchange,
+        symbol: &Symbol,
+        day: TradingDay,
+        data_dir: &Path,
+        pass: Pass<R>,
+    ) -> Result<(DownloadedFile, R), TardisError> {
         let url = self.trades_url(exchange, symbol, day);
         let dest = trades_path(data_dir, exchange, symbol, day);
         let dir = dest.parent().expect("trades paths have a parent directory").to_path_buf();
@@ -141,11 +191,14 @@ impl TardisClient {
 
         let url_ref = &url;
         let partial_ref = &partial;
+        let pass_ref = &pass;
         let result = self
             .with_retries(url_ref, |attempt| async move {
                 let mut response = self.send(url_ref, attempt).await?;
                 let io = |source| Attempt::Final(TardisError::Io { path: partial_ref.clone(), source });
-                let mut file = tokio::fs::File::create(partial_ref).await.map_err(io)?;
+                let file = tokio::fs::File::create(partial_ref).await.map_err(io)?;
+                // Each write to a tokio file is a hop to a blocking thread: a megabyte at a time, not a chunk.
+                let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
                 let mut bytes: u64 = 0;
                 loop {
                     match response.chunk().await {
@@ -159,20 +212,15 @@ impl TardisClient {
                         }
                     }
                 }
-                file.flush().await.map_err(io)?;
-                file.sync_all().await.map_err(io)?;
+                file.shutdown().await.map_err(io)?;
                 drop(file);
 
-                let (path, ex, sy) = (partial_ref.clone(), exchange.clone(), symbol.clone());
-                let verified =
-                    tokio::task::spawn_blocking(move || verify(&path, &ex, &sy, day)).await.map_err(|err| {
-                        Attempt::Final(TardisError::Io {
-                            path: partial_ref.clone(),
-                            source: std::io::Error::other(err),
-                        })
-                    })?;
-                match verified {
-                    Ok(v) => Ok((v, bytes, attempt)),
+                let (path, pass) = (partial_ref.clone(), Arc::clone(pass_ref));
+                let read = tokio::task::spawn_blocking(move || pass(&path)).await.map_err(|err| {
+                    Attempt::Final(TardisError::Io { path: partial_ref.clone(), source: std::io::Error::other(err) })
+                })?;
+                match read.and_then(|(read, built)| Ok((whole(read)?, built))) {
+                    Ok((read, built)) => Ok((read, built, attempt)),
                     // A body that does not decompress is a transport accident: fetch it again.
                     Err(CsvError::Io { line, source }) => {
                         Err(Attempt::retry(format!("corrupt or truncated gzip ({bytes} bytes, line {line}): {source}")))
@@ -189,7 +237,7 @@ impl TardisClient {
             })
             .await;
 
-        let (verified, bytes, attempts) = match result {
+        let (read, built, attempts) = match result {
             Ok(ok) => ok,
             Err(err) => {
                 let _ = tokio::fs::remove_file(&partial).await;
@@ -197,18 +245,9 @@ impl TardisClient {
             }
         };
         tokio::fs::rename(&partial, &dest).await.map_err(|source| TardisError::Io { path: dest.clone(), source })?;
-        tracing::debug!(%exchange, %symbol, %day, bytes, rows = verified.stats.rows, attempts, "Trades file downloaded.");
-        Ok(DownloadedFile {
-            exchange: exchange.clone(),
-            symbol: symbol.clone(),
-            day,
-            path: dest,
-            bytes,
-            stats: verified.stats,
-            rows_before_day: verified.before,
-            rows_after_day: verified.after,
-            attempts,
-        })
+        let file = downloaded(&dest, exchange, symbol, day, read, attempts);
+        tracing::debug!(%exchange, %symbol, %day, bytes = file.bytes, rows = file.stats.rows, attempts, "Trades file downloaded.");
+        Ok((file, built))
     }
 }
 

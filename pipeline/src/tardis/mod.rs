@@ -11,5 +11,5 @@ pub mod trades_csv;
 pub mod wire;
 
 pub use client::{ApiKey, TardisClient, TardisConfig};
-pub use download::{DownloadedFile, inspect, trades_path};
+pub use download::{DownloadedFile, FileRead, Pass, downloaded, inspect, read_file, trades_path, whole};
 pub use error::TardisError;
