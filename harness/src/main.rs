@@ -6,9 +6,11 @@ use harness::cli::{self, Cli};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    pipeline::cli::init_logging("warn");
     match pipeline::cli::parse::<Cli>() {
-        Ok(args) => pipeline::cli::finish(cli::run(args).await),
+        Ok(args) => {
+            pipeline::cli::init_logging("warn", args.log);
+            pipeline::cli::finish(cli::run(args).await)
+        }
         Err(exit) => exit.into(),
     }
 }

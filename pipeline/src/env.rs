@@ -29,10 +29,11 @@ pub enum Var {
     PipelineValidationConfig,
     PipelineScheduleCron,
     PipelineCatchUpDays,
+    PipelineLogFormat,
 }
 
 impl Var {
-    pub const ALL: [Var; 18] = [
+    pub const ALL: [Var; 19] = [
         Var::TardisDatasetsUrl,
         Var::TardisApiUrl,
         Var::TardisApiKey,
@@ -51,6 +52,7 @@ impl Var {
         Var::PipelineValidationConfig,
         Var::PipelineScheduleCron,
         Var::PipelineCatchUpDays,
+        Var::PipelineLogFormat,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -73,6 +75,7 @@ impl Var {
             Var::PipelineValidationConfig => "PIPELINE_VALIDATION_CONFIG",
             Var::PipelineScheduleCron => "PIPELINE_SCHEDULE_CRON",
             Var::PipelineCatchUpDays => "PIPELINE_CATCH_UP_DAYS",
+            Var::PipelineLogFormat => "PIPELINE_LOG_FORMAT",
         }
     }
 

@@ -8,9 +8,11 @@ use pipeline::cli::{self, Cli};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    cli::init_logging("info");
     match cli::parse::<Cli>() {
-        Ok(args) => cli::finish(cli::run(args, Arc::new(SystemClock)).await),
+        Ok(args) => {
+            cli::init_logging("info", args.log);
+            cli::finish(cli::run(args, Arc::new(SystemClock)).await)
+        }
         Err(exit) => exit.into(),
     }
 }

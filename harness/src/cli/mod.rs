@@ -22,6 +22,8 @@ use pipeline::cli::Exit;
     after_help = "Examples:\n  harness run                               # yesterday (UTC), seed 42, report in reports/\n  harness run --date 2024-06-01 --seed 7 --report-dir /tmp/r\n  harness run --date 2024-06-01 --pipeline-cmd \"python3 my_pipeline.py --date {date}\"\n  harness exec -- env                       # any command with the fakes, a database and their environment\n  harness mocks serve --port-tardis 9001 --port-bigquery 9050 --from 2024-06-01 --to 2024-06-30\n  harness scenario list                     # the fault scenarios; harness scenario run NAME runs one\n\nExit codes: 0 pass, 1 warn, 2 fail, 3 harness error (harness exec: its command's status)."
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub log: pipeline::cli::LogArgs,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -119,16 +119,6 @@ pub fn finish(result: anyhow::Result<Exit>) -> ExitCode {
     }
 }
 
-/// Logs go to standard error, filtered by `RUST_LOG` (default `default_filter`).
-pub fn init_logging(default_filter: &str) {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

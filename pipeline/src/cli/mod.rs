@@ -6,6 +6,7 @@ mod args;
 pub mod backfill;
 mod candles;
 mod exit;
+mod logging;
 mod migrate;
 pub mod preflight;
 mod run;
@@ -19,7 +20,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-pub use exit::{Exit, finish, init_logging, parse};
+pub use exit::{Exit, finish, parse};
+pub use logging::{LogArgs, LogFormat, init_logging};
 
 use crate::clock::Clock;
 
@@ -31,6 +33,8 @@ use crate::clock::Clock;
     after_help = "Examples:\n  pipeline run                      # yesterday (UTC), all configured symbols\n  pipeline run --date 2024-06-01\n  pipeline run --date 2024-06-01 --symbols 'bitmex:XBTUSD;deribit:BTC-PERPETUAL'\n  pipeline validate --date 2024-06-01 --report-dir reports/\n  pipeline validate --from 2024-06-01 --to 2024-06-30 --json\n  pipeline runs --date 2024-06-01 --json\n  pipeline backfill 2024-06-01 2024-06-30                       # dry run: the plan\n  pipeline backfill 2024-06-01 2024-06-30 --parallel 4 --execute\n  pipeline backfill status\n  pipeline worker --follow --parallel 2\n  pipeline schedule                                              # the 09:00 UTC service\n  pipeline preflight --from 2024-06-01 --to 2024-06-30\n  pipeline candles --input BTCUSDT.csv.gz --interval 1m      # one Tardis file into candles\n\nConfiguration comes from the environment (TARDIS_*, BIGQUERY_*, DATABASE_URL, PIPELINE_*); see the README.\nExit codes: 0 pass, 1 warn, 2 fail (a check failed or the run failed), 3 error (bad input or configuration),\n130 interrupted."
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -62,11 +62,30 @@ async fn the_reference_pipeline_binary_runs_under_exec_against_the_fakes_and_the
         &["--symbols", SYMBOLS, "--activity", ACTIVITY, "--from", &date, "--to", &date],
         &[binary("pipeline").to_str().expect("UTF-8 path"), "run", "--date", &date],
     );
+    // JSON logs by the environment variable, as a container would set it; the results stay text on stdout.
+    let mut harness = harness;
+    harness.env("PIPELINE_LOG_FORMAT", "json").env("RUST_LOG", "info").env_remove("NO_COLOR");
     let out = output(harness).await;
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("validation pass"), "{stdout}");
     assert!(stdout.contains("files 3"), "every pair of --symbols was downloaded: {stdout}");
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let logs: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("a JSON log line"))
+        .collect();
+    let started = logs
+        .iter()
+        .find(|l| l["message"] == "Run started.")
+        .unwrap_or_else(|| panic!("no JSON \"Run started.\" line:\n{stderr}"));
+    assert_eq!((started["level"].as_str(), started["target"].as_str()), (Some("INFO"), Some("pipeline::run")));
+    assert_eq!(started["day"], date.as_str(), "fields at the top level: {started}");
+    assert!(started["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "{started}");
+    assert!(!stderr.contains(" INFO pipeline::"), "a text log line among the JSON ones:\n{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "colour codes on a pipe:\n{stderr}");
 }
 
 #[rstest]
