@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod env;
 pub mod hooks;
+pub mod metrics;
 pub mod preflight;
 pub mod report;
 pub mod retry;

@@ -55,6 +55,14 @@ pub struct Pipeline {
     store: Store,
     /// The pipeline's own behaviour ([`NoHooks`]) unless a caller replaced it (see `hooks.rs`).
     hooks: Arc<dyn Hooks>,
+    /// Told of every run that ends (a command's metrics).
+    observers: Vec<Arc<dyn RunObserver>>,
+}
+
+/// Told of every run that ended, once it is recorded: how a command counts runs (its metrics) without the
+/// pipeline knowing what counts them.
+pub trait RunObserver: Send + Sync + std::fmt::Debug {
+    fn run_finished(&self, outcome: &RunOutcome);
 }
 
 /// How a run ended. A failed run is an outcome, not an `Err`: its error is recorded like its stages.
@@ -154,12 +162,18 @@ impl Pipeline {
     pub async fn with_store(config: Config, store: Store) -> Result<Pipeline, SetupError> {
         let tardis = TardisClient::new(config.tardis.clone()).map_err(SetupError::Tardis)?;
         let bigquery = BigQueryClient::new(config.bigquery.clone()).await?;
-        Ok(Pipeline { config, tardis, bigquery, store, hooks: Arc::new(NoHooks) })
+        Ok(Pipeline { config, tardis, bigquery, store, hooks: Arc::new(NoHooks), observers: Vec::new() })
     }
 
     /// The same pipeline with `hooks` at its stage boundaries instead of its own behaviour.
     pub fn with_hooks(mut self, hooks: Arc<dyn Hooks>) -> Pipeline {
         self.hooks = hooks;
+        self
+    }
+
+    /// The same pipeline, telling `observer` of every run that ends.
+    pub fn observed_by(mut self, observer: Arc<dyn RunObserver>) -> Pipeline {
+        self.observers.push(observer);
         self
     }
 
@@ -382,6 +396,9 @@ impl Pipeline {
         self.store
             .finish_run(run_id, outcome.status, outcome.error.as_deref(), outcome.counts, validation, &report)
             .await?;
+        for observer in &self.observers {
+            observer.run_finished(&outcome);
+        }
         match &outcome.error {
             None => tracing::info!(%day, run_id, "Run succeeded."),
             Some(error) => tracing::error!(%day, run_id, %error, "Run failed."),
@@ -418,6 +435,7 @@ impl Pipeline {
                     "bytes": files.iter().map(|f| f.file.bytes).sum::<u64>(),
                     "rejected_rows": files.iter().map(|f| f.file.stats.rejected).sum::<u64>(),
                     "retried_files": files.iter().filter(|f| f.file.attempts > 1).count(),
+                    "retries": files.iter().map(|f| u64::from(f.file.attempts.saturating_sub(1))).sum::<u64>(),
                 });
                 (rows, detail)
             },

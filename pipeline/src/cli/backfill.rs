@@ -9,6 +9,7 @@ use anyhow::Context;
 use market::{DateRange, Exchange, Symbol, TradingDay};
 
 use super::Exit;
+use super::metrics::MetricsArgs;
 use super::signals::stop_on_signals;
 use crate::backfill::{self, Action, BackfillEvent, BackfillRequest, Plan, Summary};
 use crate::clock::Clock;
@@ -67,6 +68,9 @@ pub struct BackfillArgs {
     /// Who asked (recorded in the audit log; default: $USER).
     #[arg(long)]
     pub requested_by: Option<String>,
+    /// With --execute: metrics of the dates it runs.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// Process the newest date first (default: oldest first).
     #[arg(long)]
     pub newest_first: bool,
@@ -125,12 +129,15 @@ pub async fn run(args: BackfillArgs, clock: &dyn Clock) -> anyhow::Result<Exit> 
         backfill::record_dry_run(&pipeline, &request).await?;
         return Ok(Exit::Pass);
     }
+    let exporter = args.metrics.start(pipeline.store()).await?;
+    let pipeline = pipeline.observed_by(std::sync::Arc::new(exporter.metrics()));
     let (stop, signals) = stop_on_signals().context("cannot listen for SIGINT and SIGTERM")?;
     let progress = Progress::new(plan.to_run().count());
     let summary = backfill::execute(&pipeline, &request, &plan, stop, &|event| progress.show(&event)).await;
     progress.finish();
     signals.abort();
     let summary = summary?;
+    exporter.finish().await?;
     print!("{}", summary_text(&summary));
     Ok(Exit::of_backfill(&summary))
 }

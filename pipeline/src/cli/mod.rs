@@ -7,6 +7,7 @@ pub mod backfill;
 mod candles;
 mod exit;
 mod logging;
+pub mod metrics;
 mod migrate;
 pub mod preflight;
 mod run;

@@ -7,6 +7,7 @@ use anyhow::Context;
 use market::TradingDay;
 
 use super::Exit;
+use super::metrics::MetricsArgs;
 use crate::clock::{Clock, day_or_yesterday};
 use crate::config::{Config, Selection};
 use crate::report::{Report, write_all};
@@ -29,6 +30,8 @@ pub struct RunArgs {
     /// Print the run outcome as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 pub async fn run(args: RunArgs, clock: &dyn Clock) -> anyhow::Result<Exit> {
@@ -41,7 +44,10 @@ pub async fn run(args: RunArgs, clock: &dyn Clock) -> anyhow::Result<Exit> {
         config.data_dir = dir;
     }
     let pipeline = Pipeline::connect(config).await?;
+    let exporter = args.metrics.start(pipeline.store()).await?;
+    let pipeline = pipeline.observed_by(std::sync::Arc::new(exporter.metrics()));
     let outcome = pipeline.run_day(day, "manual").await.context("the run could not be recorded")?;
+    exporter.finish().await?;
     if let (Some(dir), Some(validation)) = (&args.report_dir, &outcome.validation) {
         let report = Report::for_validation(pipeline.store(), day, validation).await;
         write_all(&report, dir).context("cannot write the reports")?;

@@ -7,6 +7,7 @@ use anyhow::Context;
 use market::checks::Status;
 
 use super::Exit;
+use super::metrics::MetricsArgs;
 use super::signals::stop_on_signals;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -48,6 +49,8 @@ pub struct ScheduleArgs {
     /// With --once: print the dates' outcomes as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 impl ScheduleArgs {
@@ -71,6 +74,8 @@ impl ScheduleArgs {
 pub async fn run(args: ScheduleArgs, clock: Arc<dyn Clock>) -> anyhow::Result<Exit> {
     let options = args.options()?;
     let pipeline = Pipeline::connect(Config::from_env()?).await?;
+    let exporter = args.metrics.start(pipeline.store()).await?;
+    let pipeline = pipeline.observed_by(std::sync::Arc::new(exporter.metrics()));
     let scheduler = Scheduler::new(pipeline, options, clock);
     let (stop, signals) = stop_on_signals().context("cannot listen for SIGINT and SIGTERM")?;
     let exit = if args.once {
@@ -96,6 +101,7 @@ pub async fn run(args: ScheduleArgs, clock: Arc<dyn Clock>) -> anyhow::Result<Ex
         served?;
         Exit::Pass
     };
+    exporter.finish().await?;
     Ok(exit)
 }
 

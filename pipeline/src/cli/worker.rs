@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use super::Exit;
 use super::backfill::{date_line, waiting_line};
+use super::metrics::MetricsArgs;
 use super::signals::stop_on_signals;
 use crate::config::Config;
 use crate::run::Pipeline;
@@ -33,10 +34,14 @@ pub struct WorkerArgs {
     /// Seconds before a failed date is tried again (doubled per retry).
     #[arg(long, default_value_t = 30)]
     pub retry_delay: u64,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 pub async fn run(args: WorkerArgs) -> anyhow::Result<Exit> {
     let pipeline = Pipeline::connect(Config::from_env()?).await?;
+    let exporter = args.metrics.start(pipeline.store()).await?;
+    let pipeline = pipeline.observed_by(std::sync::Arc::new(exporter.metrics()));
     let (stop, signals) = stop_on_signals().context("cannot listen for SIGINT and SIGTERM")?;
     let base = args.worker_id.clone().unwrap_or_else(|| format!("{}-{}", worker::hostname(), std::process::id()));
     let workers = (0..args.parallel).map(|i| {
@@ -67,5 +72,6 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<Exit> {
         failed += results?.iter().filter(|r| r.status == JobStatus::Failed).count();
     }
     signals.abort();
+    exporter.finish().await?;
     Ok(if failed > 0 { Exit::Fail } else { Exit::Pass })
 }

@@ -174,6 +174,11 @@ impl Store {
         &self.pool
     }
 
+    /// One round trip to the database (a readiness probe).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(query_error("ping"))
+    }
+
     /// Records the start of a run and returns its id.
     pub async fn start_run(&self, day: TradingDay, run_key: &str, trigger: &str) -> Result<i64, StoreError> {
         idempotent("start run", || {

@@ -2,6 +2,7 @@
 //! workers racing (in one process, and as separate processes killed with `kill -9`), against a real
 //! Postgres and the fakes.
 
+mod metrics;
 mod operator;
 mod processes;
 mod queue;
