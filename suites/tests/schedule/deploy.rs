@@ -122,6 +122,85 @@ fn kubernetes_manifests_parse_and_every_reference_resolves() {
     }
 }
 
+/// `kubernetes-validate --strict` over `paths` for Kubernetes `version`: its exit status and output.
+fn validate(version: &str, paths: &[PathBuf]) -> (bool, String) {
+    let out = std::process::Command::new(suites::conformance_python())
+        .args(["-m", "kubernetes_validate", "--strict", "-k", version])
+        .args(paths)
+        .output()
+        .expect("the venv's python runs");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn kubernetes_manifests_pass_the_kubernetes_schemas_strictly() {
+    let paths = files("kubernetes", "yaml");
+    assert!(paths.len() >= 6, "{paths:?}");
+    // The oldest minor version GKE still offers and the newest the validator knows.
+    for version in ["1.30.0", "1.37.0"] {
+        let (passed, output) = validate(version, &paths);
+        assert!(passed, "Kubernetes {version}:\n{output}");
+        assert_eq!(output.matches(" passed for resource ").count(), manifests().len(), "every document:\n{output}");
+    }
+    // The validator is strict: a misspelt field and a wrong type are refused, naming them.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let job = std::fs::read_to_string(deploy_dir().join("kubernetes/workers-job.yaml")).expect("readable");
+    for (from, to, said) in [
+        ("readOnlyRootFilesystem", "readOnlyRootFileSystem", "'readOnlyRootFileSystem' was unexpected"),
+        ("periodSeconds: 30", "periodSeconds: thirty", "'thirty' is not of type 'integer'"),
+    ] {
+        let broken = dir.path().join("broken.yaml");
+        std::fs::write(&broken, job.replacen(from, to, 1)).expect("written");
+        let (passed, output) = validate("1.37.0", &[broken]);
+        assert!(!passed && output.contains(said), "{to}: {output}");
+    }
+}
+
+#[test]
+fn every_pod_runs_hardened_with_probes_limits_and_bounded_scratch_space() {
+    let docs = manifests();
+    let account = docs.iter().map(|(_, d)| d).find(|d| d["kind"] == "ServiceAccount").expect("a ServiceAccount");
+    let annotation = &account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"];
+    assert!(annotation.as_str().is_some_and(|a| a.ends_with(".iam.gserviceaccount.com")), "Workload Identity");
+    for (file, doc) in docs.iter().filter(|(_, d)| matches!(d["kind"].as_str(), Some("CronJob" | "Job" | "Deployment")))
+    {
+        let spec = pod_spec(doc);
+        assert_eq!(spec["serviceAccountName"], account["metadata"]["name"], "{file}");
+        assert_eq!(spec["securityContext"]["runAsNonRoot"], true, "{file}");
+        assert!(spec["securityContext"]["runAsUser"].as_u64().is_some_and(|u| u > 0), "{file}");
+        let container = &spec["containers"][0];
+        let security = &container["securityContext"];
+        assert_eq!(
+            (&security["readOnlyRootFilesystem"], &security["allowPrivilegeEscalation"]),
+            (&Value::Bool(true), &Value::Bool(false)),
+            "{file}"
+        );
+        assert_eq!(strings(&security["capabilities"]["drop"]), ["ALL"], "{file}");
+        for (kind, what) in [("requests", "cpu"), ("requests", "memory"), ("limits", "cpu"), ("limits", "memory")] {
+            assert!(container["resources"][kind][what].is_string(), "{file}: resources.{kind}.{what}");
+        }
+        for volume in spec["volumes"].as_array().expect("volumes") {
+            if volume.get("emptyDir").is_some() {
+                assert!(
+                    volume["emptyDir"]["sizeLimit"].is_string(),
+                    "{file}: emptyDir {} has no size limit",
+                    volume["name"]
+                );
+            }
+        }
+        // The probes ask the endpoints `--metrics-listen` serves, on the port it listens on.
+        let args = strings(&container["args"]);
+        let listen = args.iter().position(|a| *a == "--metrics-listen").map(|i| args[i + 1]);
+        assert_eq!(listen, Some("0.0.0.0:9184"), "{file}: {args:?}");
+        assert_eq!(container["ports"][0]["containerPort"], 9184, "{file}");
+        assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz", "{file}");
+        assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz", "{file}");
+        for probe in ["livenessProbe", "readinessProbe"] {
+            assert_eq!(container[probe]["httpGet"]["port"], container["ports"][0]["name"], "{file}: {probe}");
+        }
+    }
+}
+
 #[test]
 fn the_cronjob_runs_one_scheduler_pass_at_nine_utc() {
     let docs = manifests();
