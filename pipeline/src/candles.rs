@@ -101,6 +101,13 @@ pub struct CandleError {
     pub source: CsvError,
 }
 
+impl CandleError {
+    /// What a failure to read the file at `path` becomes.
+    fn reading(path: &Path) -> impl Fn(CsvError) -> CandleError + Copy + '_ {
+        move |source| CandleError { path: path.display().to_string(), source }
+    }
+}
+
 const COARSER: [Interval; 3] = [Interval::M5, Interval::H1, Interval::D1];
 
 /// A downloaded trades file and its candles, built in the pass that verified it.
@@ -165,8 +172,10 @@ fn pass(
     increments: Option<(f64, f64)>,
 ) -> Result<(FileRead, FileCandles), CsvError> {
     let mut builder = FileBuilder::new(exchange, symbol, day, increments);
-    let read = tardis::read_file(path, exchange, symbol, day, |line, trade, id| builder.trade(line, trade, id))?;
-    let candles = builder.finish(Some(&read.stats));
+    let stats = tardis::read_file(path, exchange, symbol, |line, trade, id| builder.trade(line, trade, id))?;
+    let candles = builder.finish(Some(&stats));
+    // The minute builder has counted the rows outside the day: the pass's record takes its counts.
+    let read = FileRead { stats, rows_before_day: candles.rows_before_day, rows_after_day: candles.rows_after_day };
     Ok((read, candles))
 }
 
@@ -180,7 +189,7 @@ pub fn build_file(
     day: TradingDay,
     increments: Option<(f64, f64)>,
 ) -> Result<FileCandles, CandleError> {
-    let err = |source| CandleError { path: path.display().to_string(), source };
+    let err = CandleError::reading(path);
     // A file of no bytes at all is a day without trades (what an empty body leaves).
     let empty = std::fs::metadata(path).map_err(|source| err(CsvError::Io { line: 0, source }))?.len() == 0;
     if empty {
@@ -213,7 +222,7 @@ pub fn inspect(
     day: TradingDay,
     increments: Option<(f64, f64)>,
 ) -> Result<DayFile, CandleError> {
-    let err = |source| CandleError { path: path.display().to_string(), source };
+    let err = CandleError::reading(path);
     let (read, candles) = pass(path, exchange, symbol, day, increments).map_err(err)?;
     let read = tardis::whole(read).map_err(err)?;
     Ok(DayFile { file: tardis::downloaded(path, exchange, symbol, day, read, 0), candles })
@@ -246,7 +255,7 @@ fn merge(files: impl IntoIterator<Item = FileCandles>) -> CandleSet {
 /// (Tardis splits files by arrival time, so the first row's `local_timestamp` is on the file's date).
 /// `None` for a file without rows.
 pub fn identify_file(path: &Path) -> Result<Option<(Exchange, Symbol, TradingDay)>, CandleError> {
-    let err = |source| CandleError { path: path.display().to_string(), source };
+    let err = CandleError::reading(path);
     let handle = std::fs::File::open(path).map_err(|source| err(CsvError::Io { line: 0, source }))?;
     let mut lines = std::io::BufRead::lines(BufReader::new(GzDecoder::new(handle)));
     let mut next = |line: u64| lines.next().transpose().map_err(|source| err(CsvError::Io { line, source }));

@@ -96,7 +96,9 @@ impl Exporter {
         refresh_queue(&self.metrics, &self.store).await;
         let text = self.metrics.encode();
         if let Some(path) = &self.file {
-            write_textfile(path, &text).with_context(|| format!("--metrics-file {}", path.display()))?;
+            let (dir, name) = (path.parent().unwrap_or(Path::new("")), path.file_name().unwrap_or_default());
+            crate::report::write_files(dir, [(name.to_string_lossy(), text.clone())])
+                .with_context(|| format!("--metrics-file {}", path.display()))?;
         }
         if let Some(url) = &self.push
             && let Err(err) = push(url, text).await
@@ -115,17 +117,6 @@ async fn refresh_queue(metrics: &Metrics, store: &Store) {
         Ok(Err(err)) => tracing::warn!(error = %err, "Backfill queue counts unavailable for the metrics."),
         Err(_) => tracing::warn!("Backfill queue counts unavailable for the metrics: the database took over 5 s."),
     }
-}
-
-/// Writes `text` beside `path` and renames it into place.
-fn write_textfile(path: &Path, text: &str) -> std::io::Result<()> {
-    let name = path.file_name().ok_or_else(|| std::io::Error::other("not a file name"))?;
-    let mut partial = name.to_os_string();
-    partial.push(format!(".partial-{}", std::process::id()));
-    let partial = path.with_file_name(partial);
-    std::fs::write(&partial, text).and_then(|()| std::fs::rename(&partial, path)).inspect_err(|_| {
-        let _ = std::fs::remove_file(&partial);
-    })
 }
 
 /// `PUT {url}/metrics/job/pipeline` with the text format, retried on 5xx and network errors.

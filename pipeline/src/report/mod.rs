@@ -317,10 +317,11 @@ pub fn write_all<S: Sections>(report: &Report<S>, dir: &Path) -> std::io::Result
 
 /// Writes each `(name, body)` into `dir` (created if missing), each file atomically: a `.partial` file, then a
 /// rename over the old one, so a reader never sees half a file. Errors name the path.
-pub fn write_files(dir: &Path, files: impl IntoIterator<Item = (&'static str, String)>) -> std::io::Result<()> {
+pub fn write_files<N: AsRef<str>>(dir: &Path, files: impl IntoIterator<Item = (N, String)>) -> std::io::Result<()> {
     let named = |path: &Path, e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     std::fs::create_dir_all(dir).map_err(|e| named(dir, e))?;
     for (name, body) in files {
+        let name = name.as_ref();
         let path = dir.join(name);
         let partial = dir.join(format!("{name}.partial"));
         std::fs::write(&partial, body).map_err(|e| named(&partial, e))?;

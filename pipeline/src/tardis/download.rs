@@ -60,13 +60,13 @@ pub struct FileRead {
 /// file order: fails on a bad gzip (magic, CRC, length, truncation) or header. Rows whose structure is broken
 /// are counted in `stats` (`first_malformed`), not failed on: a download fails on them ([`whole`]), while
 /// `pipeline candles` reports them. Zero bytes is not a gzip file: a day without trades is an empty *gzip*.
+/// Where the rows fall against the day is the caller's to count (the candle builders already do).
 pub fn read_file(
     path: &Path,
     exchange: &Exchange,
     symbol: &Symbol,
-    day: TradingDay,
-    mut on_trade: impl FnMut(u64, &Trade, &[u8]),
-) -> Result<FileRead, CsvError> {
+    on_trade: impl FnMut(u64, &Trade, &[u8]),
+) -> Result<ReadStats, CsvError> {
     let file = std::fs::File::open(path).map_err(|source| CsvError::Io { line: 0, source })?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut magic = [0u8; 2];
@@ -79,15 +79,19 @@ pub fn read_file(
         return Err(CsvError::Io { line: 0, source: std::io::Error::other("not a gzip file (bad magic bytes)") });
     }
     let chained = std::io::Cursor::new(magic).chain(reader);
+    trades_csv::read_trades_in_background(GzDecoder::new(chained), exchange, symbol, on_trade)
+}
+
+/// The verifying pass alone: [`read_file`], counting the rows before and after `day`.
+fn verify(path: &Path, exchange: &Exchange, symbol: &Symbol, day: TradingDay) -> Result<FileRead, CsvError> {
     let (start, end) = (day.start_us(), day.end_us());
     let (mut before, mut after) = (0, 0);
-    let stats = trades_csv::read_trades_in_background(GzDecoder::new(chained), exchange, symbol, |line, t, id| {
+    let stats = read_file(path, exchange, symbol, |_, t, _| {
         if t.exchange_ts_us < start {
             before += 1;
         } else if t.exchange_ts_us >= end {
             after += 1;
         }
-        on_trade(line, t, id);
     })?;
     Ok(FileRead { stats, rows_before_day: before, rows_after_day: after })
 }
@@ -114,7 +118,7 @@ fn read_prefix(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize>
 /// Re-reads a trades file already on disk (from an earlier run) and returns what a download would have
 /// reported. Used to re-validate a date without downloading it again.
 pub fn inspect(path: &Path, exchange: &Exchange, symbol: &Symbol, day: TradingDay) -> Result<DownloadedFile, CsvError> {
-    let read = whole(read_file(path, exchange, symbol, day, |_, _, _| {})?)?;
+    let read = whole(verify(path, exchange, symbol, day)?)?;
     Ok(downloaded(path, exchange, symbol, day, read, 0))
 }
 
@@ -169,8 +173,8 @@ impl TardisClient {
         data_dir: &Path,
     ) -> Result<DownloadedFile, TardisError> {
         let (ex, sy) = (exchange.clone(), symbol.clone());
-        let verify: Pass<()> = Arc::new(move |path| Ok((read_file(path, &ex, &sy, day, |_, _, _| {})?, ())));
-        Ok(self.download_trades_with(exchange, symbol, day, data_dir, verify).await?.0)
+        let pass: Pass<()> = Arc::new(move |path| Ok((verify(path, &ex, &sy, day)?, ())));
+        Ok(self.download_trades_with(exchange, symbol, day, data_dir, pass).await?.0)
     }
 
     /// [`TardisClient::download_trades`] with the file read through by `pass` (which must read it whole: its
