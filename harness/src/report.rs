@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use fixtures::DayTruth;
 use market::checks::Validation;
 use market::{Candle, TradingDay};
+use maud::{Markup, html};
 use pipeline::RunOutcome;
-use pipeline::report::{Producer, RunSection, Sections, escape};
+use pipeline::report::{Producer, RunSection, Sections};
 use serde::{Deserialize, Serialize};
 
 use crate::postgres::Backend;
@@ -147,58 +148,55 @@ impl Sections for HarnessSections {
         }
     }
 
-    fn html(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "<section id=\"truth\"><h2>Ground truth</h2><p>seed {} · Postgres {}{}</p>",
-            self.seed,
-            self.postgres.as_str(),
-            self.defect.as_ref().map(|d| format!(" · defect <code>{}</code>", escape(d))).unwrap_or_default()
-        );
-        out.push_str(
-            "<table><tr><th>exchange</th><th>symbol</th><th>expected candles</th><th>landed</th><th>rows</th></tr>\n",
-        );
-        for s in &self.symbols {
-            let class = if s.expected_candles == s.landed_candles { "pass" } else { "fail" };
-            let _ = writeln!(
-                out,
-                "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&s.exchange),
-                escape(&s.symbol),
-                s.expected_candles,
-                s.landed_candles,
-                s.generated_rows
-            );
-        }
-        out.push_str("</table></section>\n");
-        if let Some(r) = &self.scenario {
-            let class = if r.verdict == Verdict::NotMet { "fail" } else { "pass" };
-            let _ = writeln!(
-                out,
-                "<section id=\"scenario\"><h2>Fault scenario</h2><p><code>{}</code>: {}</p>\n<table><tr><th>expectation</th><th>outcome</th><th>faults injected</th><th>retries</th><th>time to recover</th><th>verdict</th></tr>\n<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
-                escape(&r.name),
-                escape(&r.description),
-                r.expectation.as_str(),
-                r.outcome.as_str(),
-                r.faults_injected,
-                r.retries,
-                r.recover_ms.map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms")),
-                r.verdict.as_str()
-            );
-            for line in r.findings.iter().chain(&r.notes) {
-                let _ = writeln!(out, "<p>{}</p>", escape(line));
+    fn html(&self) -> Markup {
+        html! {
+            section #truth {
+                h2 { "Ground truth" }
+                p {
+                    "seed " (self.seed) " · Postgres " (self.postgres.as_str())
+                    @if let Some(defect) = &self.defect { " · defect " code { (defect) } }
+                }
+                table {
+                    tr { th { "exchange" } th { "symbol" } th { "expected candles" } th { "landed" } th { "rows" } }
+                    @for s in &self.symbols {
+                        tr class=(if s.expected_candles == s.landed_candles { "pass" } else { "fail" }) {
+                            td { (s.exchange) }
+                            td { (s.symbol) }
+                            td { (s.expected_candles) }
+                            td { (s.landed_candles) }
+                            td { (s.generated_rows) }
+                        }
+                    }
+                }
             }
-            out.push_str("</section>\n");
-        }
-        if let Some(e) = &self.external {
-            let tail: String = e.output_tail.iter().map(|l| format!("{}\n", escape(l))).collect();
-            let _ = writeln!(
-                out,
-                "<section id=\"external\"><h2>External command</h2><p><code>{}</code>: {} in {} ms</p><pre>{tail}</pre></section>",
-                escape(&e.command),
-                escape(&e.ending()),
-                e.duration_ms
-            );
+            @if let Some(r) = &self.scenario {
+                section #scenario {
+                    h2 { "Fault scenario" }
+                    p { code { (r.name) } ": " (r.description) }
+                    table {
+                        tr {
+                            th { "expectation" } th { "outcome" } th { "faults injected" } th { "retries" }
+                            th { "time to recover" } th { "verdict" }
+                        }
+                        tr class=(if r.verdict == Verdict::NotMet { "fail" } else { "pass" }) {
+                            td { (r.expectation.as_str()) }
+                            td { (r.outcome.as_str()) }
+                            td { (r.faults_injected) }
+                            td { (r.retries) }
+                            td { @if let Some(ms) = r.recover_ms { (ms) " ms" } @else { "-" } }
+                            td { (r.verdict.as_str()) }
+                        }
+                    }
+                    @for line in r.findings.iter().chain(&r.notes) { p { (line) } }
+                }
+            }
+            @if let Some(e) = &self.external {
+                section #external {
+                    h2 { "External command" }
+                    p { code { (e.command) } ": " (e.ending()) " in " (e.duration_ms) " ms" }
+                    pre { @for line in &e.output_tail { (line) "\n" } }
+                }
+            }
         }
     }
 }

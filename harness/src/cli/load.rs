@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use market::{DateRange, TradingDay};
+use maud::{DOCTYPE, PreEscaped, html};
 use pipeline::cli::Exit;
-use pipeline::report::escape;
 use pipeline::{Clock, SystemClock};
 
 use crate::load::{Condition, LoadEvent, LoadLine, LoadOptions};
@@ -160,31 +160,46 @@ pub fn table(lines: &[LoadLine]) -> String {
     out
 }
 
-/// `load.html`: the table and a bar chart of dates per minute (inline SVG, no script).
+/// `load.html`: the table and a bar chart of dates per minute (inline SVG, no script), through maud's `html!`, which
+/// escapes what it shows.
 pub fn html(lines: &[LoadLine]) -> String {
-    let mut out = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>harness load</title><style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:first-child,td:nth-child(2){text-align:left}</style></head><body><h1>Load and recovery benchmark</h1>\n",
-    );
     let widest = lines.iter().map(|l| l.dates_per_minute).fold(1.0, f64::max);
     let height = 24 * lines.len() + 10;
-    let _ = writeln!(out, "<h2>Dates per minute</h2><svg width=\"760\" height=\"{height}\" role=\"img\">");
-    for (i, l) in lines.iter().enumerate() {
-        let y = 24 * i + 5;
-        let width = (l.dates_per_minute / widest * 400.0).max(1.0);
-        let colour = if l.failed == 0 && l.rows_lost + l.rows_extra == 0 { "#4a8" } else { "#c44" };
-        let _ = writeln!(
-            out,
-            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}: {}</text><rect x=\"300\" y=\"{y}\" width=\"{width:.0}\" height=\"18\" fill=\"{colour}\"/><text x=\"{:.0}\" y=\"{}\" font-size=\"12\">{:.1}</text>",
-            y + 14,
-            l.condition.as_str(),
-            escape(&l.label),
-            300.0 + width + 4.0,
-            y + 14,
-            l.dates_per_minute
-        );
-    }
-    out.push_str("</svg>\n<h2>Lines</h2><pre>");
-    out.push_str(&escape(&table(lines)));
-    out.push_str("</pre></body></html>\n");
+    let page = html! {
+        (DOCTYPE)
+        html {
+            head {
+                meta charset="utf-8";
+                title { "harness load" }
+                // A style sheet is raw text to the browser (entities are not decoded there), and this one is ours.
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { "Load and recovery benchmark" }
+                h2 { "Dates per minute" }
+                svg width="760" height=(height) role="img" {
+                    @for (i, l) in lines.iter().enumerate() {
+                        @let y = 24 * i + 5;
+                        @let width = (l.dates_per_minute / widest * 400.0).max(1.0);
+                        @let whole = l.failed == 0 && l.rows_lost + l.rows_extra == 0;
+                        @let colour = if whole { "#4a8" } else { "#c44" };
+                        text x="0" y=(y + 14) font-size="12" { (l.condition.as_str()) ": " (l.label) }
+                        // Closed explicitly: inside <svg> a <rect> without its end tag would hold what follows.
+                        rect x="300" y=(y) width=(format!("{width:.0}")) height="18" fill=(colour) {}
+                        text x=(format!("{:.0}", 300.0 + width + 4.0)) y=(y + 14) font-size="12" {
+                            (format!("{:.1}", l.dates_per_minute))
+                        }
+                    }
+                }
+                h2 { "Lines" }
+                pre { (table(lines)) }
+            }
+        }
+    };
+    let mut out = page.into_string();
+    out.push('\n');
     out
 }
+
+const STYLE: &str = "body{font-family:sans-serif}table{border-collapse:collapse}\
+td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:first-child,td:nth-child(2){text-align:left}";

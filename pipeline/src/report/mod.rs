@@ -23,8 +23,6 @@ use market::checks::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub use html::escape;
-
 use crate::run::RunOutcome;
 use crate::store::{RunStatus, ScorePoint, Store};
 
@@ -105,7 +103,11 @@ pub struct SkippedCheck {
 pub trait Sections: Serialize + DeserializeOwned {
     fn text(&self, _out: &mut String) {}
     fn markdown(&self, _out: &mut String) {}
-    fn html(&self, _out: &mut String) {}
+    /// Markup rather than a string to append to, so that a producer's HTML goes through maud's `html!` and its
+    /// escaping like the rest of the page.
+    fn html(&self) -> maud::Markup {
+        maud::Markup::default()
+    }
 }
 
 /// The pipeline's reports add nothing.

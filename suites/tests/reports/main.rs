@@ -1,6 +1,6 @@
 //! Reports: the JSON document (versioned schema), the Markdown summary and the self-contained HTML,
-//! from a deterministic validation with known defects. Snapshots are reviewed with `cargo insta review`;
-//! ids and times are redacted.
+//! from a deterministic validation with known defects; text from outside escaped in every HTML page.
+//! Snapshots are reviewed with `cargo insta review`; ids and times are redacted.
 
 use std::collections::BTreeMap;
 
@@ -94,8 +94,128 @@ fn the_html_report_is_self_contained_with_its_pictures() {
     for external in ["src=\"http", "href=\"http", "<script", "@import", "url("] {
         assert!(!html.contains(external), "no external asset: {external}");
     }
-    // Escaping: a check description with markup cannot break the page.
-    assert_eq!(pipeline::report::escape("<b>&\"'"), "&lt;b&gt;&amp;&quot;&#39;");
+}
+
+/// Text that reaches a page from outside the code: markup, a quote that would end an attribute, an ampersand.
+const HOSTILE: &str = "<script>alert(1)</script> \"quoted\" & co";
+const ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt; &quot;quoted&quot; &amp; co";
+
+/// The pipeline's report with hostile text wherever a string of its own is shown: a check's id, description
+/// (an attribute) and sample, a baseline's metric, a stage's name.
+fn hostile_report() -> Report {
+    let mut report = report();
+    let check = &mut report.checks[0];
+    check.id = HOSTILE.to_owned();
+    check.description = HOSTILE.to_owned();
+    check.samples.insert(0, market::checks::Sample::general(HOSTILE.to_owned()));
+    report.baselines.push(market::checks::Baseline {
+        metric: HOSTILE.to_owned(),
+        exchange: Exchange::parse("bitmex").expect("ok"),
+        symbol: Symbol::parse("XBTUSD").expect("ok"),
+        observed: 1.0,
+        history: 10,
+        median: 1.0,
+        mad: 0.1,
+        z: 0.0,
+        max_z: 6.0,
+        min_change: 0.2,
+        anomalous: true,
+    });
+    if let Some(run) = &mut report.run {
+        run.stages[0].stage = HOSTILE.to_owned();
+    }
+    report
+}
+
+/// The harness's report with hostile text in each of its sections: the ground truth's names and defect, a fault
+/// scenario's words and an external command line with its output.
+fn hostile_harness_report() -> harness::report::Report {
+    use harness::report::{Counts, ExternalSection, HarnessSections, SymbolLine};
+    use harness::scenario::{Expectation, Outcome, ScenarioResult, Verdict};
+    use harness::scoring::ExpectedCounts;
+    hostile_report().with_sections(HarnessSections {
+        seed: 5,
+        counts: Counts {
+            expected: ExpectedCounts { files: 1, trades_in_day: 1, rows_before_day: 0, rows_after_day: 0, candles: 1 },
+            landed_candles: 0,
+            landed_instruments: 0,
+        },
+        symbols: vec![SymbolLine {
+            exchange: HOSTILE.to_owned(),
+            symbol: HOSTILE.to_owned(),
+            expected_candles: 1,
+            landed_candles: 0,
+            generated_rows: 1,
+            rows_before_day: 0,
+        }],
+        pipeline_validation: None,
+        external: Some(ExternalSection {
+            command: format!("python3 pipeline.py --date 2024-06-05 '{HOSTILE}'"),
+            exit_code: 1,
+            signal: None,
+            timed_out: false,
+            duration_ms: 10,
+            output_tail: vec![format!("Traceback: {HOSTILE}")],
+        }),
+        defect: Some(HOSTILE.to_owned()),
+        scenario: Some(ScenarioResult {
+            name: HOSTILE.to_owned(),
+            description: HOSTILE.to_owned(),
+            expectation: Expectation::Recovers,
+            outcome: Outcome::WrongData,
+            verdict: Verdict::NotMet,
+            faults_injected: 1,
+            retries: 0,
+            recover_ms: None,
+            duration_ms: 10,
+            exit_code: Some(1),
+            cause: Some(HOSTILE.to_owned()),
+            findings: vec![HOSTILE.to_owned()],
+            notes: vec![HOSTILE.to_owned()],
+        }),
+        postgres: harness::postgres::Backend::External,
+        started_at: report().generated_at,
+        duration_ms: 10,
+    })
+}
+
+/// A load benchmark line whose label is hostile text.
+fn hostile_load_line() -> harness::load::LoadLine {
+    harness::load::LoadLine {
+        condition: harness::load::Condition::Normal,
+        label: HOSTILE.to_owned(),
+        workers: 1,
+        dates: 1,
+        seconds: 1.0,
+        trades_per_second: 1.0,
+        dates_per_minute: 1.0,
+        speed_up: None,
+        stages: Vec::new(),
+        peak_rss_mib: 1.0,
+        cpu_seconds: 1.0,
+        retries: 0,
+        faults_injected: 0,
+        succeeded: 1,
+        failed: 0,
+        success_rate: 1.0,
+        rows_lost: 0,
+        rows_extra: 0,
+        memory_cap_mib: None,
+    }
+}
+
+#[test]
+fn text_from_outside_is_escaped_in_every_html_page() {
+    let pages = [
+        ("the pipeline's report.html", hostile_report().html()),
+        ("the harness's report.html", hostile_harness_report().html()),
+        ("load.html", harness::cli::load::html(&[hostile_load_line()])),
+    ];
+    for (page, html) in pages {
+        assert!(!html.contains("<script"), "{page} lets markup through:\n{html}");
+        assert!(!html.contains("\"quoted\""), "{page} lets a quote end an attribute:\n{html}");
+        assert!(html.contains(ESCAPED), "{page} shows the text escaped:\n{html}");
+    }
 }
 
 #[test]
