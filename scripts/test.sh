@@ -26,6 +26,8 @@ fi
 
 # Python and the vendors' official clients for the conformance tests (a venv under target/, pinned).
 bash scripts/setup-python.sh
+# Airflow and Dagster for the orchestrator examples' tests (two venvs under target/, pinned; minutes the first time).
+bash scripts/setup-orchestrators.sh
 # Node and npm (Debian's packages), then Google's official Node BigQuery client for the conformance tests
 # (npm ci of a pinned lockfile under target/).
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -68,7 +68,7 @@ impl Drop for Armed {
 }
 
 fn front_error(source: std::io::Error) -> RunError {
-    RunError::Listen { what: "fault front", port: 0, source }
+    RunError::Listen { what: "fault front", address: std::net::SocketAddr::from(([127, 0, 0, 1], 0)), source }
 }
 
 impl Armed {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
-use std::net::TcpListener;
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +24,8 @@ use crate::scenario::Scenario;
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
+    /// The address both fakes listen on: loopback by default; `0.0.0.0` in a container, for its neighbours.
+    pub listen: IpAddr,
     pub port_tardis: u16,
     pub port_bigquery: u16,
     pub seed: u64,
@@ -47,9 +49,10 @@ pub struct Mocks {
     pub armed: Option<Armed>,
 }
 
-fn bind(port: u16, what: &'static str) -> Result<TcpListener, RunError> {
-    let listen = |source| RunError::Listen { what, port, source };
-    let listener = TcpListener::bind(("127.0.0.1", port)).map_err(listen)?;
+fn bind(ip: IpAddr, port: u16, what: &'static str) -> Result<TcpListener, RunError> {
+    let address = SocketAddr::new(ip, port);
+    let listen = |source| RunError::Listen { what, address, source };
+    let listener = TcpListener::bind(address).map_err(listen)?;
     listener.set_nonblocking(true).map_err(listen)?;
     Ok(listener)
 }
@@ -59,16 +62,23 @@ impl Mocks {
         // With a scenario, its fronts take the ports asked for and the fakes sit behind them on free ones.
         let (fronts, port_tardis, port_bigquery) = match &options.faults {
             Some(_) => {
-                let tardis =
-                    tokio::net::TcpListener::from_std(bind(options.port_tardis, "fault front of the mock Tardis")?);
-                let bigquery =
-                    tokio::net::TcpListener::from_std(bind(options.port_bigquery, "fault front of the fake BigQuery")?);
-                let listen = |what| move |source| RunError::Listen { what, port: 0, source };
+                let tardis = tokio::net::TcpListener::from_std(bind(
+                    options.listen,
+                    options.port_tardis,
+                    "fault front of the mock Tardis",
+                )?);
+                let bigquery = tokio::net::TcpListener::from_std(bind(
+                    options.listen,
+                    options.port_bigquery,
+                    "fault front of the fake BigQuery",
+                )?);
+                let address = SocketAddr::new(options.listen, 0);
+                let listen = |what| move |source| RunError::Listen { what, address, source };
                 (Some((tardis.map_err(listen("fault front"))?, bigquery.map_err(listen("fault front"))?)), 0, 0)
             }
             None => (None, options.port_tardis, options.port_bigquery),
         };
-        let listener = bind(port_tardis, "mock Tardis")?;
+        let listener = bind(options.listen, port_tardis, "mock Tardis")?;
         let (tardis, symbols) = match &options.replay_dir {
             Some(dir) => {
                 // The days served and exportedUntil come from the files.
@@ -91,7 +101,7 @@ impl Mocks {
                 (MockTardis::start_on(listener, generator, tardis_options).await, Some(symbols))
             }
         };
-        let bigquery = FakeBigQuery::start_on(bind(port_bigquery, "fake BigQuery")?).await;
+        let bigquery = FakeBigQuery::start_on(bind(options.listen, port_bigquery, "fake BigQuery")?).await;
         let armed = match &options.faults {
             Some(scenario) => {
                 Some(Armed::arm(scenario, options.days.end(), options.seed, (&tardis, &bigquery), fronts, None).await?)

@@ -1,7 +1,9 @@
 //! Postgres for the harness and the tests, from the first of these that works:
-//! `HARNESS_DATABASE_URL` (an existing server), else a container through `testcontainers` (a locally
-//! built image on podman on these machines), else a throwaway cluster from the local PostgreSQL
-//! binaries. Every caller gets its own fresh database, dropped when it goes away.
+//! `HARNESS_DATABASE_URL` (an existing server), else a container through `testcontainers` (the locally
+//! built image on podman on these machines, else the official image where a registry is reachable), else a
+//! throwaway cluster from the local PostgreSQL binaries. Every caller gets its own fresh database, dropped when
+//! it goes away. Containers need the `containers` feature (on by default): without it the harness builds
+//! without testcontainers and its Docker client, as in the container image, where no engine is reachable.
 //!
 //! This module does not install anything: `scripts/setup-podman.sh` builds the image and starts the
 //! container engine; the error when nothing works says so.
@@ -14,12 +16,18 @@ use pipeline::env::hide_password;
 use rand::Rng;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
+#[cfg(feature = "containers")]
 use testcontainers::core::{IntoContainerPort, WaitFor};
+#[cfg(feature = "containers")]
 use testcontainers::runners::AsyncRunner;
+#[cfg(feature = "containers")]
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 /// The image `scripts/setup-podman.sh` builds from the host's PostgreSQL 15 binaries.
 pub const DEFAULT_IMAGE: &str = "localhost/pg-local:15";
+/// The image used when [`DEFAULT_IMAGE`] does not exist and `HARNESS_PG_IMAGE` is unset: the official one,
+/// pulled from Docker Hub, with trust authentication like the local image (a throwaway server).
+pub const OFFICIAL_IMAGE: &str = "docker.io/library/postgres:15";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -61,8 +69,13 @@ impl Backend {
 /// What keeps the server alive: dropping it removes the container or stops the cluster.
 enum Guard {
     External,
-    Container { _container: Box<ContainerAsync<GenericImage>> },
-    Local { _cluster: LocalCluster },
+    #[cfg(feature = "containers")]
+    Container {
+        _container: Box<ContainerAsync<GenericImage>>,
+    },
+    Local {
+        _cluster: LocalCluster,
+    },
 }
 
 /// A running Postgres server; stopped (container removed, cluster deleted) when dropped.
@@ -124,9 +137,15 @@ impl PostgresServer {
         Err(ProvisionError::Nothing { container, local })
     }
 
-    /// A container from `HARNESS_PG_IMAGE` (default [`DEFAULT_IMAGE`]) through testcontainers.
+    /// A container through testcontainers, of `HARNESS_PG_IMAGE` if set, else [`DEFAULT_IMAGE`] if the engine
+    /// has it, else [`OFFICIAL_IMAGE`].
+    #[cfg(feature = "containers")]
     pub async fn container() -> Result<PostgresServer, ProvisionError> {
-        let image = std::env::var("HARNESS_PG_IMAGE").unwrap_or_else(|_| DEFAULT_IMAGE.to_owned());
+        let image = match std::env::var("HARNESS_PG_IMAGE").ok().filter(|i| !i.trim().is_empty()) {
+            Some(image) => image,
+            None if local_image_exists().await => DEFAULT_IMAGE.to_owned(),
+            None => OFFICIAL_IMAGE.to_owned(),
+        };
         let (name, tag) = image.rsplit_once(':').unwrap_or((image.as_str(), "latest"));
         let fail =
             |what: &str, err: &dyn std::fmt::Display| ProvisionError::Container(format!("{what} {image}: {err}"));
@@ -134,7 +153,10 @@ impl PostgresServer {
             Duration::from_secs(60),
             GenericImage::new(name, tag)
                 .with_exposed_port(5432.tcp())
+                // The official image logs this line twice (its init server, then the real one); `check` below
+                // waits for the server that answers on TCP. The local image ignores the variable.
                 .with_wait_for(WaitFor::message_on_stderr("database system is ready to accept connections"))
+                .with_env_var("POSTGRES_HOST_AUTH_METHOD", "trust")
                 .with_startup_timeout(Duration::from_secs(45))
                 .start(),
         )
@@ -150,6 +172,11 @@ impl PostgresServer {
             backend: Backend::Container,
             _guard: Guard::Container { _container: Box::new(started) },
         })
+    }
+
+    #[cfg(not(feature = "containers"))]
+    pub async fn container() -> Result<PostgresServer, ProvisionError> {
+        Err(ProvisionError::Container("this harness was built without the `containers` feature".to_owned()))
     }
 
     /// A throwaway cluster from the local PostgreSQL binaries, in a temporary directory.
@@ -206,8 +233,18 @@ fn drop_sql(name: &str) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{target}\" WITH (FORCE)"))
 }
 
+/// Whether the container engine holds [`DEFAULT_IMAGE`] (an engine that does not answer: no).
+#[cfg(feature = "containers")]
+async fn local_image_exists() -> bool {
+    match testcontainers::bollard::Docker::connect_with_defaults() {
+        Ok(docker) => docker.inspect_image(DEFAULT_IMAGE).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
 /// Reads the published port, also on podman 4, whose Docker-compatible API reports `HostIp: ""` and so
 /// defeats `get_host_port_ipv4` (podman issue #17780).
+#[cfg(feature = "containers")]
 async fn host_port(container: &ContainerAsync<GenericImage>, port: u16) -> Result<u16, String> {
     if let Ok(p) = container.get_host_port_ipv4(port).await {
         return Ok(p);

@@ -84,10 +84,10 @@ pub enum RunError {
         #[source]
         source: fakes::tardis::ReplayError,
     },
-    #[error("cannot listen for the {what} on 127.0.0.1:{port}: {source}")]
+    #[error("cannot listen for the {what} on {address}: {source}")]
     Listen {
         what: &'static str,
-        port: u16,
+        address: std::net::SocketAddr,
         #[source]
         source: std::io::Error,
     },

@@ -57,6 +57,11 @@ pub struct TradesFileArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
+    /// Address both fakes listen on: loopback by default; 0.0.0.0 (or a container's address) to serve other
+    /// machines or containers, as in compose.yaml. The fakes check no credentials: never expose them beyond a
+    /// private network.
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub listen: std::net::IpAddr,
     /// Port of the mock Tardis (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub port_tardis: u16,
@@ -156,6 +161,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
     let to = args.to.unwrap_or_else(|| SystemClock.yesterday());
     let from = args.from.unwrap_or_else(|| (0..30).fold(to, |d, _| d.pred()));
     let options = ServeOptions {
+        listen: args.listen,
         port_tardis: args.port_tardis,
         port_bigquery: args.port_bigquery,
         seed: args.seed,

@@ -322,3 +322,95 @@ fn the_example_environment_sets_only_documented_variables_and_placeholders() {
         }
     }
 }
+
+fn repository_file(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The version the image is tagged with: the `pipeline` crate's.
+fn pipeline_version() -> String {
+    let manifest = repository_file("pipeline/Cargo.toml");
+    let line = manifest.lines().find(|l| l.starts_with("version = ")).expect("pipeline/Cargo.toml has a version");
+    line.trim_start_matches("version = ").trim_matches('"').to_owned()
+}
+
+/// compose's `${NAME:-default}` as compose resolves it with `NAME` unset.
+fn compose_defaults(value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').map(|e| start + e).unwrap_or_else(|| panic!("unclosed ${{ in {value}"));
+        let (_, default) = rest[start + 2..end].split_once(":-").unwrap_or_else(|| panic!("no default in {value}"));
+        out.push_str(default);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn the_image_the_compose_file_and_the_manifests_agree() {
+    use clap::Parser as _;
+    // The Dockerfile's user is the manifests' runAsUser, and its runtime stage bakes in no secret.
+    let dockerfile = repository_file("Dockerfile");
+    let user = dockerfile.lines().filter_map(|l| l.strip_prefix("USER ")).next_back().expect("a USER line");
+    assert_eq!(user.trim(), "10001:10001");
+    assert!(!dockerfile.lines().any(|l| l.starts_with("ENTRYPOINT")), "two binaries: commands name theirs");
+    for (key, _) in dockerfile.lines().filter_map(|l| l.trim().trim_start_matches("ENV ").split_once('=')) {
+        for word in ["TOKEN", "SECRET", "PASSWORD", "API_KEY", "CREDENTIALS"] {
+            assert!(!key.contains(word), "the image bakes in {key}");
+        }
+    }
+    let image = format!("market-pipeline:{}", pipeline_version());
+    for (file, doc) in
+        manifests().iter().filter(|(_, d)| matches!(d["kind"].as_str(), Some("CronJob" | "Job" | "Deployment")))
+    {
+        let spec = pod_spec(doc);
+        assert_eq!(
+            (&spec["securityContext"]["runAsUser"], &spec["securityContext"]["runAsGroup"]),
+            (&10001.into(), &10001.into()),
+            "{file}"
+        );
+        let name = spec["containers"][0]["image"].as_str().expect("an image");
+        assert!(
+            name.ends_with(&format!("/{image}")),
+            "{file}: {name} is not the image the Dockerfile builds ({image})"
+        );
+    }
+
+    // compose.yaml: the image by default, every command one the binaries accept, documented variables, ports on
+    // loopback only, read-only root filesystems.
+    let compose: Value = serde_norway::from_str(&repository_file("compose.yaml")).expect("compose.yaml is YAML");
+    let services = compose["services"].as_object().expect("services");
+    let documented = readme();
+    for name in ["mocks", "schedule"] {
+        let service = &services[name];
+        assert_eq!(compose_defaults(service["image"].as_str().expect("image")), format!("localhost/{image}"), "{name}");
+        assert_eq!(service["read_only"], true, "{name}");
+        let argv: Vec<String> = strings(&service["command"]).into_iter().map(compose_defaults).collect();
+        match argv[0].as_str() {
+            "pipeline" => {
+                pipeline::cli::Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{name}: {argv:?}: {e}"));
+                assert_eq!(argv[1], "schedule", "{name}");
+                assert!(!schedule_args(&argv[1..].iter().map(String::as_str).collect::<Vec<_>>()).once);
+            }
+            "harness" => {
+                harness::cli::Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{name}: {argv:?}: {e}"));
+                assert!(argv.contains(&"--listen=0.0.0.0".to_owned()), "{name}: its neighbours must reach it");
+            }
+            other => panic!("{name}: runs {other}"),
+        }
+        for port in strings(&service["ports"]) {
+            assert!(port.starts_with("127.0.0.1:"), "{name}: {port} is published beyond loopback");
+        }
+    }
+    let environment = services["schedule"]["environment"].as_object().expect("environment");
+    for key in environment.keys() {
+        assert!(documented.contains(&format!("`{key}`")), "compose.yaml: {key} is not a documented variable");
+    }
+    for (key, url) in [("TARDIS_DATASETS_URL", "http://mocks:9001/v1"), ("BIGQUERY_API_URL", "http://mocks:9050")] {
+        assert_eq!(environment[key], url, "the schedule service reaches the mocks service");
+    }
+}

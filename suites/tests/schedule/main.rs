@@ -1,13 +1,14 @@
 //! The scheduler (`pipeline schedule`) and preflight (`pipeline preflight`) against the fakes and a real
 //! Postgres, driven by a manual clock: time moves only when a test moves it, and tests wait on the
 //! scheduler's status or the database with a deadline, never for a fixed time. Also the deployment
-//! examples under `deploy/`.
+//! examples under `deploy/`, the orchestrator examples loaded by Airflow and Dagster among them.
 
 mod catch_up;
 mod deploy;
 mod fire;
 mod lock;
 mod once;
+mod orchestrators;
 mod preflight;
 mod stop;
 
