@@ -4,8 +4,8 @@
 use serde_json::{Map, Value, json};
 
 /// One `ErrorProto`: what BigQuery puts in `error.errors[]`, `status.errorResult`, `status.errors[]` and
-/// `insertErrors[].errors[]`. Every value is a string, because `gcp-bigquery-client` decodes these items as
-/// `HashMap<String, String>`.
+/// `insertErrors[].errors[]`. Every value is a string, as BigQuery sends them: clients decode these items as maps
+/// of strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ErrorProto {
     pub reason: String,

@@ -179,8 +179,8 @@ pub(crate) fn insert_load_job(state: &mut State, request: LoadRequest<'_>) -> Re
     Ok(store_job(state, job, base_uri))
 }
 
-/// BigQuery echoes int32 fields as JSON numbers and int64 fields as strings, whatever the client sent;
-/// `gcp-bigquery-client` decodes `maxBadRecords` as an `i32` and would reject a string.
+/// BigQuery echoes int32 fields as JSON numbers and int64 fields as strings, whatever the client sent; typed
+/// clients decode `maxBadRecords` as an integer and would reject a string.
 fn normalise_numbers(configuration: &mut Json) {
     let Some(load) = configuration.get_mut("load") else { return };
     for int32 in ["maxBadRecords", "skipLeadingRows"] {

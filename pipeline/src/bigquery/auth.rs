@@ -1,13 +1,14 @@
 //! Where BigQuery access tokens come from: a static token (the fakes, or a token minted elsewhere), a
-//! service-account key file, or Application Default Credentials. Tokens are never logged.
+//! service-account key file, gcloud's user credentials, or the metadata server, through `yup-oauth2`, which
+//! caches each token and refreshes it before it expires. Tokens are never logged, and no error carries one.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use futures::future::BoxFuture;
-use gcp_bigquery_client::auth::Authenticator;
-use gcp_bigquery_client::error::BQError;
+use yup_oauth2::authenticator::{ApplicationDefaultCredentialsTypes, Authenticator};
+use yup_oauth2::{DefaultHyperClientBuilder, HyperClientBuilder};
+
+use super::error::BigQueryError;
 
 const SCOPES: &[&str] = &["https://www.googleapis.com/auth/bigquery"];
 
@@ -42,30 +43,25 @@ pub enum BigQueryAuth {
     ApplicationDefault,
 }
 
-type TokenFuture = BoxFuture<'static, Result<String, BQError>>;
+/// Every flow's authenticator has this one type: they differ in what they hold, not in their connector.
+type GoogleAuthenticator = Authenticator<<DefaultHyperClientBuilder as HyperClientBuilder>::Connector>;
 
-/// One token source shared by `gcp-bigquery-client` and our own upload request.
+/// The token source of one client, shared by every request it sends.
 #[derive(Clone)]
-pub(super) struct TokenSource(Arc<dyn Fn() -> TokenFuture + Send + Sync>);
+pub(super) enum TokenSource {
+    Static(AccessToken),
+    Google(GoogleAuthenticator),
+}
 
-/// A token source over any yup-oauth2 authenticator (their concrete types differ only by flow).
-macro_rules! from_authenticator {
-    ($authenticator:expr) => {{
-        let authenticator = $authenticator;
-        TokenSource(Arc::new(move || {
-            let authenticator = authenticator.clone();
-            Box::pin(async move {
-                let token = authenticator.token(SCOPES).await?;
-                token.token().map(str::to_owned).ok_or(BQError::NoToken)
-            })
-        }))
-    }};
+fn auth_error(what: &str, path: &Path, err: impl fmt::Display) -> BigQueryError {
+    BigQueryError::Auth(format!("{what} {}: {err}", path.display()))
 }
 
 /// The kind of a Google credentials JSON file (`"type"`).
-async fn credentials_type(path: &Path) -> Result<String, BQError> {
-    let bytes = tokio::fs::read(path).await?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)?;
+async fn credentials_type(path: &Path) -> Result<String, BigQueryError> {
+    let bytes = tokio::fs::read(path).await.map_err(|e| auth_error("cannot read", path, e))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| auth_error("no credentials JSON in", path, e))?;
     Ok(value.get("type").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned())
 }
 
@@ -79,30 +75,27 @@ fn gcloud_user_credentials() -> Option<PathBuf> {
 
 impl TokenSource {
     /// A source for a credentials file: a service-account key or gcloud user credentials.
-    async fn from_file(path: &Path) -> Result<TokenSource, BQError> {
-        use gcp_bigquery_client::yup_oauth2;
-        Ok(match credentials_type(path).await?.as_str() {
+    async fn from_file(path: &Path) -> Result<TokenSource, BigQueryError> {
+        let authenticator = match credentials_type(path).await?.as_str() {
             "authorized_user" => {
-                let secret = yup_oauth2::read_authorized_user_secret(path).await?;
-                from_authenticator!(yup_oauth2::AuthorizedUserAuthenticator::builder(secret).build().await?)
+                let secret = yup_oauth2::read_authorized_user_secret(path)
+                    .await
+                    .map_err(|e| auth_error("unreadable user credentials in", path, e))?;
+                yup_oauth2::AuthorizedUserAuthenticator::builder(secret).build().await
             }
             _ => {
-                let key = yup_oauth2::read_service_account_key(path).await?;
-                from_authenticator!(yup_oauth2::ServiceAccountAuthenticator::builder(key).build().await?)
+                let key = yup_oauth2::read_service_account_key(path)
+                    .await
+                    .map_err(|e| auth_error("unreadable service-account key in", path, e))?;
+                yup_oauth2::ServiceAccountAuthenticator::builder(key).build().await
             }
-        })
+        };
+        Ok(TokenSource::Google(authenticator.map_err(|e| auth_error("no authenticator for", path, e))?))
     }
 
-    pub(super) async fn build(auth: &BigQueryAuth) -> Result<TokenSource, BQError> {
-        use gcp_bigquery_client::yup_oauth2;
+    pub(super) async fn build(auth: &BigQueryAuth) -> Result<TokenSource, BigQueryError> {
         Ok(match auth {
-            BigQueryAuth::StaticToken(token) => {
-                let token = token.expose().to_owned();
-                TokenSource(Arc::new(move || {
-                    let token = token.clone();
-                    Box::pin(async move { Ok(token) })
-                }))
-            }
+            BigQueryAuth::StaticToken(token) => TokenSource::Static(token.clone()),
             BigQueryAuth::KeyFile(path) => TokenSource::from_file(path).await?,
             // Application Default Credentials, in Google's order: the variable (handled by config as
             // `KeyFile`), gcloud's user credentials, then the metadata server (GCE, GKE, Cloud Run).
@@ -110,27 +103,60 @@ impl TokenSource {
                 Some(path) => TokenSource::from_file(&path).await?,
                 None => {
                     let opts = yup_oauth2::ApplicationDefaultCredentialsFlowOpts::default();
-                    match yup_oauth2::ApplicationDefaultCredentialsAuthenticator::builder(opts).await {
-                        yup_oauth2::authenticator::ApplicationDefaultCredentialsTypes::ServiceAccount(b) => {
-                            from_authenticator!(b.build().await?)
-                        }
-                        yup_oauth2::authenticator::ApplicationDefaultCredentialsTypes::InstanceMetadata(b) => {
-                            from_authenticator!(b.build().await?)
-                        }
-                    }
+                    let authenticator =
+                        match yup_oauth2::ApplicationDefaultCredentialsAuthenticator::builder(opts).await {
+                            ApplicationDefaultCredentialsTypes::ServiceAccount(builder) => builder.build().await,
+                            ApplicationDefaultCredentialsTypes::InstanceMetadata(builder) => builder.build().await,
+                        };
+                    TokenSource::Google(authenticator.map_err(|e| {
+                        BigQueryError::Auth(format!("no authenticator for application default credentials: {e}"))
+                    })?)
                 }
             },
         })
     }
 
-    pub(super) async fn token(&self) -> Result<String, BQError> {
-        (self.0)().await
+    /// A token valid for a while yet (yup-oauth2 refreshes a cached one shortly before it expires).
+    pub(super) async fn token(&self) -> Result<AccessToken, BigQueryError> {
+        match self {
+            TokenSource::Static(token) => Ok(token.clone()),
+            TokenSource::Google(authenticator) => {
+                let token = authenticator
+                    .token(SCOPES)
+                    .await
+                    .map_err(|e| BigQueryError::Auth(format!("no access token from Google: {e}")))?;
+                token.token().map(AccessToken::new).ok_or_else(|| {
+                    BigQueryError::Auth("Google's token endpoint answered without an access token".to_owned())
+                })
+            }
+        }
     }
 }
 
-#[async_trait::async_trait]
-impl Authenticator for TokenSource {
-    async fn access_token(&self) -> Result<String, BQError> {
-        self.token().await
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_access_token_never_shows_in_debug_output() {
+        let auth = BigQueryAuth::StaticToken(AccessToken::new("ya29.secret"));
+        let shown = format!("{auth:?} {:?}", AccessToken::new("ya29.secret"));
+        assert!(!shown.contains("ya29"), "{shown}");
+        assert!(shown.contains("AccessToken(***)"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_or_malformed_credentials_file_is_an_auth_error_naming_the_file() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let missing = dir.path().join("missing.json");
+        let garbled = dir.path().join("garbled.json");
+        std::fs::write(&garbled, b"{\"type\": \"service_account\", \"private_key\": 1}").expect("written");
+        for path in [missing, garbled] {
+            let Err(err) = TokenSource::build(&BigQueryAuth::KeyFile(path.clone())).await else {
+                panic!("{} gave a token source", path.display());
+            };
+            assert!(matches!(err, BigQueryError::Auth(_)), "{err:?}");
+            assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        }
     }
 }

@@ -22,6 +22,8 @@ pub enum BigQueryError {
         "BigQuery credentials could not be loaded: {0}; set GOOGLE_APPLICATION_CREDENTIALS or BIGQUERY_ACCESS_TOKEN"
     )]
     Auth(String),
+    #[error("BigQuery client cannot be set up: {0}")]
+    Setup(String),
     #[error(
         "table {table} does not have the expected schema: {reason}; point BIGQUERY_DATASET at a dataset this pipeline owns"
     )]

@@ -1,12 +1,14 @@
 //! BigQuery: the tables the pipeline owns, load jobs into date partitions, and reading rows back.
 //!
-//! Datasets, tables, jobs and reads go through `gcp-bigquery-client`; the multipart media upload of a
-//! load job is written here on `reqwest`, because that crate has none. Every base URL is configurable so
-//! the same code runs against Google and against the harness's fake.
+//! Every call (datasets, tables, the multipart media upload of a load job, jobs.get, tabledata.list) is a
+//! typed REST request on `reqwest`, with only the fields the pipeline uses (`resources`); tokens come from
+//! `yup-oauth2`. The base URL is configurable so the same code runs against Google and against the
+//! harness's fake.
 
 mod auth;
 mod client;
 mod error;
+pub mod resources;
 mod rows;
 pub mod schema;
 mod upload;

@@ -2,11 +2,11 @@
 //! `{"f":[{"v":..}]}` cells of `tabledata.list` back into candles.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use gcp_bigquery_client::model::table_row::TableRow;
 use market::{Candle, Exchange, Instrument, InstrumentKind, Symbol, TradingDay};
 use serde_json::{Value, json};
 
 use super::BigQueryError;
+use super::resources::TableRow;
 use super::schema::{CANDLES_1M, INSTRUMENTS};
 
 fn timestamp_text(micros: i64) -> String {
@@ -98,12 +98,10 @@ pub fn candles_from_rows(names: &[String], rows: &[TableRow]) -> Result<Vec<Cand
                 table: table.to_owned(),
                 reason: format!("row {row_index}: {reason}"),
             };
-            let cells = row.columns.as_deref().unwrap_or(&[]);
             let text = |i: usize| -> Result<&str, BigQueryError> {
-                cells
+                row.f
                     .get(i)
-                    .and_then(|c| c.value.as_ref())
-                    .and_then(Value::as_str)
+                    .and_then(|c| c.v.as_str())
                     .ok_or_else(|| bad(format!("cell {} ({}) is missing or null", i, names[i])))
             };
             let float = |i: usize| -> Result<f64, BigQueryError> {
@@ -145,10 +143,8 @@ pub fn instruments_from_rows(names: &[String], rows: &[TableRow]) -> Result<Vec<
                 table: table.to_owned(),
                 reason: format!("row {row_index}: {reason}"),
             };
-            let cells = row.columns.as_deref().unwrap_or(&[]);
-            let cell = |name: &str| -> Option<&str> {
-                index(name).and_then(|i| cells.get(i)).and_then(|c| c.value.as_ref()).and_then(Value::as_str)
-            };
+            let cell =
+                |name: &str| -> Option<&str> { index(name).and_then(|i| row.f.get(i)).and_then(|c| c.v.as_str()) };
             let text = |name: &str| cell(name).ok_or_else(|| bad(format!("{name} is missing or null")));
             let float = |name: &str| -> Result<f64, BigQueryError> {
                 let t = text(name)?;
@@ -200,22 +196,20 @@ mod tests {
 
     /// `tabledata.list` rows: every cell a string (or null), in the order of `names`.
     fn table_rows(names: &[&str], rows: &[Value]) -> (Vec<String>, Vec<TableRow>) {
-        use gcp_bigquery_client::model::table_cell::TableCell;
+        use crate::bigquery::resources::TableCell;
         let rows = rows
             .iter()
             .map(|row| TableRow {
-                columns: Some(
-                    names
-                        .iter()
-                        .map(|name| TableCell {
-                            value: match &row[*name] {
-                                Value::Null => None,
-                                Value::String(text) => Some(Value::String(text.clone())),
-                                other => Some(Value::String(other.to_string())),
-                            },
-                        })
-                        .collect(),
-                ),
+                f: names
+                    .iter()
+                    .map(|name| TableCell {
+                        v: match &row[*name] {
+                            Value::Null => Value::Null,
+                            Value::String(text) => Value::String(text.clone()),
+                            other => Value::String(other.to_string()),
+                        },
+                    })
+                    .collect(),
             })
             .collect();
         (names.iter().map(|n| (*n).to_owned()).collect(), rows)

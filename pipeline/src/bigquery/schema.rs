@@ -4,12 +4,7 @@
 //! (`WRITE_TRUNCATE` into `table$YYYYMMDD`). The schema is the contract for external pipelines too
 //! (see README "Table layout").
 
-use gcp_bigquery_client::model::clustering::Clustering;
-use gcp_bigquery_client::model::field_type::FieldType;
-use gcp_bigquery_client::model::table::Table;
-use gcp_bigquery_client::model::table_field_schema::TableFieldSchema;
-use gcp_bigquery_client::model::table_schema::TableSchema;
-use gcp_bigquery_client::model::time_partitioning::TimePartitioning;
+use super::resources::{Clustering, Table, TableFieldSchema, TableReference, TableSchema, TimePartitioning};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnType {
@@ -22,18 +17,7 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
-    fn field_type(self) -> FieldType {
-        match self {
-            ColumnType::String => FieldType::String,
-            ColumnType::Integer => FieldType::Integer,
-            ColumnType::Float => FieldType::Float,
-            ColumnType::Boolean => FieldType::Boolean,
-            ColumnType::Timestamp => FieldType::Timestamp,
-            ColumnType::Date => FieldType::Date,
-        }
-    }
-
-    /// BigQuery's legacy spelling, as tables.get returns it.
+    /// BigQuery's legacy spelling, as tables.get returns it (and as this pipeline sends it).
     pub fn legacy_name(self) -> &'static str {
         match self {
             ColumnType::String => "STRING",
@@ -125,43 +109,122 @@ impl TableDef {
         let fields = self
             .columns
             .iter()
-            .map(|c| {
-                let mut field = TableFieldSchema::new(c.name, c.kind.field_type());
-                field.mode = Some(if c.required { "REQUIRED" } else { "NULLABLE" }.to_owned());
-                if !c.description.is_empty() {
-                    field.description = Some(c.description.to_owned());
-                }
-                field
+            .map(|c| TableFieldSchema {
+                name: c.name.to_owned(),
+                field_type: c.kind.legacy_name().to_owned(),
+                mode: Some(if c.required { "REQUIRED" } else { "NULLABLE" }.to_owned()),
+                description: (!c.description.is_empty()).then(|| c.description.to_owned()),
             })
             .collect();
-        TableSchema::new(fields)
+        TableSchema { fields }
     }
 
     /// The table resource to create, named `name` (the definition's name plus any version suffix).
     pub fn table(&self, project: &str, dataset: &str, name: &str) -> Table {
-        Table::new(project, dataset, name, self.schema())
-            .description(self.description)
-            .time_partitioning(TimePartitioning::per_day().field(self.partition_field))
-            .clustering(Clustering { fields: Some(self.clustering.iter().map(|s| (*s).to_owned()).collect()) })
+        Table {
+            table_reference: TableReference {
+                project_id: project.to_owned(),
+                dataset_id: dataset.to_owned(),
+                table_id: name.to_owned(),
+            },
+            description: Some(self.description.to_owned()),
+            schema: self.schema(),
+            time_partitioning: Some(TimePartitioning {
+                kind: "DAY".to_owned(),
+                field: Some(self.partition_field.to_owned()),
+            }),
+            // No clustering at all rather than an empty list of columns, which is not a clustering.
+            clustering: (!self.clustering.is_empty())
+                .then(|| Clustering { fields: self.clustering.iter().map(|s| (*s).to_owned()).collect() }),
+        }
     }
 
     /// Checks an existing table's schema: every column present with the same type.
     pub fn check_schema(&self, existing: &TableSchema) -> Result<(), String> {
-        let fields = existing.fields.as_deref().unwrap_or(&[]);
         for column in self.columns {
-            let Some(field) = fields.iter().find(|f| f.name == column.name) else {
+            let Some(field) = existing.fields.iter().find(|f| f.name == column.name) else {
                 return Err(format!("column {} is missing", column.name));
             };
-            let found = serde_json::to_value(&field.r#type)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let found = field.field_type.as_str();
             let same = found == column.kind.legacy_name()
-                || matches!((found.as_str(), column.kind), ("INT64", Integer) | ("FLOAT64", Float) | ("BOOL", Boolean));
+                || matches!((found, column.kind), ("INT64", Integer) | ("FLOAT64", Float) | ("BOOL", Boolean));
             if !same {
                 return Err(format!("column {} is {found}, expected {}", column.name, column.kind.legacy_name()));
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_table_resource_has_the_columns_day_partitioning_and_clustering_of_its_definition() {
+        let resource = serde_json::to_value(INSTRUMENTS.table("p", "d", "instruments_v2")).expect("json");
+        assert_eq!(
+            resource["tableReference"],
+            json!({"projectId": "p", "datasetId": "d", "tableId": "instruments_v2"})
+        );
+        assert_eq!(resource["timePartitioning"], json!({"type": "DAY", "field": "date"}));
+        assert_eq!(resource["clustering"], json!({"fields": ["exchange"]}));
+        assert_eq!(
+            resource["schema"]["fields"][0],
+            json!({"name": "date", "type": "DATE", "mode": "REQUIRED",
+            "description": "the processed date this snapshot belongs to"})
+        );
+        // An optional column without a description: NULLABLE, and no empty description sent.
+        assert_eq!(
+            resource["schema"]["fields"][7],
+            json!({"name": "contract_type", "type": "STRING", "mode": "NULLABLE"})
+        );
+        assert_eq!(resource["schema"]["fields"].as_array().map(Vec::len), Some(INSTRUMENTS.columns.len()));
+
+        let unclustered = serde_json::to_value(TableDef { clustering: &[], ..CANDLES_1M }.table("p", "d", "t"));
+        assert!(unclustered.expect("json").get("clustering").is_none(), "no clustering rather than an empty one");
+    }
+
+    #[track_caller]
+    fn check(fields: &[(&str, &str)], expected: Result<(), &str>) {
+        let existing = TableSchema {
+            fields: fields
+                .iter()
+                .map(|(name, kind)| TableFieldSchema {
+                    name: (*name).to_owned(),
+                    field_type: (*kind).to_owned(),
+                    mode: None,
+                    description: None,
+                })
+                .collect(),
+        };
+        let definition = TableDef { columns: &CANDLES_1M.columns[..3], ..CANDLES_1M };
+        assert_eq!(definition.check_schema(&existing), expected.map_err(str::to_owned));
+    }
+
+    #[test]
+    fn an_existing_schema_is_accepted_in_either_spelling_and_refused_naming_the_column() {
+        let mut standard = INSTRUMENTS.schema();
+        for field in &mut standard.fields {
+            field.field_type = match field.field_type.as_str() {
+                "INTEGER" => "INT64",
+                "FLOAT" => "FLOAT64",
+                "BOOLEAN" => "BOOL",
+                other => other,
+            }
+            .to_owned();
+        }
+        assert!(standard.fields.iter().any(|f| f.field_type == "FLOAT64"));
+        assert_eq!(INSTRUMENTS.check_schema(&standard), Ok(()));
+
+        check(&[("exchange", "STRING"), ("symbol", "STRING"), ("open_time", "TIMESTAMP"), ("extra", "JSON")], Ok(()));
+        check(&[("exchange", "STRING"), ("open_time", "TIMESTAMP")], Err("column symbol is missing"));
+        check(
+            &[("exchange", "STRING"), ("symbol", "STRING"), ("open_time", "DATETIME")],
+            Err("column open_time is DATETIME, expected TIMESTAMP"),
+        );
+        check(&[], Err("column exchange is missing"));
     }
 }

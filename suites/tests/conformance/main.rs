@@ -1,6 +1,7 @@
 //! Conformance: the vendors' own clients work against our fakes unchanged. The official Python `tardis-dev`
 //! package against the mock Tardis; Google's `google-cloud-bigquery` Python client, Google's
-//! `@google-cloud/bigquery` Node client and the pipeline's Rust `gcp-bigquery-client` against the fake BigQuery.
+//! `@google-cloud/bigquery` Node client and the pipeline's own Rust client (`pipeline::bigquery`) against the fake
+//! BigQuery.
 //! Each test starts its own fakes, drives one client through a scenario, and checks both what the client saw and
 //! what the fake stored and logged.
 //!
