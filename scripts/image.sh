@@ -6,6 +6,7 @@
 #   bash scripts/image.sh build --prebuilt --profile dev --local-base
 #                                                    # CI: the test build's binaries, on a registry-free base
 #   bash scripts/image.sh smoke                      # the checks below against $IMAGE
+#   bash scripts/image.sh ci                         # `.ci/run image`: podman set up, the CI build, then smoke
 #
 # --local-base builds the runtime base from this host's Debian 12 packages (scripts/build-runtime-base.sh), for
 # machines that reach no container registry; with it, `smoke` also runs compose.yaml's Postgres from the local
@@ -166,5 +167,10 @@ compose_smoke() {
 case "${1:-}" in
   build) shift; build "$@" ;;
   smoke) shift; smoke "$@" ;;
-  *) die "usage: scripts/image.sh build [--prebuilt] [--profile release|dev] [--local-base] | smoke" ;;
+  ci)
+    bash scripts/setup-podman.sh
+    build --prebuilt --profile dev --local-base
+    smoke
+    ;;
+  *) die "usage: scripts/image.sh build [--prebuilt] [--profile release|dev] [--local-base] | smoke | ci" ;;
 esac

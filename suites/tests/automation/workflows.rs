@@ -57,7 +57,7 @@ fn ci_run_steps() -> Vec<String> {
 #[test]
 fn every_run_step_is_one_call_of_a_script_in_the_repository() {
     let known_steps = ci_run_steps();
-    assert_eq!(known_steps, ["fmt", "clippy", "workflows", "deps", "test"], "the steps of .ci/run");
+    assert_eq!(known_steps, ["fmt", "clippy", "workflows", "deps", "test", "image"], "the steps of .ci/run");
     for name in workflow_files() {
         let workflow = workflow(&name);
         for run in runs(&workflow) {
