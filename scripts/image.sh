@@ -123,14 +123,8 @@ compose_cmd() {
     echo "docker compose"
     return
   fi
-  local venv=target/compose-venv requirements=scripts/compose-requirements.txt
-  if ! { [ -x "$venv/bin/podman-compose" ] && cmp -s "$requirements" "$venv/.requirements.txt"; }; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install --quiet -r "$requirements"
-    cp "$requirements" "$venv/.requirements.txt"
-  fi
-  echo "$venv/bin/podman-compose"
+  bash scripts/venv.sh target/compose-venv scripts/compose-requirements.txt >&2 || die "cannot install podman-compose"
+  echo "target/compose-venv/bin/podman-compose"
 }
 
 compose_smoke() {

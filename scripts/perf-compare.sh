@@ -90,40 +90,8 @@ pipeline="${PERF_PIPELINE:-$target/release/pipeline}"
 "$pipeline" candles --help >/dev/null 2>&1 ||
   fail "$pipeline has no \`candles\` subcommand (pipeline candles --input FILE.csv.gz --output FILE|-)"
 
-# The polars venv, the way scripts/setup-python.sh builds its own: rebuilt only when missing, broken, or built from
-# other requirements (it keeps a copy of them), one builder at a time.
-perf_venv() {
-  local venv=target/perf-venv requirements=scripts/perf/requirements.txt
-  local stamp="$venv/.requirements.txt" python=""
-  mkdir -p target
-  exec 9>target/.perf-venv.lock
-  flock 9
-  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys' 2>/dev/null &&
-    cmp -s "$requirements" "$stamp"; then
-    exec 9>&-
-    return 0
-  fi
-  for candidate in ${PYTHON:-} python3.13 python3.12 python3.11 python3.10 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 &&
-      "$candidate" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then
-      python=$(command -v "$candidate")
-      break
-    fi
-  done
-  [ -n "$python" ] || fail "no Python 3.10 or newer with the venv module found (set PYTHON=...)"
-  if ! { [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys' 2>/dev/null; }; then
-    rm -rf "$venv"
-    echo "perf-compare: creating $venv with $("$python" --version 2>&1)" >&2
-    "$python" -m venv "$venv" || fail "could not create $venv"
-  fi
-  rm -f "$stamp"
-  echo "perf-compare: installing $requirements" >&2
-  PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install --quiet --no-input \
-    -r "$requirements" >&2 || fail "pip could not install $requirements"
-  cp "$requirements" "$stamp"
-  exec 9>&-
-}
-perf_venv
+# The polars venv (pinned), built the way every venv here is.
+bash scripts/venv.sh target/perf-venv scripts/perf/requirements.txt >&2 || fail "could not build target/perf-venv"
 
 # A trades file of about $1 trades, generated once per seed and count; its description (JSON) beside it.
 trades_file() {
