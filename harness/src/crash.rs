@@ -212,7 +212,7 @@ pub async fn run(options: &CrashOptions, on_event: &dyn Fn(CrashEvent<'_>)) -> R
     for _ in 0..options.kills {
         // A moment within the work that remains, early-biased so that most runs are cut with dates in flight.
         let unfinished = match options.target {
-            CrashTarget::Backfill { .. } => store.unfinished(Some(options.range)).await?,
+            CrashTarget::Backfill { .. } => store.unfinished(Some(options.range), pipeline::store::Lanes::All).await?,
             CrashTarget::Command(_) => {
                 i64::from(options.range.len()) - i64::try_from(landed_dates(&crashed, options.range)).unwrap_or(0)
             }

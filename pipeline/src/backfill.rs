@@ -21,7 +21,10 @@ use serde::Serialize;
 use crate::bigquery::schema::CANDLES_1M;
 use crate::config::Selection;
 use crate::run::Pipeline;
-use crate::store::{BackfillTotals, ClaimOptions, Held, Job, JobStatus, Order, StoreError};
+use crate::store::{
+    BackfillRecord, BackfillTotals, CancelOutcome, CancelTarget, ClaimOptions, Held, Job, JobStatus, Lanes, Order,
+    StoreError,
+};
 use crate::worker::{self, DateResult, WorkerEvent, WorkerOptions};
 
 /// What the operator asked for, parsed: every field is already of its type, so validation ([`validate`])
@@ -39,6 +42,8 @@ pub struct BackfillRequest {
     pub symbols: Vec<Symbol>,
     pub log_dir: PathBuf,
     pub requested_by: String,
+    /// Set by `pipeline backfill retry ID`: which earlier backfill's dates to run again, and which of them.
+    pub retry: Option<Retry>,
     pub order: Order,
     /// Delay before a failed date is tried again (doubled per retry).
     pub retry_backoff: Duration,
@@ -59,6 +64,7 @@ impl BackfillRequest {
             symbols: Vec::new(),
             log_dir: PathBuf::from("logs"),
             requested_by: requested_by.to_owned(),
+            retry: None,
             order: Order::OldestFirst,
             retry_backoff: Duration::from_secs(30),
             lease: Duration::from_secs(600),
@@ -71,8 +77,36 @@ impl BackfillRequest {
             "parallel": self.parallel, "chunk_days": self.chunk_days, "max_days": self.max_days,
             "force": self.force, "exchanges": self.exchanges, "symbols": self.symbols,
             "log_dir": self.log_dir, "order": self.order,
+            "retry_of": self.retry.map(|r| r.of), "only_failed": self.retry.map(|r| r.only_failed),
         })
     }
+
+    /// The request that runs backfill `of`'s dates again: its range and symbols, failed dates (and with
+    /// `only_failed: false` its cancelled and unfinished ones too); completed dates are left alone.
+    pub fn retry_of(record: &BackfillRecord, only_failed: bool, requested_by: &str) -> BackfillRequest {
+        let range = DateRange::new(record.start, record.end).expect("an audit record's range is ordered");
+        let mut request = BackfillRequest::new(range, requested_by);
+        let names = |key: &str| -> Vec<String> {
+            record.options[key]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default()
+        };
+        request.exchanges = names("exchanges").iter().filter_map(|e| Exchange::parse(e).ok()).collect();
+        request.symbols = names("symbols").iter().filter_map(|s| Symbol::parse(s).ok()).collect();
+        request.max_days = request.max_days.max(range.len());
+        request.retry = Some(Retry { of: record.id, only_failed });
+        request
+    }
+}
+
+/// `pipeline backfill retry ID [--only-failed]`: which backfill's dates run again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Retry {
+    /// The audit id of the backfill retried.
+    pub of: i64,
+    /// Only its failed dates (retries spent); otherwise its cancelled and unfinished dates too.
+    pub only_failed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +123,8 @@ pub enum BackfillError {
     UnknownSymbol { name: Symbol, known: String },
     #[error("{what} must be between 1 and {max}, got {got}")]
     OutOfRange { what: &'static str, got: u64, max: u64 },
+    #[error("there is no backfill {id}: `pipeline backfill list` shows the recorded ones")]
+    UnknownBackfill { id: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot write the log file {path}: {source}")]
@@ -111,6 +147,8 @@ pub enum Action {
     Rerun { reason: String },
     /// Failed five times: left alone unless `--force`.
     Excluded { error: String },
+    /// Not selected by `backfill retry --only-failed` (cancelled, or still queued), left as it is.
+    Left { status: JobStatus },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -134,6 +172,8 @@ pub struct Plan {
     /// From the mean duration of past runs.
     pub estimate_seconds: Option<f64>,
     pub force: bool,
+    /// A retry of an earlier backfill: only the dates it runs are queued.
+    pub retry: Option<Retry>,
 }
 
 impl Plan {
@@ -203,6 +243,10 @@ pub async fn plan(
     let mut days = Vec::with_capacity(range.len() as usize);
     for day in range.days() {
         let job: Option<&Job> = jobs.iter().find(|j| j.day == day);
+        if let Some(retry) = request.retry {
+            days.push(PlannedDay { day, action: retry_action(retry, job) });
+            continue;
+        }
         let action = match job.map(|j| (j.status, j)) {
             Some((JobStatus::Completed, _)) if request.force => Action::Rerun { reason: "forced".to_owned() },
             Some((JobStatus::Completed, job)) => {
@@ -233,7 +277,60 @@ pub async fn plan(
         parallel: request.parallel,
         estimate_seconds,
         force: request.force,
+        retry: request.retry,
     })
+}
+
+/// What a retry does with a date: a failed date runs again (its retries reset); with `--only-failed` nothing
+/// else does, otherwise cancelled and never-run dates run too. Completed dates, and dates being run, are left.
+fn retry_action(retry: Retry, job: Option<&Job>) -> Action {
+    match job.map(|j| j.status) {
+        Some(JobStatus::Failed) => Action::Rerun {
+            reason: format!(
+                "failed {} times: {}",
+                job.map_or(0, |j| j.retry_count),
+                job.and_then(|j| j.error_message.as_deref()).unwrap_or("-")
+            ),
+        },
+        Some(JobStatus::Completed) => Action::Skip { rows: job.and_then(|j| j.rows).map_or(0, |r| r.max(0) as u64) },
+        Some(status @ (JobStatus::Processing | JobStatus::Pending | JobStatus::Retry)) if retry.only_failed => {
+            Action::Left { status }
+        }
+        Some(JobStatus::Processing) => Action::Left { status: JobStatus::Processing },
+        Some(JobStatus::Cancelled) if retry.only_failed => Action::Left { status: JobStatus::Cancelled },
+        Some(JobStatus::Cancelled) => Action::Rerun { reason: "cancelled".to_owned() },
+        Some(JobStatus::Pending | JobStatus::Retry) | None => Action::Run,
+    }
+}
+
+/// How `cancel` finds who asked: `user@host`.
+pub fn operator() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    format!("{user}@{}", crate::worker::hostname())
+}
+
+/// Cancels backfill `target` (see [`crate::store::Store::cancel_backfills`]): its queued dates are never claimed,
+/// dates being run finish (or, with `now`, their workers abandon them within a second or so), and the audit
+/// record says cancelled, by `by`. Works from any machine that reaches the database.
+pub async fn cancel(
+    store: &crate::store::Store,
+    target: CancelTarget,
+    by: &str,
+    now: bool,
+) -> Result<CancelOutcome, BackfillError> {
+    let outcome = store.cancel_backfills(target, by, now).await?;
+    let outcome = match (outcome, target) {
+        (Some(outcome), _) => outcome,
+        (None, CancelTarget::Backfill(id)) => return Err(BackfillError::UnknownBackfill { id }),
+        (None, CancelTarget::All) => unreachable!("cancelling every backfill always has an outcome"),
+    };
+    tracing::info!(backfills = ?outcome.backfills, queued = outcome.queued, in_flight = outcome.in_flight.len(), now, by, "Backfill cancelled.");
+    Ok(outcome)
+}
+
+/// The backfill `id`'s audit record, or a clear error when there is none.
+pub async fn record(store: &crate::store::Store, id: i64) -> Result<BackfillRecord, BackfillError> {
+    store.backfill(id).await?.ok_or(BackfillError::UnknownBackfill { id })
 }
 
 fn log_path(dir: &Path, day: TradingDay) -> PathBuf {
@@ -304,22 +401,48 @@ pub struct Summary {
     pub results: Vec<DateResult>,
     /// Dates the range still has unfinished (interrupted or retries left).
     pub unfinished: i64,
+    /// Who cancelled the backfill while it ran (`pipeline backfill cancel`), if anyone did.
+    pub cancelled_by: Option<String>,
+}
+
+/// Opens the audit record of `request` (linked to the backfill it retries, if it is a retry).
+async fn open_audit(
+    pipeline: &Pipeline,
+    request: &BackfillRequest,
+    options: &serde_json::Value,
+    dry_run: bool,
+) -> Result<i64, BackfillError> {
+    let store = pipeline.store();
+    let id = store.start_backfill(&request.requested_by, request.range, options, dry_run).await?;
+    if let Some(retry) = request.retry {
+        store.mark_retry_of(id, retry.of).await?;
+    }
+    Ok(id)
 }
 
 /// Records a plan that was only shown (a dry run) in the audit log.
 pub async fn record_dry_run(pipeline: &Pipeline, request: &BackfillRequest) -> Result<i64, BackfillError> {
-    Ok(pipeline.store().start_backfill(&request.requested_by, request.range, &request.audit_options(), true).await?)
+    open_audit(pipeline, request, &request.audit_options(), true).await
+}
+
+/// A backfill put in the queue for workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Enqueued {
+    /// Its audit id (what `cancel` and `retry` take).
+    pub id: i64,
+    /// How many of its dates are to run.
+    pub dates: usize,
 }
 
 /// Puts the plan's dates in the queue (resetting those to run again) without running them, and records
-/// the backfill as `enqueued`. Returns how many dates the range has to run.
-pub async fn enqueue(pipeline: &Pipeline, request: &BackfillRequest, plan: &Plan) -> Result<usize, BackfillError> {
+/// the backfill as `enqueued`.
+pub async fn enqueue(pipeline: &Pipeline, request: &BackfillRequest, plan: &Plan) -> Result<Enqueued, BackfillError> {
     let mut options = request.audit_options();
     options["enqueue_only"] = serde_json::Value::Bool(true);
-    let audit_id = pipeline.store().start_backfill(&request.requested_by, plan.range, &options, false).await?;
-    queue_plan(pipeline, plan, audit_id).await?;
-    pipeline.store().finish_backfill(audit_id, "enqueued", BackfillTotals::default()).await?;
-    Ok(plan.to_run().count())
+    let id = open_audit(pipeline, request, &options, false).await?;
+    queue_plan(pipeline, plan, id).await?;
+    pipeline.store().finish_backfill(id, "enqueued", BackfillTotals::default()).await?;
+    Ok(Enqueued { id, dates: plan.to_run().count() })
 }
 
 /// Puts the plan's dates in the queue under backfill `audit_id`: with `--force` every date of the range is reset
@@ -333,13 +456,23 @@ async fn queue_plan(pipeline: &Pipeline, plan: &Plan, audit_id: i64) -> Result<(
             pipeline.store().reset(DateRange::single(d.day)).await?;
         }
     }
-    pipeline.store().seed(plan.range, Some(audit_id)).await?;
+    if plan.retry.is_some() {
+        // Only the dates retried: the others (cancelled ones with --only-failed) stay as they are.
+        for d in plan.to_run() {
+            pipeline.store().seed(DateRange::single(d.day), Some(audit_id)).await?;
+        }
+    } else {
+        pipeline.store().seed(plan.range, Some(audit_id)).await?;
+    }
     Ok(())
 }
 
 /// What a backfill reports as it goes.
 #[derive(Debug)]
 pub enum BackfillEvent<'a> {
+    /// The backfill is recorded under this audit id (what `pipeline backfill cancel` and `retry` take); its
+    /// dates are queued and workers start.
+    Opened { id: i64 },
     /// A date was claimed and its run starts.
     Started { day: TradingDay, worker_id: &'a str },
     /// A date's attempt ended; `done` of the plan's `total` dates to run are finished (an attempt that will
@@ -360,13 +493,12 @@ pub async fn execute(
     on_event: &(dyn Fn(BackfillEvent<'_>) + Sync),
 ) -> Result<Summary, BackfillError> {
     let started = Instant::now();
-    let audit_id =
-        pipeline.store().start_backfill(&request.requested_by, plan.range, &request.audit_options(), false).await?;
+    let audit_id = open_audit(pipeline, request, &request.audit_options(), false).await?;
     std::fs::create_dir_all(&request.log_dir)
         .map_err(|source| BackfillError::Log { path: request.log_dir.clone(), source })?;
-    let skipped =
-        plan.days.iter().filter(|d| matches!(d.action, Action::Skip { .. } | Action::Excluded { .. })).count();
+    let skipped = plan.days.iter().filter(|d| !matches!(d.action, Action::Run | Action::Rerun { .. })).count();
     queue_plan(pipeline, plan, audit_id).await?;
+    on_event(BackfillEvent::Opened { id: audit_id });
 
     let total = plan.to_run().count();
     let done = Mutex::new(0usize);
@@ -387,6 +519,7 @@ pub async fn execute(
                     range: Some(*chunk),
                     lease: request.lease,
                     retry_backoff: request.retry_backoff,
+                    lanes: Lanes::All,
                 },
                 follow: false,
                 idle_poll: Duration::from_millis(200).min(request.retry_backoff.max(Duration::from_millis(20))),
@@ -444,7 +577,7 @@ pub async fn execute(
         skipped: skipped as u32,
         rows: results.iter().filter(|r| r.status == JobStatus::Completed).map(|r| r.candles).sum(),
     };
-    let unfinished = pipeline.store().unfinished(Some(plan.range)).await?;
+    let unfinished = pipeline.store().unfinished(Some(plan.range), Lanes::All).await?;
     let status = if interrupted || unfinished > 0 {
         "interrupted"
     } else if totals.failed > 0 {
@@ -452,11 +585,19 @@ pub async fn execute(
     } else {
         "succeeded"
     };
-    pipeline.store().finish_backfill(audit_id, status, totals).await?;
+    let (_, cancelled_by) = pipeline.store().finish_backfill(audit_id, status, totals).await?;
     if let Some(err) = log_error {
         return Err(err);
     }
-    Ok(Summary { audit_id, totals, interrupted, seconds: started.elapsed().as_secs_f64(), results, unfinished })
+    Ok(Summary {
+        audit_id,
+        totals,
+        interrupted,
+        seconds: started.elapsed().as_secs_f64(),
+        results,
+        unfinished,
+        cancelled_by,
+    })
 }
 
 #[cfg(test)]

@@ -183,6 +183,16 @@ impl Config {
             })?,
             None => Duration::ZERO,
         };
+        let rate_limit = match nonempty(Var::TardisRateLimit) {
+            Some(text) => Some(text.parse::<f64>().ok().filter(|r| r.is_finite() && *r > 0.0).ok_or_else(|| {
+                ConfigError::Invalid {
+                    name: Var::TardisRateLimit.name(),
+                    value: text,
+                    reason: "expected a positive number of requests per second, such as 5 or 0.5".to_owned(),
+                }
+            })?),
+            None => None,
+        };
         let validation = match nonempty(Var::PipelineValidationConfig) {
             Some(path) => {
                 let invalid = |reason: String| ConfigError::Invalid {
@@ -221,6 +231,7 @@ impl Config {
                 retry: RetryPolicy::DEFAULT,
                 export_wait,
                 export_poll: Duration::from_secs(60).min(export_wait.max(Duration::from_secs(1))),
+                rate_limit,
             },
             bigquery: BigQueryConfig {
                 api_url: url_var(env, Var::BigqueryApiUrl, BigQueryConfig::DEFAULT_API_URL)?,
@@ -286,6 +297,27 @@ mod tests {
         ]))
         .expect_err("bad selection");
         assert!(err.to_string().contains("exchange:SYMBOL1,SYMBOL2"), "{err}");
+    }
+
+    #[test]
+    fn the_tardis_rate_limit_is_a_positive_number_of_requests_per_second() {
+        let with = |value: &str| {
+            Config::from_environment(&env(&[
+                ("BIGQUERY_PROJECT", "p"),
+                ("DATABASE_URL", "x"),
+                ("TARDIS_RATE_LIMIT", value),
+            ]))
+        };
+        let base = Config::from_environment(&env(&[("BIGQUERY_PROJECT", "p"), ("DATABASE_URL", "x")])).expect("valid");
+        assert_eq!(base.tardis.rate_limit, None, "no limit unless set");
+        assert_eq!(with("5").expect("valid").tardis.rate_limit, Some(5.0));
+        assert_eq!(with(" 0.5 ").expect("valid").tardis.rate_limit, Some(0.5));
+        assert_eq!(with("  ").expect("blank is unset").tardis.rate_limit, None);
+        for bad in ["0", "-2", "fast", "inf", "NaN", "5/s"] {
+            let err = with(bad).expect_err(bad);
+            assert!(err.to_string().starts_with(&format!("TARDIS_RATE_LIMIT={bad:?} is invalid")), "{err}");
+            assert!(err.to_string().contains("positive number of requests per second"), "{err}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub enum Var {
     TardisApiUrl,
     TardisApiKey,
     TardisExportWait,
+    TardisRateLimit,
     BigqueryApiUrl,
     BigqueryProject,
     BigqueryDataset,
@@ -30,14 +31,17 @@ pub enum Var {
     PipelineScheduleCron,
     PipelineCatchUpDays,
     PipelineLogFormat,
+    PipelineControlListen,
+    PipelineControlToken,
 }
 
 impl Var {
-    pub const ALL: [Var; 19] = [
+    pub const ALL: [Var; 22] = [
         Var::TardisDatasetsUrl,
         Var::TardisApiUrl,
         Var::TardisApiKey,
         Var::TardisExportWait,
+        Var::TardisRateLimit,
         Var::BigqueryApiUrl,
         Var::BigqueryProject,
         Var::BigqueryDataset,
@@ -53,6 +57,8 @@ impl Var {
         Var::PipelineScheduleCron,
         Var::PipelineCatchUpDays,
         Var::PipelineLogFormat,
+        Var::PipelineControlListen,
+        Var::PipelineControlToken,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -61,6 +67,7 @@ impl Var {
             Var::TardisApiUrl => "TARDIS_API_URL",
             Var::TardisApiKey => "TARDIS_API_KEY",
             Var::TardisExportWait => "TARDIS_EXPORT_WAIT",
+            Var::TardisRateLimit => "TARDIS_RATE_LIMIT",
             Var::BigqueryApiUrl => "BIGQUERY_API_URL",
             Var::BigqueryProject => "BIGQUERY_PROJECT",
             Var::BigqueryDataset => "BIGQUERY_DATASET",
@@ -76,6 +83,8 @@ impl Var {
             Var::PipelineScheduleCron => "PIPELINE_SCHEDULE_CRON",
             Var::PipelineCatchUpDays => "PIPELINE_CATCH_UP_DAYS",
             Var::PipelineLogFormat => "PIPELINE_LOG_FORMAT",
+            Var::PipelineControlListen => "PIPELINE_CONTROL_LISTEN",
+            Var::PipelineControlToken => "PIPELINE_CONTROL_TOKEN",
         }
     }
 
@@ -86,7 +95,7 @@ impl Var {
 
     /// Credentials: never printed (a database URL is printed with its password hidden).
     pub fn is_secret(self) -> bool {
-        matches!(self, Var::TardisApiKey | Var::BigqueryAccessToken)
+        matches!(self, Var::TardisApiKey | Var::BigqueryAccessToken | Var::PipelineControlToken)
     }
 }
 

@@ -169,14 +169,8 @@ impl Metrics {
 
     /// Sets the backfill queue's gauges from its counts.
     pub fn set_queue(&self, stats: &QueueStats) {
-        for (status, n) in [
-            ("pending", stats.pending),
-            ("processing", stats.processing),
-            ("retry", stats.retry),
-            ("completed", stats.completed),
-            ("failed", stats.failed),
-        ] {
-            self.backfill_jobs.get_or_create(&StatusLabels { status: status.to_owned() }).set(n);
+        for (status, n) in stats.dates.by_status() {
+            self.backfill_jobs.get_or_create(&StatusLabels { status: status.as_str().to_owned() }).set(n);
         }
     }
 

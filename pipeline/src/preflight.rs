@@ -6,6 +6,8 @@
 //! A failed check is a finding with its cause, never an `Err`. Preflight runs no stage and writes no
 //! data; it does not check what only a download can tell (a key's access to a given day's files).
 
+use std::sync::Arc;
+
 use chrono::SecondsFormat;
 use market::{DateRange, Exchange, Symbol, TradingDay};
 
@@ -13,7 +15,7 @@ use crate::bigquery::schema::TABLES;
 use crate::bigquery::{BigQueryClient, BigQueryConfig};
 use crate::config::{Config, Selection};
 use crate::run::Pipeline;
-use crate::store::Store;
+use crate::store::{SharedBudget, Store};
 use crate::tardis::TardisClient;
 
 /// What a check is about.
@@ -179,12 +181,19 @@ pub async fn preflight(pipeline: &Pipeline, range: DateRange) -> PreflightReport
 /// does not answer, credentials that do not load) is a failed check, not an error, since that is what
 /// preflight is for.
 pub async fn preflight_config(config: &Config, range: DateRange) -> PreflightReport {
-    let database = match Store::connect(config.database_url.expose()).await {
-        Ok(store) => check_database(&store).await,
-        Err(err) => Check::new(CheckKind::Database, "", Err(err.to_string())),
+    let (database, store) = match Store::connect(config.database_url.expose()).await {
+        Ok(store) => (check_database(&store).await, Some(store)),
+        Err(err) => (Check::new(CheckKind::Database, "", Err(err.to_string())), None),
     };
     let mut checks = vec![database];
-    match TardisClient::new(config.tardis.clone()) {
+    // With a database, its requests draw on the budget every process shares, as a run's do.
+    let tardis = TardisClient::new(config.tardis.clone()).map(|tardis| match store {
+        Some(store) => {
+            tardis.with_budget(Arc::new(SharedBudget::new(store, SharedBudget::TARDIS, config.tardis.rate_limit)))
+        }
+        None => tardis,
+    });
+    match tardis {
         Ok(tardis) => checks.extend(check_tardis(&tardis, &config.selection, range).await),
         Err(err) => checks.push(Check::new(CheckKind::Tardis, "", Err(format!("client set-up failed: {err}")))),
     }

@@ -22,7 +22,7 @@ use crate::bigquery::{BigQueryClient, BigQueryError, candle_to_json, instrument_
 use crate::candles::{self, CandleSet, DayFile, Increments};
 use crate::config::Config;
 use crate::hooks::{Download, Hooks, Load, NoHooks};
-use crate::store::{RunCounts, RunStatus, StageRecord, Store, StoreError};
+use crate::store::{RunCounts, RunStatus, SharedBudget, StageRecord, Store, StoreError};
 use crate::tardis::{TardisClient, TardisError};
 
 /// Why a validation could not be carried out (its findings are never errors).
@@ -159,8 +159,12 @@ impl Pipeline {
         Pipeline::with_store(config, store).await
     }
 
+    /// Builds the clients over `store`. The Tardis client draws on the budget every process on this database
+    /// shares (`store::SharedBudget`): its pauses always, its rate when `TARDIS_RATE_LIMIT` is set.
     pub async fn with_store(config: Config, store: Store) -> Result<Pipeline, SetupError> {
-        let tardis = TardisClient::new(config.tardis.clone()).map_err(SetupError::Tardis)?;
+        let budget = SharedBudget::new(store.clone(), SharedBudget::TARDIS, config.tardis.rate_limit);
+        let tardis =
+            TardisClient::new(config.tardis.clone()).map_err(SetupError::Tardis)?.with_budget(Arc::new(budget));
         let bigquery = BigQueryClient::new(config.bigquery.clone()).await?;
         Ok(Pipeline { config, tardis, bigquery, store, hooks: Arc::new(NoHooks), observers: Vec::new() })
     }

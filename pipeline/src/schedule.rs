@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::preflight::preflight;
 use crate::run::Pipeline;
-use crate::store::{ClaimOptions, JobStatus, Order, SchedulerLock, StoreError};
+use crate::store::{ClaimOptions, JobStatus, Lanes, Order, SchedulerLock, StoreError};
 use crate::worker::{self, WorkerOptions};
 
 /// Every day at 09:00 UTC: Tardis has exported yesterday by then.
@@ -456,7 +456,8 @@ impl Scheduler {
         }
         let single = DateRange::single(day);
         store.record_enqueued(day, id).await?;
-        store.seed(single, None).await?;
+        // The daily lane: claimed before any backfill date, by any worker or a slot kept for it.
+        store.seed_daily(day).await?;
         if self.options.enqueue_only {
             return Ok(DateOutcome::Enqueued);
         }
@@ -467,6 +468,7 @@ impl Scheduler {
                 range: Some(single),
                 lease: self.options.lease,
                 retry_backoff: self.options.retry_backoff,
+                lanes: Lanes::All,
             },
             follow: false,
             idle_poll: self.options.idle_poll,

@@ -4,7 +4,8 @@
 //! A date counts as done only when its run succeeded and validation did not fail; anything else is a
 //! failed attempt (retried up to `MAX_RETRIES`). Stopping is cooperative: a stop request lets the
 //! current date finish (a run is safe to abandon, since partitions are replaced whole, but finishing
-//! saves the work) and claims nothing more.
+//! saves the work) and claims nothing more. An operator's cancel with `now` is the exception: the
+//! heartbeat sees it within [`CANCEL_POLL`], the run is abandoned there and the date recorded `cancelled`.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,11 @@ use market::checks::Status;
 use tokio::sync::watch;
 
 use crate::run::{Pipeline, RunOutcome};
-use crate::store::{ClaimOptions, Held, JobStatus, Lease, StoreError};
+use crate::store::{Beat, ClaimOptions, Held, JobStatus, Lease, StoreError};
+
+/// How often a running date's worker renews its lease and looks for a cancel asking it to stop now (the lease's
+/// third, when that is shorter).
+pub const CANCEL_POLL: Duration = Duration::from_secs(1);
 
 /// How one worker behaves.
 #[derive(Debug, Clone)]
@@ -33,7 +38,8 @@ pub struct WorkerOptions {
 pub struct DateResult {
     pub day: TradingDay,
     pub worker_id: String,
-    /// The queue status after the attempt: completed, retry or failed.
+    /// The queue status after the attempt: completed, retry, failed, or cancelled (abandoned on an
+    /// operator's cancel with `now`).
     pub status: JobStatus,
     pub seconds: f64,
     pub trades: u64,
@@ -94,27 +100,52 @@ fn failure_of(outcome: &RunOutcome) -> Option<String> {
 pub async fn process(pipeline: &Pipeline, lease: &Lease, options: &WorkerOptions) -> Result<DateResult, StoreError> {
     let started = Instant::now();
     let store = pipeline.store().clone();
-    let beat = options.claim.lease / 3;
+    let beat = (options.claim.lease / 3).min(CANCEL_POLL);
     let heartbeat_lease = lease.clone();
     let extend = options.claim.lease;
+    let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
     // Renew the lease while the date runs; a lost lease is logged (the completion below will then not
-    // overwrite the new holder's record).
+    // overwrite the new holder's record); a cancel asking to stop now ends the run below.
     let heartbeat = tokio::spawn(async move {
         loop {
             tokio::time::sleep(beat).await;
             match store.heartbeat(&heartbeat_lease, extend).await {
-                Ok(true) => {}
-                Ok(false) => {
+                Ok(Beat::Held) => {}
+                Ok(Beat::Lost) => {
                     tracing::warn!(day = %heartbeat_lease.day, worker = %heartbeat_lease.worker_id, "Lease lost.");
+                    return;
+                }
+                Ok(Beat::CancelRequested) => {
+                    let _ = cancel_tx.send(());
                     return;
                 }
                 Err(err) => tracing::warn!(error = %err, "Heartbeat failed; retrying."),
             }
         }
     });
-    let outcome = pipeline.run_day(lease.day, &options.trigger).await;
+    // A heartbeat that ended without a cancel drops the sender, which disables the cancel branch.
+    let outcome = tokio::select! {
+        outcome = pipeline.run_day(lease.day, &options.trigger) => Some(outcome),
+        Ok(()) = cancel_rx => None,
+    };
     heartbeat.abort();
     let seconds = started.elapsed().as_secs_f64();
+    let Some(outcome) = outcome else {
+        let recorded = pipeline.store().abandon(lease, &options.trigger).await?;
+        let job = pipeline.store().job(lease.day).await?;
+        let error = job.and_then(|j| j.error_message).unwrap_or_else(|| "cancelled while running".to_owned());
+        tracing::warn!(day = %lease.day, worker = %lease.worker_id, %error, "Run abandoned: the date was cancelled.");
+        return Ok(DateResult {
+            day: lease.day,
+            worker_id: lease.worker_id.clone(),
+            status: if recorded { JobStatus::Cancelled } else { JobStatus::Processing },
+            seconds,
+            trades: 0,
+            candles: 0,
+            error: Some(error),
+            outcome: None,
+        });
+    };
     let (status, error, outcome) = match outcome {
         Ok(outcome) => match failure_of(&outcome) {
             None => {
@@ -180,10 +211,10 @@ pub async fn work(
             None => {
                 // Without --follow, retries waiting for their delay or dates other workers hold are waited
                 // for, so that a backfill ends only when its range is finished.
-                if !options.follow && store.unfinished(options.claim.range).await? == 0 {
+                if !options.follow && store.unfinished(options.claim.range, options.claim.lanes).await? == 0 {
                     break;
                 }
-                let held = store.held(options.claim.range, &options.worker_id).await?;
+                let held = store.held(options.claim.range, options.claim.lanes, &options.worker_id).await?;
                 if held != waiting_on {
                     if !held.is_empty() {
                         on_event(WorkerEvent::Waiting { held: &held });

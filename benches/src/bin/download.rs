@@ -89,6 +89,7 @@ async fn run(args: Args) -> anyhow::Result<Exit> {
         retry: RetryPolicy { max_attempts: 1, ..RetryPolicy::DEFAULT },
         export_wait: Duration::ZERO,
         export_poll: Duration::from_secs(1),
+        rate_limit: None,
     };
     let client = TardisClient::new(config).context("cannot build the HTTP client")?;
     let temp = tempfile::tempdir().context("cannot create a temporary directory")?;

@@ -134,20 +134,31 @@ impl From<DatasetMatch> for FaultTarget {
     }
 }
 
-/// One plan: the next `remaining` requests matching `target` get `fault`.
+/// One plan: the next `remaining` requests matching `target` get `fault`; with `every` > 1, only every
+/// `every`-th matching request does (`seen` counts them), and the others pass it by.
 #[derive(Debug, Clone)]
 pub(super) struct FaultPlan {
     pub(super) target: FaultTarget,
     pub(super) remaining: usize,
     pub(super) fault: Fault,
+    pub(super) every: usize,
+    pub(super) seen: usize,
 }
 
-/// Takes one use of the first plan matching a request, first come, first served.
+/// Takes one use of the first plan matching a request, first come, first served (a plan answering every
+/// N-th request counts the others and lets later plans have them).
 pub(super) fn take(plans: &mut Vec<FaultPlan>, path: &str, dataset: Option<&DatasetPath>) -> Option<Fault> {
-    let index = plans.iter().position(|plan| match &plan.target {
-        FaultTarget::Any => true,
-        FaultTarget::PathPrefix(prefix) => path.starts_with(prefix.as_str()),
-        FaultTarget::Dataset(want) => dataset.is_some_and(|d| want.matches(d)),
+    let index = plans.iter_mut().position(|plan| {
+        let matches = match &plan.target {
+            FaultTarget::Any => true,
+            FaultTarget::PathPrefix(prefix) => path.starts_with(prefix.as_str()),
+            FaultTarget::Dataset(want) => dataset.is_some_and(|d| want.matches(d)),
+        };
+        if !matches {
+            return false;
+        }
+        plan.seen += 1;
+        plan.seen.is_multiple_of(plan.every.max(1))
     })?;
     let plan = &mut plans[index];
     plan.remaining -= 1;
@@ -178,7 +189,30 @@ mod tests {
     use super::*;
 
     fn plan(target: impl Into<FaultTarget>, remaining: usize) -> FaultPlan {
-        FaultPlan { target: target.into(), remaining, fault: Fault::server_error(503) }
+        FaultPlan { target: target.into(), remaining, fault: Fault::server_error(503), every: 1, seen: 0 }
+    }
+
+    #[test]
+    fn a_plan_for_every_nth_request_lets_the_others_through_to_later_plans() {
+        let mut plans = vec![
+            FaultPlan { every: 3, ..plan(FaultTarget::Any, 2) },
+            FaultPlan { fault: Fault::EmptyBody, ..plan("/v1/exchanges", 1) },
+        ];
+        let paths = ["/v1/instruments/bitmex", "/v1/exchanges/bitmex", "/v1/x", "/v1/x", "/v1/x", "/v1/x", "/v1/x"];
+        let answers: Vec<Option<Fault>> = paths.iter().map(|path| take(&mut plans, path, None)).collect();
+        assert_eq!(
+            answers,
+            [
+                None,
+                Some(Fault::EmptyBody),
+                Some(Fault::server_error(503)),
+                None,
+                None,
+                Some(Fault::server_error(503)),
+                None
+            ]
+        );
+        assert!(plans.is_empty());
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! real files (replay mode).
 //!
 //! Built on wiremock: each route is a mock whose responder computes the answer from shared state. Faults
-//! come from `MockTardis::fail_next` plans (logged with the other requests) or from higher-priority
-//! mocks tests mount on the same server. It does not hold whole days in memory beyond a bounded cache of
+//! come from `MockTardis::fail_next` and `fail_every` plans (logged with the other requests, each with its
+//! arrival time) or from higher-priority mocks tests mount on the same server. It does not hold whole days in memory beyond a bounded cache of
 //! generated files, and it cannot break a connection mid-body.
 
 mod faults;

@@ -209,6 +209,7 @@ fn log(state: &Shared, request: &Request, status: u16, fault: Option<&Fault>) {
         accept_encoding: header(request, "accept-encoding"),
         status,
         fault: fault.map(Fault::label),
+        at: std::time::Instant::now(),
     };
     lock(state).log.push(entry);
 }

@@ -28,6 +28,8 @@ pub struct TardisRequest {
     pub status: u16,
     /// The injected fault that shaped the answer (`status 429, retry after 2 s`, `truncated gzip`...).
     pub fault: Option<String>,
+    /// When the mock began answering it (rates and gaps between requests are measured on these).
+    pub at: std::time::Instant,
 }
 
 pub(super) struct State {
@@ -178,7 +180,23 @@ impl MockTardis {
     /// they were added; each request uses at most one.
     pub fn fail_next(&self, target: impl Into<FaultTarget>, times: usize, fault: Fault) {
         if times > 0 {
-            lock(&self.state).faults.push(FaultPlan { target: target.into(), remaining: times, fault });
+            lock(&self.state).faults.push(FaultPlan {
+                target: target.into(),
+                remaining: times,
+                fault,
+                every: 1,
+                seen: 0,
+            });
+        }
+    }
+
+    /// Answers every `every`-th request matching `target` (counted from now) with `fault`, `times` times: a
+    /// rate limiter that lets most requests through (`fail_every(FaultTarget::Any, 25, 4,
+    /// Fault::rate_limited(1))`). Requests in between are left to the plans after this one.
+    pub fn fail_every(&self, target: impl Into<FaultTarget>, every: usize, times: usize, fault: Fault) {
+        if times > 0 && every > 0 {
+            let plan = FaultPlan { target: target.into(), remaining: times, fault, every, seen: 0 };
+            lock(&self.state).faults.push(plan);
         }
     }
 

@@ -15,7 +15,7 @@ use crate::backfill::{self, Action, BackfillEvent, BackfillRequest, Plan, Summar
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::run::Pipeline;
-use crate::store::{Held, JobStatus, Order, QueueStats, Store};
+use crate::store::{BackfillRecord, CancelOutcome, CancelTarget, Held, JobStatus, Order, QueueStats, Store};
 use crate::worker::DateResult;
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -25,16 +25,58 @@ pub enum BackfillCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The recent backfills: id, range, who asked, status, their dates' states, who cancelled.
+    List {
+        /// How many, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a backfill (by the id `list` shows), or every unfinished one: its queued dates are not claimed
+    /// any more, from any machine; dates being run finish, or stop at once with --now.
+    #[command(
+        after_help = "Examples:\n  pipeline backfill cancel 42\n  pipeline backfill cancel --all --now\n\nThe daily run's dates are never cancelled by --all. A cancelled backfill's own process (backfill --execute)\nends when its dates in flight end, with exit code 130."
+    )]
+    Cancel(CancelArgs),
+    /// Run an earlier backfill's dates again: its failed ones (retries reset) and, without --only-failed, its
+    /// cancelled and never-run ones. Completed dates are left alone. A dry run unless --execute or --enqueue-only.
+    Retry(RetryArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct BackfillArgs {
-    /// First date, YYYY-MM-DD.
-    #[arg(value_parser = TradingDay::parse)]
-    pub start: Option<TradingDay>,
-    /// Last date, YYYY-MM-DD (inclusive).
-    #[arg(value_parser = TradingDay::parse)]
-    pub end: Option<TradingDay>,
+pub struct CancelArgs {
+    /// The backfill's id (`pipeline backfill list`).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub id: Option<i64>,
+    /// Every backfill not finished yet, and every queued backfill date.
+    #[arg(long)]
+    pub all: bool,
+    /// Abandon the dates being run too (their workers stop within about a second; partitions are replaced
+    /// whole, so nothing half-written stays).
+    #[arg(long)]
+    pub now: bool,
+    /// Who cancels (recorded in the audit log; default: $USER@hostname).
+    #[arg(long)]
+    pub by: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RetryArgs {
+    /// The backfill's id (`pipeline backfill list`).
+    pub id: i64,
+    /// Only the dates that failed (spent their retries); not the cancelled or unfinished ones.
+    #[arg(long)]
+    pub only_failed: bool,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// How a backfill's plan is carried out: shown, run here, or queued for workers.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExecArgs {
     /// Dates processed at once.
     #[arg(long, default_value_t = 1)]
     pub parallel: usize,
@@ -50,18 +92,6 @@ pub struct BackfillArgs {
     /// Dates per chunk: a chunk is finished before the next starts.
     #[arg(long, default_value_t = 7)]
     pub chunk_days: u32,
-    /// Largest range accepted without raising this.
-    #[arg(long, default_value_t = 31)]
-    pub max_days: u32,
-    /// Run completed (and failed) dates again.
-    #[arg(long)]
-    pub force: bool,
-    /// Only these configured exchanges (comma-separated). The dates' partitions will hold only them.
-    #[arg(long, value_delimiter = ',', value_parser = Exchange::parse)]
-    pub exchanges: Vec<Exchange>,
-    /// Only these configured symbols (comma-separated). The dates' partitions will hold only them.
-    #[arg(long, value_delimiter = ',', value_parser = Symbol::parse)]
-    pub symbols: Vec<Symbol>,
     /// Where the per-date log files go (backfill_YYYY-MM-DD.log).
     #[arg(long, default_value = "logs")]
     pub log_dir: PathBuf,
@@ -82,25 +112,60 @@ pub struct BackfillArgs {
     pub lease: u64,
 }
 
-impl BackfillArgs {
-    /// The request these arguments make (start after end is refused here).
-    pub fn request(&self) -> anyhow::Result<BackfillRequest> {
-        let (Some(start), Some(end)) = (self.start, self.end) else {
-            anyhow::bail!("give START and END dates (YYYY-MM-DD), or `backfill status`");
-        };
-        let requested_by =
-            self.requested_by.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".to_owned());
-        let mut request = BackfillRequest::new(DateRange::new(start, end)?, &requested_by);
+impl ExecArgs {
+    fn requested_by(&self) -> String {
+        self.requested_by.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".to_owned())
+    }
+
+    /// Sets the request's execution options from these arguments.
+    fn apply(&self, request: &mut BackfillRequest) {
         request.parallel = self.parallel;
         request.chunk_days = self.chunk_days;
-        request.max_days = self.max_days;
-        request.force = self.force;
-        request.exchanges = self.exchanges.clone();
-        request.symbols = self.symbols.clone();
         request.log_dir = self.log_dir.clone();
         request.order = if self.newest_first { Order::NewestFirst } else { Order::OldestFirst };
         request.retry_backoff = Duration::from_secs(self.retry_delay);
         request.lease = Duration::from_secs(self.lease.max(3));
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackfillArgs {
+    /// First date, YYYY-MM-DD.
+    #[arg(value_parser = TradingDay::parse)]
+    pub start: Option<TradingDay>,
+    /// Last date, YYYY-MM-DD (inclusive).
+    #[arg(value_parser = TradingDay::parse)]
+    pub end: Option<TradingDay>,
+    /// Largest range accepted without raising this.
+    #[arg(long, default_value_t = 31)]
+    pub max_days: u32,
+    /// Run completed (and failed) dates again.
+    #[arg(long)]
+    pub force: bool,
+    /// Only these configured exchanges (comma-separated). The dates' partitions will hold only them.
+    #[arg(long, value_delimiter = ',', value_parser = Exchange::parse)]
+    pub exchanges: Vec<Exchange>,
+    /// Only these configured symbols (comma-separated). The dates' partitions will hold only them.
+    #[arg(long, value_delimiter = ',', value_parser = Symbol::parse)]
+    pub symbols: Vec<Symbol>,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+impl BackfillArgs {
+    /// The request these arguments make (start after end is refused here).
+    pub fn request(&self) -> anyhow::Result<BackfillRequest> {
+        let (Some(start), Some(end)) = (self.start, self.end) else {
+            anyhow::bail!(
+                "give START and END dates (YYYY-MM-DD), or a subcommand (`backfill status`, `list`, `cancel`, `retry`)"
+            );
+        };
+        let mut request = BackfillRequest::new(DateRange::new(start, end)?, &self.exec.requested_by());
+        self.exec.apply(&mut request);
+        request.max_days = self.max_days;
+        request.force = self.force;
+        request.exchanges = self.exchanges.clone();
+        request.symbols = self.symbols.clone();
         Ok(request)
     }
 }
@@ -109,27 +174,34 @@ impl BackfillArgs {
 /// made or file written.
 pub async fn run(args: BackfillArgs, clock: &dyn Clock) -> anyhow::Result<Exit> {
     let request = args.request()?;
+    carry_out(request, &args.exec, clock).await
+}
+
+/// Validates, plans and carries out `request` as `exec` says (dry run, enqueue, or execute).
+async fn carry_out(request: BackfillRequest, exec: &ExecArgs, clock: &dyn Clock) -> anyhow::Result<Exit> {
     let mut config = Config::from_env()?;
     let selection = backfill::validate(&request, clock.today(), &config.selection)?;
     // The pipeline runs only the selected pairs.
     let configured = std::mem::replace(&mut config.selection, selection.clone());
     let pipeline = Pipeline::connect(config).await?;
     let plan = backfill::plan(&pipeline, &request, &selection, &configured).await?;
-    if args.enqueue_only {
+    if exec.enqueue_only {
         let enqueued = backfill::enqueue(&pipeline, &request, &plan).await?;
         println!(
-            "{enqueued} date(s) of {} → {} in the queue; start workers with `pipeline worker` to run them.",
+            "Backfill {}: {} date(s) of {} → {} in the queue; start workers with `pipeline worker` to run them.",
+            enqueued.id,
+            enqueued.dates,
             request.range.start(),
             request.range.end()
         );
         return Ok(Exit::Pass);
     }
-    if !args.execute || args.dry_run {
+    if !exec.execute || exec.dry_run {
         print!("{}", describe(&plan));
         backfill::record_dry_run(&pipeline, &request).await?;
         return Ok(Exit::Pass);
     }
-    let exporter = args.metrics.start(pipeline.store()).await?;
+    let exporter = exec.metrics.start(pipeline.store()).await?;
     let pipeline = pipeline.observed_by(std::sync::Arc::new(exporter.metrics()));
     let (stop, signals) = stop_on_signals().context("cannot listen for SIGINT and SIGTERM")?;
     let progress = Progress::new(plan.to_run().count());
@@ -142,17 +214,104 @@ pub async fn run(args: BackfillArgs, clock: &dyn Clock) -> anyhow::Result<Exit> 
     Ok(Exit::of_backfill(&summary))
 }
 
-/// `pipeline backfill status`.
-pub async fn run_command(command: BackfillCommand) -> anyhow::Result<Exit> {
-    let BackfillCommand::Status { json } = command;
+/// `pipeline backfill status|list|cancel|retry`.
+pub async fn run_command(command: BackfillCommand, clock: &dyn Clock) -> anyhow::Result<Exit> {
+    if let BackfillCommand::Retry(args) = command {
+        let store = Store::connect(Config::from_env()?.database_url.expose()).await?;
+        let record = backfill::record(&store, args.id).await?;
+        drop(store);
+        let mut request = BackfillRequest::retry_of(&record, args.only_failed, &args.exec.requested_by());
+        args.exec.apply(&mut request);
+        return carry_out(request, &args.exec, clock).await;
+    }
     let store = Store::connect(Config::from_env()?.database_url.expose()).await?;
-    let stats = store.queue_stats().await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
-    } else {
-        print!("{}", queue_text(&stats));
+    match command {
+        BackfillCommand::Status { json } => {
+            let stats = store.queue_stats().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{}", queue_text(&stats));
+            }
+        }
+        BackfillCommand::List { limit, json } => {
+            let records = store.backfills(limit.clamp(1, 1000)).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&records)?);
+            } else {
+                print!("{}", list_text(&records));
+            }
+        }
+        BackfillCommand::Cancel(args) => {
+            let target = match args.id {
+                Some(id) => CancelTarget::Backfill(id),
+                None => CancelTarget::All,
+            };
+            let by = args.by.clone().unwrap_or_else(backfill::operator);
+            let outcome = backfill::cancel(&store, target, &by, args.now).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&outcome)?);
+            } else {
+                print!("{}", cancel_text(&outcome));
+            }
+        }
+        BackfillCommand::Retry(_) => unreachable!("handled above"),
     }
     Ok(Exit::Pass)
+}
+
+/// What a cancel did, in words.
+pub fn cancel_text(outcome: &CancelOutcome) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let ids: Vec<String> = outcome.backfills.iter().map(i64::to_string).collect();
+    let _ = writeln!(
+        out,
+        "Cancelled by {}: backfill(s) {}; {} queued date(s) will not run.",
+        outcome.by,
+        if ids.is_empty() { "none unfinished".to_owned() } else { ids.join(", ") },
+        outcome.queued
+    );
+    for f in &outcome.in_flight {
+        let what = if outcome.now { "stops now" } else { "finishes (add --now to stop it)" };
+        let _ = writeln!(out, "  {} being run by {}: {what}", f.day, f.worker_id);
+    }
+    out
+}
+
+/// The text of `pipeline backfill list`.
+pub fn list_text(records: &[BackfillRecord]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if records.is_empty() {
+        let _ = writeln!(out, "No backfills recorded.");
+    }
+    for b in records {
+        let d = &b.dates;
+        let _ = write!(
+            out,
+            "{:>5}  {} → {}  {:<11} by {}  started {}  dates: {} done, {} failed, {} queued, {} running, {} cancelled",
+            b.id,
+            b.start,
+            b.end,
+            b.status,
+            b.requested_by,
+            b.started_at.format("%Y-%m-%d %H:%M"),
+            d.completed,
+            d.failed,
+            d.pending + d.retry,
+            d.processing,
+            d.cancelled
+        );
+        if let Some(by) = &b.cancelled_by {
+            let _ = write!(out, "  (cancelled by {by})");
+        }
+        if let Some(of) = b.retry_of {
+            let _ = write!(out, "  (retry of {of})");
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// A line per finished date on standard output, above a progress bar with an ETA when standard error is a
@@ -175,6 +334,14 @@ impl Progress {
     }
 
     pub fn show(&self, event: &BackfillEvent<'_>) {
+        if let BackfillEvent::Opened { id } = event {
+            let line = format!("Backfill {id} started; `pipeline backfill cancel {id}` stops it from any machine.");
+            match &self.bar {
+                Some(bar) => bar.suspend(|| eprintln!("{line}")),
+                None => eprintln!("{line}"),
+            }
+            return;
+        }
         if let BackfillEvent::Waiting { worker_id, held } = event {
             let line = waiting_line(worker_id, held);
             match &self.bar {
@@ -206,7 +373,7 @@ impl Progress {
 pub fn progress_line(event: &BackfillEvent<'_>) -> Option<String> {
     match event {
         BackfillEvent::Finished { result, done, total } => Some(format!("[{done}/{total}] {}", date_line(result))),
-        BackfillEvent::Started { .. } | BackfillEvent::Waiting { .. } => None,
+        BackfillEvent::Opened { .. } | BackfillEvent::Started { .. } | BackfillEvent::Waiting { .. } => None,
     }
 }
 
@@ -262,6 +429,7 @@ pub fn describe(plan: &Plan) -> String {
             Action::Skip { rows } => format!("skip (completed, {rows} candles in BigQuery)"),
             Action::Rerun { reason } => format!("run again ({reason})"),
             Action::Excluded { error } => format!("excluded: failed 5 times, use --force ({error})"),
+            Action::Left { status } => format!("left {} (not retried)", status.as_str()),
         };
         let _ = writeln!(out, "  {}  {what}", d.day);
     }
@@ -287,9 +455,14 @@ pub fn summary_text(summary: &Summary) -> String {
     } else {
         summary.results.iter().map(|r| r.seconds).sum::<f64>() / summary.results.len() as f64
     };
+    let ended = match (&summary.cancelled_by, summary.interrupted) {
+        (Some(by), _) => format!("cancelled by {by}"),
+        (None, true) => "interrupted".to_owned(),
+        (None, false) => "finished".to_owned(),
+    };
     let mut out = format!(
-        "Backfill {}: {} succeeded, {} failed, {} skipped; {} candles written; {} in all, {:.1}s per date attempt\n",
-        if summary.interrupted { "interrupted" } else { "finished" },
+        "Backfill {} {ended}: {} succeeded, {} failed, {} skipped; {} candles written; {} in all, {:.1}s per date attempt\n",
+        summary.audit_id,
         t.succeeded,
         t.failed,
         t.skipped,
@@ -300,7 +473,7 @@ pub fn summary_text(summary: &Summary) -> String {
     for r in summary.results.iter().filter(|r| r.status == JobStatus::Failed) {
         let _ = writeln!(out, "  ✗ {}: {}", r.day, r.error.as_deref().unwrap_or_default());
     }
-    if summary.unfinished > 0 {
+    if summary.unfinished > 0 && summary.cancelled_by.is_none() {
         let _ = writeln!(
             out,
             "{} date(s) not finished: run the same command again to complete the range.",
@@ -316,12 +489,13 @@ pub fn queue_text(stats: &QueueStats) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "pending {}  processing {}  retry {}  completed {}  failed {}  success rate {:.1}%  candles {}",
-        stats.pending,
-        stats.processing,
-        stats.retry,
-        stats.completed,
-        stats.failed,
+        "pending {}  processing {}  retry {}  completed {}  failed {}  cancelled {}  success rate {:.1}%  candles {}",
+        stats.dates.pending,
+        stats.dates.processing,
+        stats.dates.retry,
+        stats.dates.completed,
+        stats.dates.failed,
+        stats.dates.cancelled,
         stats.success_rate * 100.0,
         thousands(u64::try_from(stats.rows).unwrap_or(0))
     );

@@ -71,9 +71,10 @@ impl Exit {
         }
     }
 
-    /// A backfill: interrupted, failed when a date failed or is unfinished, else passed.
+    /// A backfill: interrupted (by a signal, or cancelled by an operator), failed when a date failed or is
+    /// unfinished, else passed.
     pub fn of_backfill(summary: &Summary) -> Exit {
-        if summary.interrupted {
+        if summary.interrupted || summary.cancelled_by.is_some() {
             Exit::Interrupted
         } else if summary.totals.failed > 0 || summary.unfinished > 0 {
             Exit::Fail

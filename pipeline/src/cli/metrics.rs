@@ -10,7 +10,6 @@
 //!   which replaces what that job pushed before; retried like every other call, then a warning: metrics never
 //!   fail a run).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,7 +19,6 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::task::JoinHandle;
 use url::Url;
 
@@ -65,7 +63,11 @@ impl MetricsArgs {
                 let bound = listener.local_addr().context("the metrics listener has no address")?;
                 tracing::info!(%bound, "Serving metrics on /metrics, /healthz and /readyz.");
                 eprintln!("metrics: http://{bound}/metrics");
-                Some(tokio::spawn(serve(listener, metrics.clone(), store.clone())))
+                let (metrics, store) = (metrics.clone(), store.clone());
+                Some(super::serve::spawn(listener, move |request| {
+                    let (metrics, store) = (metrics.clone(), store.clone());
+                    async move { answer(&request, &metrics, &store).await }
+                }))
             }
         };
         Ok(Exporter {
@@ -152,20 +154,6 @@ async fn push(url: &Url, text: String) -> anyhow::Result<()> {
         GaveUp::Exhausted { attempts, last } => anyhow::anyhow!("{attempts} attempts, the last: {last}"),
         GaveUp::WaitTooLong { reason, .. } => anyhow::anyhow!(reason),
     })
-}
-
-async fn serve(listener: tokio::net::TcpListener, metrics: Metrics, store: Store) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
-        let (metrics, store) = (metrics.clone(), store.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let (metrics, store) = (metrics.clone(), store.clone());
-                async move { Ok::<_, Infallible>(answer(&request, &metrics, &store).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-        });
-    }
 }
 
 async fn answer(request: &Request<Incoming>, metrics: &Metrics, store: &Store) -> Response<Full<Bytes>> {

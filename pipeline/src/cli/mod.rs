@@ -5,6 +5,7 @@
 mod args;
 pub mod backfill;
 mod candles;
+mod control;
 mod exit;
 mod logging;
 pub mod metrics;
@@ -13,6 +14,7 @@ pub mod preflight;
 mod run;
 mod runs;
 pub mod schedule;
+mod serve;
 mod signals;
 mod validate;
 mod worker;
@@ -31,7 +33,7 @@ use crate::clock::Clock;
     name = "pipeline",
     version,
     about = "Daily crypto market-data pipeline: Tardis trades → 1-minute candles → BigQuery, validated and recorded",
-    after_help = "Examples:\n  pipeline run                      # yesterday (UTC), all configured symbols\n  pipeline run --date 2024-06-01\n  pipeline run --date 2024-06-01 --symbols 'bitmex:XBTUSD;deribit:BTC-PERPETUAL'\n  pipeline validate --date 2024-06-01 --report-dir reports/\n  pipeline validate --from 2024-06-01 --to 2024-06-30 --json\n  pipeline runs --date 2024-06-01 --json\n  pipeline backfill 2024-06-01 2024-06-30                       # dry run: the plan\n  pipeline backfill 2024-06-01 2024-06-30 --parallel 4 --execute\n  pipeline backfill status\n  pipeline worker --follow --parallel 2\n  pipeline schedule                                              # the 09:00 UTC service\n  pipeline preflight --from 2024-06-01 --to 2024-06-30\n  pipeline candles --input BTCUSDT.csv.gz --interval 1m      # one Tardis file into candles\n\nConfiguration comes from the environment (TARDIS_*, BIGQUERY_*, DATABASE_URL, PIPELINE_*); see the README.\nExit codes: 0 pass, 1 warn, 2 fail (a check failed or the run failed), 3 error (bad input or configuration),\n130 interrupted."
+    after_help = "Examples:\n  pipeline run                      # yesterday (UTC), all configured symbols\n  pipeline run --date 2024-06-01\n  pipeline run --date 2024-06-01 --symbols 'bitmex:XBTUSD;deribit:BTC-PERPETUAL'\n  pipeline validate --date 2024-06-01 --report-dir reports/\n  pipeline validate --from 2024-06-01 --to 2024-06-30 --json\n  pipeline runs --date 2024-06-01 --json\n  pipeline backfill 2024-06-01 2024-06-30                       # dry run: the plan\n  pipeline backfill 2024-06-01 2024-06-30 --parallel 4 --execute\n  pipeline backfill status\n  pipeline backfill list\n  pipeline backfill cancel 42 [--now]                           # from any machine\n  pipeline backfill retry 42 --only-failed --execute\n  pipeline worker --follow --parallel 2\n  pipeline schedule                                              # the 09:00 UTC service\n  pipeline preflight --from 2024-06-01 --to 2024-06-30\n  pipeline candles --input BTCUSDT.csv.gz --interval 1m      # one Tardis file into candles\n\nConfiguration comes from the environment (TARDIS_*, BIGQUERY_*, DATABASE_URL, PIPELINE_*); see the README.\nExit codes: 0 pass, 1 warn, 2 fail (a check failed or the run failed), 3 error (bad input or configuration),\n130 interrupted."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -46,13 +48,15 @@ pub enum Command {
     Run(run::RunArgs),
     /// Validate dates again from what is in BigQuery (post-backfill verification); one date or a range.
     Validate(validate::ValidateArgs),
-    /// Backfill a range of dates (dry run unless --execute), or show the queue (`backfill status`).
+    /// Backfill a range of dates (dry run unless --execute); show the queue (`status`) or the backfills
+    /// (`list`); cancel one (`cancel`); run an earlier one's failed dates again (`retry`).
     #[command(args_conflicts_with_subcommands = true)]
     Backfill {
         #[command(subcommand)]
         command: Option<backfill::BackfillCommand>,
+        // Boxed: the backfill's arguments are several times the size of any other command's.
         #[command(flatten)]
-        args: backfill::BackfillArgs,
+        args: Box<backfill::BackfillArgs>,
     },
     /// Work the date queue: claim dates, run them, until the queue is empty (or forever with --follow).
     Worker(worker::WorkerArgs),
@@ -74,9 +78,9 @@ pub async fn run(cli: Cli, clock: Arc<dyn Clock>) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Run(args) => run::run(args, clock.as_ref()).await,
         Command::Validate(args) => validate::run(args, clock.as_ref()).await,
-        Command::Backfill { command: Some(command), .. } => backfill::run_command(command).await,
-        Command::Backfill { command: None, args } => backfill::run(args, clock.as_ref()).await,
-        Command::Worker(args) => worker::run(args).await,
+        Command::Backfill { command: Some(command), .. } => backfill::run_command(command, clock.as_ref()).await,
+        Command::Backfill { command: None, args } => backfill::run(*args, clock.as_ref()).await,
+        Command::Worker(args) => worker::run(args, clock).await,
         Command::Schedule(args) => schedule::run(args, clock).await,
         Command::Preflight(args) => preflight::run(args, clock.as_ref()).await,
         Command::Runs(args) => runs::run(args).await,

@@ -8,6 +8,7 @@ use market::TradingDay;
 
 use super::Exit;
 use super::metrics::MetricsArgs;
+use super::signals::stop_on_signals;
 use crate::clock::{Clock, day_or_yesterday};
 use crate::config::{Config, Selection};
 use crate::report::{Report, write_all};
@@ -46,7 +47,22 @@ pub async fn run(args: RunArgs, clock: &dyn Clock) -> anyhow::Result<Exit> {
     let pipeline = Pipeline::connect(config).await?;
     let exporter = args.metrics.start(pipeline.store()).await?;
     let pipeline = pipeline.observed_by(std::sync::Arc::new(exporter.metrics()));
-    let outcome = pipeline.run_day(day, "manual").await.context("the run could not be recorded")?;
+    let (mut stop, signals) = stop_on_signals().context("cannot listen for SIGINT and SIGTERM")?;
+    let since = chrono::Utc::now();
+    // A stop (an evicted pod's SIGTERM, Ctrl+C) abandons the run at once rather than at the kill that follows
+    // the grace period: partitions are replaced whole, so nothing half-written stays, and the run's record
+    // says so instead of `running` forever.
+    let outcome = tokio::select! {
+        outcome = pipeline.run_day(day, "manual") => outcome.context("the run could not be recorded")?,
+        Ok(_) = stop.wait_for(|stopped| *stopped) => {
+            let error = "interrupted by a signal; run the same command again";
+            pipeline.store().fail_abandoned_runs(day, "manual", since, error).await?;
+            exporter.finish().await?;
+            eprintln!("{day}: interrupted; the run is recorded as failed. Run the same command again to process the date.");
+            return Ok(Exit::Interrupted);
+        }
+    };
+    signals.abort();
     exporter.finish().await?;
     if let (Some(dir), Some(validation)) = (&args.report_dir, &outcome.validation) {
         let report = Report::for_validation(pipeline.store(), day, validation).await;

@@ -7,6 +7,7 @@ use anyhow::Context;
 use market::checks::Status;
 
 use super::Exit;
+use super::control::ControlArgs;
 use super::metrics::MetricsArgs;
 use super::signals::stop_on_signals;
 use crate::clock::Clock;
@@ -51,6 +52,9 @@ pub struct ScheduleArgs {
     pub json: bool,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    /// Not with --once: the backfill control API.
+    #[command(flatten)]
+    pub control: ControlArgs,
 }
 
 impl ScheduleArgs {
@@ -73,9 +77,14 @@ impl ScheduleArgs {
 
 pub async fn run(args: ScheduleArgs, clock: Arc<dyn Clock>) -> anyhow::Result<Exit> {
     let options = args.options()?;
+    if args.control.control_listen.is_some() && args.once {
+        anyhow::bail!("--control-listen (PIPELINE_CONTROL_LISTEN) is for the service, not with --once");
+    }
+    let control = args.control.bind().await?;
     let pipeline = Pipeline::connect(Config::from_env()?).await?;
     let exporter = args.metrics.start(pipeline.store()).await?;
     let pipeline = pipeline.observed_by(std::sync::Arc::new(exporter.metrics()));
+    let _control = control.map(|c| c.serve(pipeline.clone(), Arc::clone(&clock))).transpose()?;
     let scheduler = Scheduler::new(pipeline, options, clock);
     let (stop, signals) = stop_on_signals().context("cannot listen for SIGINT and SIGTERM")?;
     let exit = if args.once {

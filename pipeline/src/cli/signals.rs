@@ -1,4 +1,5 @@
-//! Stopping long commands (`backfill`, `worker`, `schedule`): the first SIGINT or SIGTERM flips the
+//! Stopping long commands (`backfill`, `worker`, `schedule`, and `run`, which abandons its date at the first
+//! one): the first SIGINT or SIGTERM flips the
 //! library's stop switch, so workers finish their current date and claim no more; a second one exits at once
 //! with [`Exit::Interrupted`], like a kill: the current date's queue lease then expires and the date runs
 //! again elsewhere. (Once tokio handles a signal, its default action no longer ends the process, so the

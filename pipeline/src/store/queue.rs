@@ -9,6 +9,11 @@
 //! its dates are claimable when its lease expires. Completing or failing a date requires still holding its
 //! claim (fencing), so a worker that lost it cannot overwrite the new holder's record. This module decides
 //! nothing about what a date's work is.
+//!
+//! Two lanes share the table: dates the scheduler enqueues (the daily run) are claimed before any backfill
+//! date, and a worker slot can be kept for that lane alone ([`Lanes::DailyOnly`]). A cancelled date
+//! (`cancelled`) is never claimed; a cancel that asks for `now` flags the dates being run, and their workers,
+//! which poll the flag with their heartbeat, abandon them.
 
 use std::time::Duration;
 
@@ -31,6 +36,8 @@ pub enum JobStatus {
     Completed,
     Retry,
     Failed,
+    /// Cancelled by an operator: never claimed until a backfill or the scheduler enqueues it again.
+    Cancelled,
 }
 
 impl JobStatus {
@@ -41,6 +48,7 @@ impl JobStatus {
             JobStatus::Completed => "completed",
             JobStatus::Retry => "retry",
             JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
         }
     }
 
@@ -50,6 +58,7 @@ impl JobStatus {
             "completed" => JobStatus::Completed,
             "retry" => JobStatus::Retry,
             "failed" => JobStatus::Failed,
+            "cancelled" => JobStatus::Cancelled,
             _ => JobStatus::Pending,
         }
     }
@@ -60,6 +69,45 @@ impl JobStatus {
 pub enum Order {
     NewestFirst,
     OldestFirst,
+}
+
+/// Which lane a date is queued in: the daily lane's dates are claimed before any backfill date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lane {
+    Backfill,
+    Daily,
+}
+
+impl Lane {
+    fn priority(self) -> i16 {
+        match self {
+            Lane::Backfill => 0,
+            Lane::Daily => 10,
+        }
+    }
+
+    fn of(priority: i16) -> Lane {
+        if priority >= Lane::Daily.priority() { Lane::Daily } else { Lane::Backfill }
+    }
+}
+
+/// Which lanes a worker claims from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Lanes {
+    /// Any date, the daily lane's first.
+    All,
+    /// Only the daily lane: a slot kept free for the daily run whatever a backfill queues.
+    DailyOnly,
+}
+
+impl Lanes {
+    fn min_priority(self) -> i16 {
+        match self {
+            Lanes::All => i16::MIN,
+            Lanes::DailyOnly => Lane::Daily.priority(),
+        }
+    }
 }
 
 /// A job as stored.
@@ -76,6 +124,11 @@ pub struct Job {
     pub completed_at: Option<DateTime<Utc>>,
     pub rows: Option<i64>,
     pub run_id: Option<i64>,
+    pub lane: Lane,
+    /// The backfill (audit id) that last queued it; `None` for the scheduler's dates.
+    pub backfill_id: Option<i64>,
+    /// Who cancelled it (set when the cancel was asked, before an in-flight date stops).
+    pub cancelled_by: Option<String>,
 }
 
 /// A worker's liveness key, held as a session lock for as long as the worker lives (see the module
@@ -125,16 +178,56 @@ pub struct ClaimOptions {
     pub lease: Duration,
     /// Delay before a failed date may be tried again: doubled per retry.
     pub retry_backoff: Duration,
+    pub lanes: Lanes,
 }
 
-/// Counts per status, and recent activity, for `pipeline backfill status`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct QueueStats {
+/// What renewing a lease found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beat {
+    /// Still held.
+    Held,
+    /// Lost: the lease expired and another worker took the date.
+    Lost,
+    /// Still held, but an operator cancelled the date with `now`: abandon it ([`Store::abandon`]).
+    CancelRequested,
+}
+
+/// How many dates (of the queue, or of a backfill) are in each state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct DateCounts {
     pub pending: i64,
     pub processing: i64,
     pub completed: i64,
     pub retry: i64,
     pub failed: i64,
+    pub cancelled: i64,
+}
+
+impl DateCounts {
+    /// The count of `status`.
+    pub fn get_mut(&mut self, status: JobStatus) -> &mut i64 {
+        match status {
+            JobStatus::Pending => &mut self.pending,
+            JobStatus::Processing => &mut self.processing,
+            JobStatus::Completed => &mut self.completed,
+            JobStatus::Retry => &mut self.retry,
+            JobStatus::Failed => &mut self.failed,
+            JobStatus::Cancelled => &mut self.cancelled,
+        }
+    }
+
+    /// Each status with its count, in the queue's order.
+    pub fn by_status(mut self) -> [(JobStatus, i64); 6] {
+        use JobStatus::*;
+        [Pending, Processing, Retry, Completed, Failed, Cancelled].map(|s| (s, *self.get_mut(s)))
+    }
+}
+
+/// Counts per status, and recent activity, for `pipeline backfill status`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QueueStats {
+    #[serde(flatten)]
+    pub dates: DateCounts,
     /// completed / (completed + failed), or 1 when nothing finished.
     pub success_rate: f64,
     pub rows: i64,
@@ -169,29 +262,55 @@ fn job(row: &sqlx::postgres::PgRow) -> Job {
         completed_at: row.get("completed_at"),
         rows: row.get("rows"),
         run_id: row.get("run_id"),
+        lane: Lane::of(row.get("priority")),
+        backfill_id: row.get("backfill_id"),
+        cancelled_by: row.get("cancelled_by"),
     }
 }
 
 /// SQL true when a `processing` row's claim stands: its lease has not expired, and its worker's liveness key
 /// is still held (or it has none: claims made before keys existed rely on the lease alone).
-fn claim_stands() -> String {
+pub(super) fn claim_stands() -> String {
     format!("(lease_expires_at > now() AND (holder_key IS NULL OR {}))", held_sql("backfill_jobs.holder_key"))
 }
 
 const JOB_COLUMNS: &str = "day, status, retry_count, last_retry_at, error_message, worker_id, lease_expires_at, \
-                           started_at, completed_at, rows, run_id";
+                           started_at, completed_at, rows, run_id, priority, backfill_id, cancelled_by";
 
 impl Store {
-    /// Adds a pending job for every date of `range` that has none; existing jobs are untouched. Returns
-    /// how many were added.
+    /// Queues every date of `range` for backfill `backfill_id` in the backfill lane: adds a pending job for each
+    /// date that has none, and queues cancelled ones again. Dates already queued are handed to this backfill
+    /// (so cancelling it stops them); dates completed, failed or being run are untouched. Returns how many
+    /// were added or queued again.
     pub async fn seed(&self, range: DateRange, backfill_id: Option<i64>) -> Result<u64, StoreError> {
+        self.enqueue(range, backfill_id, Lane::Backfill).await
+    }
+
+    /// Queues `day` in the daily lane (the scheduler's dates): claimed before any backfill date. A date a
+    /// backfill already queued moves to the daily lane.
+    pub async fn seed_daily(&self, day: TradingDay) -> Result<u64, StoreError> {
+        self.enqueue(DateRange::single(day), None, Lane::Daily).await
+    }
+
+    async fn enqueue(&self, range: DateRange, backfill_id: Option<i64>, lane: Lane) -> Result<u64, StoreError> {
         let days: Vec<NaiveDate> = range.days().map(TradingDay::date).collect();
         let done = sqlx::query(
-            "INSERT INTO backfill_jobs (day, status, backfill_id) SELECT d, 'pending', $2 FROM unnest($1::date[]) AS d
-             ON CONFLICT (day) DO NOTHING",
+            "INSERT INTO backfill_jobs (day, status, backfill_id, priority)
+               SELECT d, 'pending', $2, $3 FROM unnest($1::date[]) AS d
+             ON CONFLICT (day) DO UPDATE SET
+               priority = GREATEST(backfill_jobs.priority, EXCLUDED.priority),
+               backfill_id = coalesce(EXCLUDED.backfill_id, backfill_jobs.backfill_id),
+               status = CASE WHEN backfill_jobs.status = 'cancelled' THEN 'pending' ELSE backfill_jobs.status END,
+               retry_count = CASE WHEN backfill_jobs.status = 'cancelled' THEN 0 ELSE backfill_jobs.retry_count END,
+               cancelled_by = NULL, cancel_requested_at = NULL, updated_at = now()
+             WHERE backfill_jobs.status IN ('pending', 'retry', 'cancelled')
+               AND (backfill_jobs.status = 'cancelled'
+                    OR EXCLUDED.priority > backfill_jobs.priority
+                    OR EXCLUDED.backfill_id IS DISTINCT FROM backfill_jobs.backfill_id AND EXCLUDED.backfill_id IS NOT NULL)",
         )
         .bind(&days)
         .bind(backfill_id)
+        .bind(lane.priority())
         .execute(self.pool())
         .await
         .map_err(query_error("seed jobs"))?;
@@ -217,7 +336,8 @@ impl Store {
     pub async fn reset(&self, range: DateRange) -> Result<u64, StoreError> {
         let sql = format!(
             "UPDATE backfill_jobs SET status = 'pending', retry_count = 0, next_attempt_at = NULL, error_message = NULL,
-               worker_id = NULL, lease_expires_at = NULL, holder_key = NULL, updated_at = now()
+               worker_id = NULL, lease_expires_at = NULL, holder_key = NULL, cancelled_by = NULL,
+               cancel_requested_at = NULL, updated_at = now()
              WHERE day BETWEEN $1 AND $2 AND NOT (status = 'processing' AND {})",
             claim_stands()
         );
@@ -253,10 +373,11 @@ impl Store {
              WHERE day = (
                SELECT day FROM backfill_jobs
                WHERE day BETWEEN $3 AND $4
+                 AND priority >= $6
                  AND (status = 'pending'
                       OR (status = 'retry' AND (next_attempt_at IS NULL OR next_attempt_at <= now()))
-                      OR (status = 'processing' AND NOT {stands}))
-               ORDER BY day {order}
+                      OR (status = 'processing' AND cancel_requested_at IS NULL AND NOT {stands}))
+               ORDER BY priority DESC, day {order}
                FOR UPDATE SKIP LOCKED
                LIMIT 1)
              RETURNING day",
@@ -268,25 +389,55 @@ impl Store {
             .bind(from)
             .bind(to)
             .bind(liveness.key())
+            .bind(options.lanes.min_priority())
             .fetch_optional(self.pool())
             .await
             .map_err(query_error("claim job"))?;
         Ok(day.map(|d| Lease { day: TradingDay::from_date(d), worker_id: worker_id.to_owned() }))
     }
 
-    /// Renews a lease. `false` when the lease was lost (it expired and another worker took the date).
-    pub async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+    /// Renews a lease, and says whether an operator asked for the date to stop now.
+    pub async fn heartbeat(&self, lease: &Lease, extend: Duration) -> Result<Beat, StoreError> {
+        let cancel: Option<bool> = sqlx::query_scalar(
             "UPDATE backfill_jobs SET heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => $3)
-             WHERE day = $1 AND worker_id = $2 AND status = 'processing'",
+             WHERE day = $1 AND worker_id = $2 AND status = 'processing'
+             RETURNING cancel_requested_at IS NOT NULL",
         )
         .bind(lease.day.date())
         .bind(&lease.worker_id)
         .bind(interval(extend))
-        .execute(self.pool())
+        .fetch_optional(self.pool())
         .await
         .map_err(query_error("heartbeat"))?;
-        Ok(done.rows_affected() == 1)
+        Ok(match cancel {
+            None => Beat::Lost,
+            Some(true) => Beat::CancelRequested,
+            Some(false) => Beat::Held,
+        })
+    }
+
+    /// Records that a held date's run was abandoned because it was cancelled with `now`: the date is
+    /// `cancelled`, and the run record the abandoned run left `running` says it failed, cancelled. `false`
+    /// when the lease was lost.
+    pub async fn abandon(&self, lease: &Lease, trigger: &str) -> Result<bool, StoreError> {
+        let row: Option<(Option<String>, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "UPDATE backfill_jobs SET status = 'cancelled', lease_expires_at = NULL, next_attempt_at = NULL,
+               error_message = 'cancelled by ' || coalesce(cancelled_by, 'an operator') || ' while running',
+               updated_at = now()
+             WHERE day = $1 AND worker_id = $2 AND status = 'processing'
+             RETURNING cancelled_by, started_at",
+        )
+        .bind(lease.day.date())
+        .bind(&lease.worker_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(query_error("abandon job"))?;
+        let Some((by, claimed_at)) = row else {
+            return Ok(false);
+        };
+        let error = format!("cancelled by {} while running", by.as_deref().unwrap_or("an operator"));
+        self.fail_abandoned_runs(lease.day, trigger, claimed_at.unwrap_or_else(Utc::now), &error).await?;
+        Ok(true)
     }
 
     /// Marks a held date completed. `false` when the lease was lost (nothing is changed then).
@@ -359,11 +510,11 @@ impl Store {
 
     /// The dates of `range` held by a standing claim of a worker other than `worker_id`: what a run that
     /// found nothing to claim waits on.
-    pub async fn held(&self, range: Option<DateRange>, worker_id: &str) -> Result<Vec<Held>, StoreError> {
+    pub async fn held(&self, range: Option<DateRange>, lanes: Lanes, worker_id: &str) -> Result<Vec<Held>, StoreError> {
         let (from, to) = range.map_or_else(any_date, |r| (r.start().date(), r.end().date()));
         let sql = format!(
             "SELECT day, worker_id, lease_expires_at FROM backfill_jobs
-             WHERE day BETWEEN $1 AND $2 AND status = 'processing' AND worker_id <> $3 AND {}
+             WHERE day BETWEEN $1 AND $2 AND status = 'processing' AND worker_id <> $3 AND priority >= $4 AND {}
              ORDER BY day",
             claim_stands()
         );
@@ -371,6 +522,7 @@ impl Store {
             .bind(from)
             .bind(to)
             .bind(worker_id)
+            .bind(lanes.min_priority())
             .fetch_all(self.pool())
             .await
             .map_err(query_error("list held jobs"))?;
@@ -384,14 +536,16 @@ impl Store {
             .collect())
     }
 
-    /// Whether any job of `range` is still to be done (pending, retry, or processing).
-    pub async fn unfinished(&self, range: Option<DateRange>) -> Result<i64, StoreError> {
+    /// How many jobs of `range` (in `lanes`) are still to be done (pending, retry, or processing).
+    pub async fn unfinished(&self, range: Option<DateRange>, lanes: Lanes) -> Result<i64, StoreError> {
         let (from, to) = range.map_or_else(any_date, |r| (r.start().date(), r.end().date()));
         sqlx::query_scalar(
-            "SELECT count(*) FROM backfill_jobs WHERE day BETWEEN $1 AND $2 AND status IN ('pending', 'retry', 'processing')",
+            "SELECT count(*) FROM backfill_jobs WHERE day BETWEEN $1 AND $2 AND status IN ('pending', 'retry', 'processing')
+               AND priority >= $3",
         )
         .bind(from)
         .bind(to)
+        .bind(lanes.min_priority())
         .fetch_one(self.pool())
         .await
         .map_err(query_error("count unfinished"))
@@ -405,11 +559,7 @@ impl Store {
         .await
         .map_err(query_error("queue counts"))?;
         let mut stats = QueueStats {
-            pending: 0,
-            processing: 0,
-            completed: 0,
-            retry: 0,
-            failed: 0,
+            dates: DateCounts::default(),
             success_rate: 1.0,
             rows: 0,
             recent: Vec::new(),
@@ -418,16 +568,11 @@ impl Store {
         for row in counts {
             let n: i64 = row.get("n");
             stats.rows += row.get::<i64, _>("rows");
-            match JobStatus::parse(row.get::<&str, _>("status")) {
-                JobStatus::Pending => stats.pending = n,
-                JobStatus::Processing => stats.processing = n,
-                JobStatus::Completed => stats.completed = n,
-                JobStatus::Retry => stats.retry = n,
-                JobStatus::Failed => stats.failed = n,
-            }
+            *stats.dates.get_mut(JobStatus::parse(row.get::<&str, _>("status"))) = n;
         }
-        if stats.completed + stats.failed > 0 {
-            stats.success_rate = stats.completed as f64 / (stats.completed + stats.failed) as f64;
+        let d = stats.dates;
+        if d.completed + d.failed > 0 {
+            stats.success_rate = d.completed as f64 / (d.completed + d.failed) as f64;
         }
         let recent = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {JOB_COLUMNS} FROM backfill_jobs ORDER BY updated_at DESC, day DESC LIMIT 20"

@@ -292,6 +292,30 @@ impl Store {
     }
 
     /// Runs of `day`, newest first, with their stages.
+    /// Marks `failed`, with `error`, the runs of `day` by `trigger` started since `since` and still `running`:
+    /// the record of a run this process abandoned (a cancel, a signal), which would otherwise say running
+    /// forever. Returns how many.
+    pub async fn fail_abandoned_runs(
+        &self,
+        day: TradingDay,
+        trigger: &str,
+        since: DateTime<Utc>,
+        error: &str,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE pipeline_runs SET status = 'failed', finished_at = now(), error = $4
+             WHERE day = $1 AND trigger = $2 AND status = 'running' AND started_at >= $3",
+        )
+        .bind(day.date())
+        .bind(trigger)
+        .bind(since)
+        .bind(error)
+        .execute(self.pool())
+        .await
+        .map_err(query_error("fail abandoned runs"))?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn runs_of_day(&self, day: TradingDay) -> Result<Vec<RunRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, run_key, status, trigger, started_at, finished_at, error, trades, candles,

@@ -1,11 +1,13 @@
 //! HTTP client for Tardis: request construction, authentication, status classification and retries.
 //!
 //! Downloads (see `download.rs`) and metadata calls go through the workspace's one retry mechanism
-//! (`crate::retry`), so every request honours the same policy and `Retry-After`. This module does not parse
-//! CSV.
+//! (`crate::retry`), so every request honours the same policy and `Retry-After`. Every request also draws on
+//! the client's request budget first, when it has one, and a 429 pauses everyone sharing that budget
+//! (`budget.rs`). This module does not parse CSV.
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use market::{Exchange, Instrument, Symbol, TradingDay};
@@ -13,6 +15,7 @@ use reqwest::{Response, StatusCode};
 use url::Url;
 
 use super::TardisError;
+use super::budget::RequestBudget;
 use super::wire::{ErrorBody, ExchangeDetails, WireInstrument};
 use crate::retry::{self, Attempt, GaveUp, RetryPolicy};
 
@@ -52,6 +55,9 @@ pub struct TardisConfig {
     pub export_wait: Duration,
     /// Interval between `exportedUntil` polls while waiting.
     pub export_poll: Duration,
+    /// Requests per second shared by every process on the database (`TARDIS_RATE_LIMIT`); `None` for no
+    /// limit. Applied only when the client has a shared budget ([`TardisClient::with_budget`]).
+    pub rate_limit: Option<f64>,
 }
 
 impl TardisConfig {
@@ -66,6 +72,8 @@ pub(super) type Failure = Attempt<TardisError>;
 pub struct TardisClient {
     http: reqwest::Client,
     config: TardisConfig,
+    /// Drawn on before every request and paused on every 429; `None`: no budget (see `budget.rs`).
+    budget: Option<Arc<dyn RequestBudget>>,
 }
 
 impl TardisClient {
@@ -75,7 +83,13 @@ impl TardisClient {
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(60))
             .build()?;
-        Ok(TardisClient { http, config })
+        Ok(TardisClient { http, config, budget: None })
+    }
+
+    /// The same client, drawing on `budget` before every request and pausing it on every 429.
+    pub fn with_budget(mut self, budget: Arc<dyn RequestBudget>) -> TardisClient {
+        self.budget = Some(budget);
+        self
     }
 
     pub fn config(&self) -> &TardisConfig {
@@ -93,8 +107,12 @@ impl TardisClient {
         url
     }
 
-    /// Sends a GET for `url`, adding `?retryAttempt=N` on retries like the official clients do.
+    /// Sends a GET for `url`, adding `?retryAttempt=N` on retries like the official clients do. It waits for
+    /// the budget first; a 429 pauses the budget before the attempt is handed back to be retried.
     pub(super) async fn send(&self, url: &Url, attempt: u32) -> Result<Response, Failure> {
+        if let Some(budget) = &self.budget {
+            budget.acquire().await;
+        }
         let mut request_url = url.clone();
         if attempt > 1 {
             request_url.query_pairs_mut().append_pair("retryAttempt", &(attempt - 1).to_string());
@@ -112,6 +130,12 @@ impl TardisClient {
             return Ok(response);
         }
         let after = retry::retry_after(response.headers());
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && let Some(budget) = &self.budget
+        {
+            // Before the body is read, so that the others stop as soon as possible.
+            budget.pause(self.pause_for(after, attempt)).await;
+        }
         let body = response.text().await.unwrap_or_default();
         let message = serde_json::from_str::<ErrorBody>(&body)
             .ok()
@@ -136,6 +160,14 @@ impl TardisClient {
             s if s.is_server_error() => Attempt::Retry { reason: format!("{} {message}", s.as_u16()), after },
             s => Attempt::Final(TardisError::Status { url: url_text, status: s.as_u16(), message }),
         })
+    }
+
+    /// How long a 429 pauses everyone sharing the budget: what `Retry-After` asked for, else the policy's
+    /// backoff for this attempt, and never longer than the policy's cap on a requested wait (beyond it, this
+    /// client gives up rather than wait, and the others find the quota spent for themselves).
+    fn pause_for(&self, after: Option<Duration>, attempt: u32) -> Duration {
+        let policy = &self.config.retry;
+        after.unwrap_or_else(|| policy.backoff(attempt)).min(policy.max_retry_after)
     }
 
     /// Runs `attempt_fn` with the client's retry policy until it succeeds, fails finally, or gives up.
@@ -244,6 +276,72 @@ mod tests {
             TardisClient::url(&trailing, &["exchanges", "bitmex"]).as_str(),
             "http://127.0.0.1:9/v1/exchanges/bitmex"
         );
+    }
+
+    /// A budget that only counts what the client asks of it.
+    #[derive(Debug, Default)]
+    struct Recorded {
+        acquired: std::sync::atomic::AtomicU32,
+        pauses: std::sync::Mutex<Vec<Duration>>,
+    }
+
+    #[async_trait::async_trait]
+    impl RequestBudget for Recorded {
+        async fn acquire(&self) {
+            self.acquired.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+
+        async fn pause(&self, wait: Duration) {
+            self.pauses.lock().expect("not poisoned").push(wait);
+        }
+    }
+
+    #[tokio::test]
+    async fn every_request_draws_on_the_budget_and_only_a_429_pauses_it_for_as_long_as_the_retry_would_wait() {
+        use wiremock::matchers::path;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        let once = |template: ResponseTemplate| Mock::given(path("/v1/instruments/bitmex")).respond_with(template);
+        once(ResponseTemplate::new(429)).up_to_n_times(1).with_priority(1).mount(&server).await;
+        once(ResponseTemplate::new(503)).up_to_n_times(1).with_priority(2).mount(&server).await;
+        once(ResponseTemplate::new(200).set_body_string("[]")).with_priority(3).mount(&server).await;
+        Mock::given(path("/v1/instruments/deribit"))
+            .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600"))
+            .mount(&server)
+            .await;
+        let base = Url::parse(&format!("{}/v1", server.uri())).expect("valid");
+        let config = TardisConfig {
+            datasets_url: base.clone(),
+            api_url: base,
+            api_key: None,
+            concurrency: 1,
+            retry: RetryPolicy::FAST,
+            export_wait: Duration::ZERO,
+            export_poll: Duration::from_millis(10),
+            rate_limit: None,
+        };
+        let budget = Arc::new(Recorded::default());
+        let client = TardisClient::new(config).expect("client").with_budget(budget.clone());
+        let acquired = || budget.acquired.load(std::sync::atomic::Ordering::SeqCst);
+
+        let bitmex = Exchange::parse("bitmex").expect("valid");
+        assert!(client.instruments(&bitmex).await.expect("retried to success").is_empty());
+        assert_eq!(acquired(), 3, "429, 503, 200: a token each");
+        let pauses = budget.pauses.lock().expect("not poisoned").clone();
+        assert_eq!(pauses.len(), 1, "the 503 pauses nothing: {pauses:?}");
+        let backoff = RetryPolicy::FAST.base_delay;
+        assert!(pauses[0] >= backoff / 2 && pauses[0] <= backoff, "no Retry-After: the backoff, {pauses:?}");
+
+        let deribit = Exchange::parse("deribit").expect("valid");
+        let err = client.instruments(&deribit).await.expect_err("a quota-sized wait");
+        assert!(matches!(err, TardisError::RateLimited { retry_after_s: 3600, .. }), "{err}");
+        assert_eq!(acquired(), 4);
+        let last = *budget.pauses.lock().expect("not poisoned").last().expect("paused");
+        assert_eq!(last, RetryPolicy::FAST.max_retry_after, "the others wait no longer than a retry would");
+
+        let without = TardisClient::new(client.config().clone()).expect("client");
+        assert!(without.instruments(&bitmex).await.expect("no budget, no wait").is_empty());
+        assert_eq!(acquired(), 4, "a client without the budget does not draw on it");
     }
 
     #[test]

@@ -1,11 +1,14 @@
-//! Backfills and the queue: every case of the original manual test plan, the queue's state machine, and
-//! workers racing (in one process, and as separate processes killed with `kill -9`), against a real
-//! Postgres and the fakes.
+//! Backfills and the queue: every case of the original manual test plan, the queue's state machine,
+//! workers racing (in one process, and as separate processes killed with `kill -9`), and the HTTP control API,
+//! against a real Postgres and the fakes.
 
+mod budget;
+mod control;
 mod metrics;
 mod operator;
 mod processes;
 mod queue;
+mod steering;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -131,7 +131,7 @@ async fn a_failing_date_does_not_stop_the_others_and_is_retried_then_failed() {
     assert!(summary_text(&summary).contains("✗ 2024-06-11: 1 of 2 files failed"), "{}", summary_text(&summary));
     let pipeline = world.pipeline().await.expect("pipeline");
     let stats = pipeline.store().queue_stats().await.expect("stats");
-    assert_eq!((stats.completed, stats.failed), (2, 1));
+    assert_eq!((stats.dates.completed, stats.dates.failed), (2, 1));
     assert!(stats.failures[0].error_message.as_deref().unwrap_or_default().contains("404"));
 }
 

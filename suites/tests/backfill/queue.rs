@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use market::{DateRange, TradingDay};
-use pipeline::store::{ClaimOptions, JobStatus, MAX_RETRIES, Order, Store};
+use pipeline::store::{Beat, CancelTarget, ClaimOptions, JobStatus, Lane, Lanes, MAX_RETRIES, Order, Store};
 
 use crate::world;
 
@@ -12,7 +12,7 @@ fn range(a: &str, b: &str) -> DateRange {
 }
 
 fn options(order: Order, lease: Duration) -> ClaimOptions {
-    ClaimOptions { order, range: None, lease, retry_backoff: Duration::ZERO }
+    ClaimOptions { order, range: None, lease, retry_backoff: Duration::ZERO, lanes: Lanes::All }
 }
 
 async fn store() -> (harness::World, Store) {
@@ -65,7 +65,7 @@ async fn a_date_goes_pending_processing_completed() {
     let job = store.job(day).await.expect("job").expect("exists");
     assert_eq!((job.status, job.worker_id.as_deref()), (JobStatus::Processing, Some("w1")));
     assert!(job.started_at.is_some() && job.lease_expires_at.is_some());
-    assert!(store.heartbeat(&lease, Duration::from_secs(120)).await.expect("beat"));
+    assert_eq!(store.heartbeat(&lease, Duration::from_secs(120)).await.expect("beat"), Beat::Held);
     assert!(store.complete(&lease, 1234, None).await.expect("complete"));
     let job = store.job(day).await.expect("job").expect("exists");
     assert_eq!((job.status, job.rows), (JobStatus::Completed, Some(1234)));
@@ -125,7 +125,7 @@ async fn a_retry_waits_for_its_backoff() {
         store.claim("w", &live, options(Order::OldestFirst, Duration::from_secs(60))).await.expect("claim"),
         None
     );
-    assert_eq!(store.unfinished(None).await.expect("count"), 1, "still to be done");
+    assert_eq!(store.unfinished(None, Lanes::All).await.expect("count"), 1, "still to be done");
 }
 
 #[tokio::test]
@@ -147,7 +147,11 @@ async fn an_expired_lease_is_claimed_again_and_the_old_holder_is_fenced_off() {
         matches!(store.claim("alive", &live, options(Order::OldestFirst, Duration::from_secs(60))).await, Ok(Some(_)))
     })
     .await;
-    assert!(!store.heartbeat(&dead, Duration::from_secs(60)).await.expect("beat"), "the dead worker lost its lease");
+    assert_eq!(
+        store.heartbeat(&dead, Duration::from_secs(60)).await.expect("beat"),
+        Beat::Lost,
+        "the dead worker lost its lease"
+    );
     assert!(!store.complete(&dead, 1, None).await.expect("complete"), "and cannot complete the date");
     assert_eq!(store.job(day).await.expect("job").expect("exists").worker_id.as_deref(), Some("alive"));
 }
@@ -200,13 +204,13 @@ async fn a_dead_workers_claim_is_free_at_once_and_a_live_ones_is_held_for_its_le
     let lost = store.claim("dying", &dying, long).await.expect("claim").expect("another date");
     let rescuer = store.liveness().await.expect("liveness");
     assert_eq!(store.claim("rescuer", &rescuer, long).await.expect("claim"), None, "both claims stand");
-    let held = store.held(None, "rescuer").await.expect("held");
+    let held = store.held(None, Lanes::All, "rescuer").await.expect("held");
     assert_eq!(held.iter().map(|h| h.worker_id.as_str()).collect::<Vec<_>>(), ["alive", "dying"]);
     // The dying worker's session ends (as when its process is killed): its date is claimable at once, 600 s
     // lease or not; the live worker's is not.
     drop(dying);
     crate::eventually("the dead worker's session to end", Duration::from_secs(10), || async {
-        store.held(None, "rescuer").await.expect("held").len() == 1
+        store.held(None, Lanes::All, "rescuer").await.expect("held").len() == 1
     })
     .await;
     let taken = store.claim("rescuer", &rescuer, long).await.expect("claim").expect("the dead worker's date");
@@ -238,4 +242,81 @@ async fn a_liveness_key_whose_connection_ended_says_so() {
         assert!(std::time::Instant::now() < deadline, "the key still looks held");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The daily lane is claimed before any backfill date, whatever the order, and a daily-only slot claims
+/// nothing else; a backfill that queues the scheduler's date does not demote it.
+#[tokio::test]
+async fn the_daily_lane_is_claimed_first_and_a_daily_slot_claims_only_it() {
+    let (_world, store) = store().await;
+    let live = store.liveness().await.expect("liveness");
+    store.seed(range("2024-06-01", "2024-06-29"), Some(1)).await.expect("seed");
+    let daily_slot = ClaimOptions { lanes: Lanes::DailyOnly, ..options(Order::OldestFirst, Duration::from_secs(60)) };
+    assert_eq!(store.claim("daily", &live, daily_slot).await.expect("claim"), None, "no daily date yet");
+    let yesterday = TradingDay::parse("2024-06-30").expect("valid");
+    store.seed_daily(yesterday).await.expect("seed daily");
+    // Seeding the backfill range again (a rerun covering yesterday) keeps it in the daily lane.
+    store.seed(range("2024-06-28", "2024-06-30"), Some(2)).await.expect("seed");
+    assert_eq!(store.job(yesterday).await.expect("job").expect("exists").lane, Lane::Daily);
+    for order in [Order::OldestFirst, Order::NewestFirst] {
+        let first = store.claim("any", &live, options(order, Duration::from_secs(60))).await.expect("claim");
+        let first = first.expect("claimable");
+        if order == Order::OldestFirst {
+            assert_eq!(first.day, yesterday, "the daily date first, before 29 older backfill dates");
+            assert!(store.complete(&first, 1, None).await.expect("complete"));
+        } else {
+            assert_eq!(first.day.to_string(), "2024-06-29", "then the backfill, newest first");
+        }
+    }
+    assert_eq!(store.claim("daily", &live, daily_slot).await.expect("claim"), None, "backfill dates are not its");
+    assert_eq!(store.unfinished(None, Lanes::DailyOnly).await.expect("count"), 0);
+    assert_eq!(store.unfinished(None, Lanes::All).await.expect("count"), 29);
+}
+
+/// Cancelling a backfill stops its queued dates being claimed, lets a date in flight finish (or, with `now`,
+/// tells its worker to stop), never touches the daily lane, and says who cancelled; queuing the dates again
+/// (a new backfill, the scheduler) brings them back.
+#[tokio::test]
+async fn a_cancelled_backfills_dates_are_not_claimed_and_the_audit_says_who() {
+    let (_world, store) = store().await;
+    let live = store.liveness().await.expect("liveness");
+    let audit = store
+        .start_backfill("ops", range("2024-06-01", "2024-06-10"), &serde_json::json!({}), false)
+        .await
+        .expect("audit");
+    store.seed(range("2024-06-01", "2024-06-10"), Some(audit)).await.expect("seed");
+    store.seed_daily(TradingDay::parse("2024-06-30").expect("valid")).await.expect("daily");
+    let any = options(Order::OldestFirst, Duration::from_secs(60));
+    let daily = store.claim("w-daily", &live, any).await.expect("claim").expect("daily first");
+    let running = store.claim("w1", &live, any).await.expect("claim").expect("a backfill date");
+    let stopping = store.claim("w2", &live, any).await.expect("claim").expect("another");
+    assert_eq!(store.cancel_backfills(CancelTarget::Backfill(audit + 100), "x", false).await.expect("cancel"), None);
+
+    let outcome = store.cancel_backfills(CancelTarget::All, "alice@ops", false).await.expect("cancel").expect("some");
+    assert_eq!((outcome.backfills.clone(), outcome.queued, outcome.in_flight.len()), (vec![audit], 8, 2));
+    assert_eq!(store.claim("w3", &live, any).await.expect("claim"), None, "nothing claimable any more");
+    assert_eq!(
+        store.heartbeat(&running, Duration::from_secs(60)).await.expect("beat"),
+        Beat::Held,
+        "in flight finishes"
+    );
+    assert_eq!(store.heartbeat(&daily, Duration::from_secs(60)).await.expect("beat"), Beat::Held);
+    // A second cancel, with now: the dates in flight are told to stop; the daily date is not a backfill's.
+    let now = store.cancel_backfills(CancelTarget::Backfill(audit), "bob", true).await.expect("cancel").expect("some");
+    assert_eq!((now.queued, now.in_flight.len(), now.backfills.len()), (0, 2, 0), "{now:?}");
+    assert_eq!(store.heartbeat(&stopping, Duration::from_secs(60)).await.expect("beat"), Beat::CancelRequested);
+    assert_eq!(store.heartbeat(&daily, Duration::from_secs(60)).await.expect("beat"), Beat::Held);
+    assert!(store.abandon(&stopping, "backfill").await.expect("abandon"));
+    assert!(store.complete(&running, 5, None).await.expect("complete"));
+    let job = store.job(stopping.day).await.expect("job").expect("exists");
+    assert_eq!((job.status, job.cancelled_by.as_deref()), (JobStatus::Cancelled, Some("bob")));
+    let record = store.backfill(audit).await.expect("record").expect("exists");
+    assert_eq!((record.status.as_str(), record.cancelled_by.as_deref()), ("cancelled", Some("alice@ops")));
+    assert_eq!((record.dates.cancelled, record.dates.completed), (9, 1), "{record:?}");
+    // The backfill's own process closes its record later: it stays cancelled.
+    let (status, by) = store.finish_backfill(audit, "succeeded", Default::default()).await.expect("finish");
+    assert_eq!((status.as_str(), by.as_deref()), ("cancelled", Some("alice@ops")));
+    // Queued again by a new backfill: claimable again.
+    store.seed(range("2024-06-09", "2024-06-10"), Some(audit + 1)).await.expect("seed");
+    assert_eq!(store.unfinished(Some(range("2024-06-01", "2024-06-10")), Lanes::All).await.expect("count"), 2);
 }

@@ -70,6 +70,7 @@ pub async fn complete(store: &Store, day: TradingDay) {
         range: Some(range),
         lease: Duration::from_secs(60),
         retry_backoff: Duration::ZERO,
+        lanes: pipeline::store::Lanes::All,
     };
     let live = store.liveness().await.expect("liveness");
     let lease = store.claim("history", &live, claim).await.expect("claim").expect("claimable");
