@@ -86,8 +86,13 @@ smoke() {
   fi
 
   say "2/4 --help of both binaries, read-only root filesystem"
-  "$ENGINE" run --rm --read-only "$IMAGE" pipeline --help | grep -q 'Usage: pipeline' || die "pipeline --help failed"
-  "$ENGINE" run --rm --read-only "$IMAGE" harness --help | grep -q 'Usage: harness' || die "harness --help failed"
+  # Captured whole, not piped into `grep -q`: grep would exit at the first match, and the engine, still writing
+  # the rest of a long help text, would fail with a broken pipe.
+  local help binary
+  for binary in pipeline harness; do
+    help=$("$ENGINE" run --rm --read-only "$IMAGE" "$binary" --help) || die "$binary --help failed in the image"
+    grep -q "Usage: $binary" <<<"$help" || die "$binary --help did not print its usage: $help"
+  done
 
   say "3/4 harness run for one date inside the image"
   local net=market-image-smoke pg=market-image-smoke-pg data=market-image-smoke-data
